@@ -1,0 +1,138 @@
+//! ONNX Runtime sessions over the Kokoro model.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::error::{Error, Result};
+use crate::voice::STYLE_DIM;
+
+/// Output sample rate of Kokoro, in Hz.
+pub const SAMPLE_RATE: u32 = 24_000;
+
+/// The largest number of phoneme ids one call takes, without the two pads.
+pub const MAX_TOKENS: usize = 510;
+
+static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Loads the ONNX Runtime shared library at `path`, once per process.
+///
+/// The path is checked first, so a missing library gives [`Error::RuntimeMissing`]
+/// naming it rather than a panic inside `ort`. Later calls return the first outcome.
+pub fn init_runtime(path: &Path) -> Result<()> {
+    let outcome = RUNTIME.get_or_init(|| {
+        if !path.is_file() {
+            return Err(format!("missing:{}", path.display()));
+        }
+        let loaded = ort::init_from(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.with_name("kokoro").with_telemetry(false).build().map_err(|e| e.to_string()));
+        loaded
+    });
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(e) if e.starts_with("missing:") => Err(Error::RuntimeMissing { path: path.to_path_buf() }),
+        Err(reason) => Err(Error::RuntimeLoad { path: path.to_path_buf(), reason: reason.clone() }),
+    }
+}
+
+/// Options of one inference session, always passed explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Threads ONNX Runtime uses inside one call.
+    pub intra_threads: usize,
+    /// Keep ONNX Runtime's CPU memory arena. Off by default: the arena keeps the
+    /// peak of the longest input for the session's life, which costs far more
+    /// memory than it saves time.
+    pub cpu_arena: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self { intra_threads: 1, cpu_arena: false }
+    }
+}
+
+/// Something that turns phoneme ids into audio: the real model, or a test fake.
+pub trait Synthesize: Send {
+    /// Audio at [`SAMPLE_RATE`] for `ids` (without pads, at most [`MAX_TOKENS`]),
+    /// with one style row of 256 floats and a speed factor.
+    fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>>;
+}
+
+/// One ONNX Runtime session over a Kokoro model file.
+pub struct KokoroSession {
+    session: Session,
+    input_ids_name: String,
+}
+
+impl std::fmt::Debug for KokoroSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KokoroSession").field("input", &self.input_ids_name).finish_non_exhaustive()
+    }
+}
+
+impl KokoroSession {
+    /// Opens `model` with `options`. [`init_runtime`] must have succeeded first.
+    pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
+        let Some(Ok(env)) = RUNTIME.get() else {
+            return Err(Error::RuntimeLoad { path: PathBuf::new(), reason: "ONNX Runtime was not initialised".into() });
+        };
+        if !model.is_file() {
+            return Err(Error::NotFound { what: "model", path: model.to_path_buf() });
+        }
+        let fail = |e: ort::Error| Error::ModelLoad { path: model.to_path_buf(), reason: e.to_string() };
+        let mut builder = Session::builder(env)
+            .map_err(fail)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(e.into()))?
+            .with_intra_threads(options.intra_threads.max(1))
+            .map_err(|e| fail(e.into()))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(e.into()))?
+            .with_memory_pattern(options.cpu_arena)
+            .map_err(|e| fail(e.into()))?;
+        if !options.cpu_arena {
+            builder = builder
+                .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+                .map_err(|e| fail(e.into()))?;
+        }
+        let session = builder.commit_from_file(model).map_err(fail)?;
+        let input_ids_name = session
+            .inputs()
+            .iter()
+            .map(|i| i.name().to_string())
+            .find(|n| n == "tokens" || n == "input_ids")
+            .ok_or_else(|| Error::ModelLoad { path: model.to_path_buf(), reason: "no `tokens` or `input_ids` input: not a Kokoro model".into() })?;
+        Ok(Self { session, input_ids_name })
+    }
+}
+
+impl Synthesize for KokoroSession {
+    fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
+        if ids.is_empty() || ids.len() > MAX_TOKENS {
+            return Err(Error::BadInput(format!("{} phoneme ids (1 to {MAX_TOKENS} allowed)", ids.len())));
+        }
+        if style.len() != STYLE_DIM {
+            return Err(Error::BadInput(format!("style has {} values, expected {STYLE_DIM}", style.len())));
+        }
+        let mut padded = Vec::with_capacity(ids.len() + 2);
+        padded.push(0);
+        padded.extend_from_slice(ids);
+        padded.push(0);
+        let err = |e: ort::Error| Error::Inference(e.to_string());
+        let tokens = TensorRef::from_array_view(([1usize, padded.len()], &padded[..])).map_err(err)?;
+        let style = TensorRef::from_array_view(([1usize, STYLE_DIM], style)).map_err(err)?;
+        let speed_arr = [speed];
+        let speed = TensorRef::from_array_view(([1usize], &speed_arr[..])).map_err(err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_ids_name.as_str() => tokens, "style" => style, "speed" => speed])
+            .map_err(err)?;
+        let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        Ok(audio.to_vec())
+    }
+}

@@ -1,0 +1,198 @@
+//! Text front end for Kokoro text-to-speech.
+//!
+//! The pipeline, one module per stage:
+//!
+//! 1. [`split`]: sentences with byte spans into the caller's text, robust to
+//!    "Dr.", "U.S.", "3.14", "p.m.", quotes and hard-wrapped lines.
+//! 2. [`g2p`]: misaki's lexicons, tagger, number and currency handling (through
+//!    `misaki-rs`), and an out-of-lexicon fallback so no word is ever silently dropped.
+//!    Inline overrides such as `[Kokoro](/kˈOkəɹO/)` set a word's phonemes.
+//! 3. [`vocab`]: phonemes to the model's ids; unknown symbols are dropped with a
+//!    [`Diagnostic`], never a panic.
+//! 4. [`chunk`]: packing into model calls of at most [`MAX_TOKENS`] ids, each
+//!    with the span of source text it speaks.
+//!
+//! This crate does no I/O (except [`EspeakFallback::install`], behind the `espeak`
+//! feature) and spawns no threads. It never fails on valid UTF-8: problems come
+//! back as diagnostics beside the chunks.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
+//!
+//! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)));
+//! let text = "Dr. Smith paid $3.14. Then he left.";
+//! let out = frontend.process(text, ChunkOptions::default());
+//! assert_eq!(out.chunks.len(), 1);
+//! assert!(out.chunks[0].ids.len() <= kokoro_text::MAX_TOKENS);
+//! assert_eq!(&text[out.chunks[0].span.clone()], text);
+//! ```
+//!
+//! # Licence
+//!
+//! Default features are MIT OR Apache-2.0 (misaki-rs is MIT). The `espeak` feature
+//! links the GPL-3.0-or-later espeak-ng port: a binary built with it is GPL.
+#![deny(missing_docs)]
+
+pub mod chunk;
+#[cfg(feature = "espeak")]
+pub mod espeak;
+pub mod g2p;
+pub mod split;
+pub mod vocab;
+
+use std::ops::Range;
+use std::str::FromStr;
+
+pub use chunk::{normalize, Chunk, ChunkOptions};
+#[cfg(feature = "espeak")]
+pub use espeak::{EspeakError, EspeakFallback};
+pub use g2p::{G2p, OovFallback, SpellingFallback};
+pub use split::{split_sentences, Sentence};
+pub use vocab::MAX_TOKENS;
+
+/// A language the front end speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// American English (misaki's US lexicon).
+    EnUs,
+    /// British English (misaki's GB lexicon).
+    EnGb,
+}
+
+impl Lang {
+    /// All languages, in the order `--list-languages` shows them.
+    pub const ALL: [Lang; 2] = [Lang::EnUs, Lang::EnGb];
+
+    /// The code users type: `en-us`, `en-gb`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::EnUs => "en-us",
+            Lang::EnGb => "en-gb",
+        }
+    }
+
+    /// A human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::EnUs => "English (American)",
+            Lang::EnGb => "English (British)",
+        }
+    }
+
+    /// The language a Kokoro voice speaks, from its prefix (`af_heart` is American).
+    pub fn from_voice(voice: &str) -> Option<Lang> {
+        match voice.chars().next()? {
+            'a' => Some(Lang::EnUs),
+            'b' => Some(Lang::EnGb),
+            _ => None,
+        }
+    }
+}
+
+/// A language code that is not supported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language `{0}` (supported: en-us, en-gb)")]
+pub struct UnknownLang(pub String);
+
+impl FromStr for Lang {
+    type Err = UnknownLang;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "en-us" | "en" | "a" | "us" => Ok(Lang::EnUs),
+            "en-gb" | "b" | "gb" | "uk" => Ok(Lang::EnGb),
+            _ => Err(UnknownLang(s.to_string())),
+        }
+    }
+}
+
+/// Something the front end noticed and worked around. None of these lose a word
+/// silently: each names what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Diagnostic {
+    /// A word missing from the lexicon, read by a fallback.
+    OutOfLexicon {
+        /// The word.
+        word: String,
+        /// The fallback that read it.
+        via: &'static str,
+    },
+    /// A word no fallback could read (spoken as nothing).
+    Unpronounceable {
+        /// The word.
+        word: String,
+    },
+    /// A phoneme symbol outside the model's vocabulary, dropped.
+    UnknownSymbol {
+        /// The symbol.
+        symbol: char,
+    },
+    /// The G2P failed on a piece of text, which was spelled out instead.
+    G2pFailed {
+        /// The text.
+        text: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The text has nothing to speak (only symbols or punctuation).
+    NothingToSay {
+        /// Byte range of that text.
+        span: Range<usize>,
+    },
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Diagnostic::OutOfLexicon { word, via } => write!(f, "`{word}` is not in the lexicon; read by {via}"),
+            Diagnostic::Unpronounceable { word } => write!(f, "`{word}` could not be pronounced"),
+            Diagnostic::UnknownSymbol { symbol } => write!(f, "phoneme {symbol:?} is not in the model's vocabulary; dropped"),
+            Diagnostic::G2pFailed { text, reason } => write!(f, "G2P failed on `{text}` ({reason}); spelled out"),
+            Diagnostic::NothingToSay { span } => write!(f, "nothing to speak in bytes {}..{}", span.start, span.end),
+        }
+    }
+}
+
+/// Front-end output: chunks ready for the model, and what was noticed on the way.
+#[derive(Debug, Clone, Default)]
+pub struct Processed {
+    /// Chunks in speaking order.
+    pub chunks: Vec<Chunk>,
+    /// Diagnostics in text order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The whole text pipeline for one language.
+#[derive(Debug)]
+pub struct Frontend {
+    g2p: G2p,
+}
+
+impl Frontend {
+    /// A front end over a G2P.
+    pub fn new(g2p: G2p) -> Self {
+        Self { g2p }
+    }
+
+    /// The language spoken.
+    pub fn lang(&self) -> Lang {
+        self.g2p.lang()
+    }
+
+    /// Splits, phonemizes and chunks `text`.
+    pub fn process(&self, text: &str, opts: ChunkOptions) -> Processed {
+        let mut diagnostics = Vec::new();
+        let chunks = chunk::chunk_text(&self.g2p, text, opts, &mut diagnostics);
+        Processed { chunks, diagnostics }
+    }
+
+    /// Phonemes of a piece of text, without chunking.
+    pub fn phonemize(&self, text: &str) -> (String, Vec<Diagnostic>) {
+        let mut d = Vec::new();
+        let ps = self.g2p.phonemize(&normalize(text), &mut d);
+        (ps, d)
+    }
+}

@@ -1,0 +1,222 @@
+//! Sentence splitting with byte spans into the caller's text.
+//!
+//! Splits at `.`, `!`, `?`, `…` (and CJK full stops) followed by whitespace, after any
+//! closing quotes or brackets, and always at blank lines (paragraphs). A single line
+//! break is ordinary whitespace, so hard-wrapped text reads as one paragraph.
+//! A period after a title ("Dr.", "Mr.") or inside a number ("3.14") never ends a
+//! sentence; after dotted abbreviations ("U.S.", "p.m.", "etc.") it ends one only
+//! when the next word starts with a capital letter. Inline overrides such as
+//! `[Kokoro](/kˈOkəɹO/)` are never cut.
+
+use std::ops::Range;
+
+/// One sentence: where it lies in the input and whether it opens a paragraph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// Byte range of the sentence in the input, without surrounding whitespace.
+    pub span: Range<usize>,
+    /// True for the first sentence of a paragraph (after a blank line).
+    pub paragraph_start: bool,
+}
+
+/// Titles that are followed by a name, never by the end of a sentence.
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "mt", "gen", "col", "capt", "lt", "sgt",
+    "rev", "hon", "gov", "pres", "sen", "rep", "fig", "figs", "vol", "no", "nos", "pp", "vs",
+    "approx", "dept", "est", "ca", "cf", "e.g", "i.e", "eg", "ie", "ft", "op", "ch", "sec",
+];
+
+/// Words that often end in a period but may also end a sentence.
+const ABBREVIATIONS: &[&str] = &["etc", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "aug", "sept", "sep", "oct", "nov", "dec"];
+
+const TERMINATORS: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
+const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»', '」', '』'];
+const CJK_TERMINATORS: &[char] = &['。', '！', '？'];
+
+/// Splits `text` into sentences. Every non-whitespace character of `text` lies in
+/// exactly one returned span.
+pub fn split_sentences(text: &str) -> Vec<Sentence> {
+    let mut out = Vec::new();
+    for (para, para_span) in paragraphs(text) {
+        let mut first = true;
+        let mut start = 0;
+        for end in boundaries(para) {
+            push_trimmed(&mut out, text, para_span.start + start..para_span.start + end, &mut first);
+            start = end;
+        }
+        push_trimmed(&mut out, text, para_span.start + start..para_span.end, &mut first);
+    }
+    out
+}
+
+fn push_trimmed(out: &mut Vec<Sentence>, text: &str, span: Range<usize>, first: &mut bool) {
+    let s = &text[span.clone()];
+    let lead = s.len() - s.trim_start().len();
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return;
+    }
+    let start = span.start + lead;
+    out.push(Sentence { span: start..start + trimmed.len(), paragraph_start: *first });
+    *first = false;
+}
+
+/// Paragraphs: runs of lines separated by lines holding only whitespace.
+fn paragraphs(text: &str) -> Vec<(&str, Range<usize>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    let mut prev_blank = false;
+    for line in text.split_inclusive('\n') {
+        let blank = line.trim().is_empty();
+        if blank && !prev_blank && pos > start {
+            out.push((&text[start..pos], start..pos));
+        }
+        if blank {
+            start = pos + line.len();
+        }
+        prev_blank = blank;
+        pos += line.len();
+    }
+    if start < text.len() {
+        out.push((&text[start..], start..text.len()));
+    }
+    out
+}
+
+/// Byte offsets (within `para`) just after each sentence end.
+fn boundaries(para: &str) -> Vec<usize> {
+    let chars: Vec<(usize, char)> = para.char_indices().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let (pos, c) = chars[i];
+        if c == '[' {
+            if let Some(skip) = link_len(&para[pos..]) {
+                let end = pos + skip;
+                while i < chars.len() && chars[i].0 < end {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        if !TERMINATORS.contains(&c) {
+            i += 1;
+            continue;
+        }
+        // Run of terminators ("?!", "...") then closing quotes and brackets.
+        let mut j = i;
+        while j < chars.len() && TERMINATORS.contains(&chars[j].1) {
+            j += 1;
+        }
+        while j < chars.len() && CLOSERS.contains(&chars[j].1) {
+            j += 1;
+        }
+        let end = chars.get(j).map_or(para.len(), |&(p, _)| p);
+        let at_end = j >= chars.len();
+        let followed_by_space = at_end || chars[j].1.is_whitespace();
+        let cjk = CJK_TERMINATORS.contains(&c);
+        if (followed_by_space || cjk) && !at_end && ends_sentence(para, &chars, i, j) {
+            out.push(end);
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+/// Length of an inline override `[text](/phonemes/)` at the start of `s`, if one is there.
+fn link_len(s: &str) -> Option<usize> {
+    let close = s.find("](")?;
+    if s[1..close].contains(['[', '\n']) {
+        return None;
+    }
+    let rest = &s[close + 2..];
+    let paren = rest.find(')')?;
+    if rest[..paren].contains('\n') {
+        return None;
+    }
+    Some(close + 2 + paren + 1)
+}
+
+/// Decides whether the terminator run `chars[i..j]` (with closers) ends a sentence.
+fn ends_sentence(para: &str, chars: &[(usize, char)], i: usize, j: usize) -> bool {
+    let c = chars[i].1;
+    if c != '.' || j > i + 1 && chars[i + 1].1 == '.' {
+        return true; // '!', '?', '…', CJK, or an ellipsis "..."
+    }
+    // The word the period closes: back to whitespace or an opening bracket/quote.
+    let word_start = chars[..i]
+        .iter()
+        .rposition(|&(_, ch)| ch.is_whitespace() || matches!(ch, '(' | '"' | '“' | '\'' | '‘' | '['))
+        .map_or(0, |k| k + 1);
+    let word: String = chars[word_start..i].iter().map(|&(_, ch)| ch).collect();
+    if word.is_empty() {
+        return true;
+    }
+    let lower = word.to_lowercase();
+    if TITLES.contains(&lower.as_str()) {
+        return false;
+    }
+    let next_upper = next_word_is_capitalised(para, chars, j);
+    // Initials "J." and dotted abbreviations "U.S", "p.m": end only before a capital.
+    let single_letter = word.chars().count() == 1 && word.chars().all(char::is_alphabetic);
+    let dotted = word.contains('.') && word.chars().all(|ch| ch.is_alphabetic() || ch == '.');
+    if single_letter && word.chars().all(char::is_uppercase) {
+        return false;
+    }
+    if dotted || single_letter || ABBREVIATIONS.contains(&lower.as_str()) {
+        return next_upper;
+    }
+    true
+}
+
+fn next_word_is_capitalised(para: &str, chars: &[(usize, char)], j: usize) -> bool {
+    let rest = chars.get(j).map_or("", |&(p, _)| &para[p..]);
+    rest.trim_start()
+        .chars()
+        .find(|ch| !matches!(ch, '"' | '“' | '\'' | '‘' | '(' | '['))
+        .is_some_and(|ch| ch.is_uppercase() || ch.is_numeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(input: &str, expect: &[&str]) {
+        let got: Vec<&str> = split_sentences(input).iter().map(|s| &input[s.span.clone()]).collect();
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn titles_numbers_and_abbreviations() {
+        check("Dr. Smith paid $3.14 at 5 p.m. on Friday. He left.", &["Dr. Smith paid $3.14 at 5 p.m. on Friday.", "He left."]);
+        check("She moved to the U.S. in 1990. It rained.", &["She moved to the U.S. in 1990.", "It rained."]);
+        check("I met him at 7 p.m. Then we left.", &["I met him at 7 p.m.", "Then we left."]);
+        check("J. R. R. Tolkien wrote it, e.g. this one.", &["J. R. R. Tolkien wrote it, e.g. this one."]);
+    }
+
+    #[test]
+    fn quotes_and_runs_of_terminators() {
+        check("He said \"Stop.\" Then he ran! Really?! Yes...", &["He said \"Stop.\"", "Then he ran!", "Really?!", "Yes..."]);
+        check("Wait… what? (Fine.) Ok.", &["Wait…", "what?", "(Fine.)", "Ok."]);
+    }
+
+    #[test]
+    fn hard_wrapped_lines_and_paragraphs() {
+        let text = "This line is\nwrapped by hand. Next\none.\n\n  New paragraph.\n";
+        check(text, &["This line is\nwrapped by hand.", "Next\none.", "New paragraph."]);
+        let s = split_sentences(text);
+        assert_eq!(s.iter().map(|s| s.paragraph_start).collect::<Vec<_>>(), [true, false, true]);
+    }
+
+    #[test]
+    fn inline_overrides_are_not_cut() {
+        check("Say [Kokoro](/kˈOkəɹO/). Then [U.S.](/jˌuˈɛs/) stop.", &["Say [Kokoro](/kˈOkəɹO/).", "Then [U.S.](/jˌuˈɛs/) stop."]);
+    }
+
+    #[test]
+    fn cjk_full_stops() {
+        check("今日は。明日も！", &["今日は。", "明日も！"]);
+    }
+}
