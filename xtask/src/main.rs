@@ -1,1 +1,44 @@
-fn main() {}
+//! Project tasks: `cargo xtask fetch`, `cargo xtask test`, `cargo xtask bench`.
+//!
+//! One module per task; few dependencies.
+
+mod bench;
+mod fetch;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("fetch") => fetch::run().map(|_| ()),
+        Some("test") => fetch::run().and_then(|_| test(&args[1..])),
+        Some("bench") => bench::run(&args[1..]),
+        Some("bench-run") => bench::run_one(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the whole workspace's tests in release mode (the real model is slow in debug).
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--release", "--workspace", "--all-targets"])
+        .args(extra)
+        .status()?;
+    anyhow::ensure!(status.success(), "tests failed ({status})");
+    // Doc tests are not part of --all-targets.
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--release", "--workspace", "--doc"])
+        .status()?;
+    anyhow::ensure!(status.success(), "doc tests failed ({status})");
+    Ok(())
+}

@@ -44,15 +44,16 @@ pub fn init_runtime(path: &Path) -> Result<()> {
 pub struct SessionOptions {
     /// Threads ONNX Runtime uses inside one call.
     pub intra_threads: usize,
-    /// Keep ONNX Runtime's CPU memory arena. Off by default: the arena keeps the
-    /// peak of the longest input for the session's life, which costs far more
-    /// memory than it saves time.
+    /// Use ONNX Runtime's CPU memory arena (on by default). The arena keeps the
+    /// peak of the longest input for the session's life, but turning it off was
+    /// measured 1.6x slower and, oddly, four times hungrier on this model
+    /// (docs/BENCHMARKS.md), so chunk length is what bounds memory.
     pub cpu_arena: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { intra_threads: 1, cpu_arena: false }
+        Self { intra_threads: 1, cpu_arena: true }
     }
 }
 

@@ -1,1 +1,252 @@
-//! placeholder
+//! Scheduling for Kokoro text-to-speech: which chunk runs where and when, and
+//! ordered delivery of the audio.
+//!
+//! A [`Scheduler`] takes the chunks of a text (from `kokoro-text`), synthesises each
+//! with sessions from `kokoro-infer`, and hands each chunk's audio to a [`Sink`] in
+//! input order, as soon as every earlier chunk is done: never collected at the end.
+//!
+//! - [`Sequential`]: one session, chunk after chunk.
+//! - [`Parallel`]: a pool of sessions on a rayon thread pool, one worker per
+//!   session; a bounded reorder window keeps memory flat on book-length input.
+//! - [`Layout::auto`]: picks between them from the chunk count, cores and memory.
+//!
+//! With the same intra-op thread count per session, both give bit-identical audio:
+//! a chunk's audio depends only on its ids, style row, speed and thread count.
+//!
+//! This crate owns threads and ordering; it reads no files and knows no CLI.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kokoro_infer::{init_runtime, Cache, KokoroSession, SessionOptions, VoiceSet, Want};
+//! use kokoro_sched::{Audio, Control, Layout, Request};
+//! use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let paths = Cache::new("/tmp/kokoro-cache").ensure(Want::ALL, &mut |_| {})?;
+//! init_runtime(&paths.runtime)?;
+//! let text = "Hello there. This is Kokoro, speaking from Rust.";
+//! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)));
+//! let chunks = frontend.process(text, ChunkOptions::default()).chunks;
+//! let voice = VoiceSet::open(&paths.voices)?.resolve("af_heart")?;
+//! let layout = Layout::auto(chunks.len(), 2, None);
+//! let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
+//! let mut samples = Vec::new();
+//! let request = Request { text, chunks: &chunks, voice: &voice, speed: 1.0 };
+//! scheduler.run(&request, &mut |a: Audio| { samples.extend(a.samples); Ok(()) }, &Control::default())?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod layout;
+mod parallel;
+mod sequential;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kokoro_infer::{Synthesize, Voice, SAMPLE_RATE};
+use kokoro_text::Chunk;
+
+pub use layout::Layout;
+pub use parallel::Parallel;
+pub use sequential::Sequential;
+
+/// A boxed error from a sink.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A chunk failed to synthesise; no new chunk was started after it.
+    #[error("chunk {index} (\"{snippet}\") failed: {source}")]
+    Chunk {
+        /// The chunk's index.
+        index: usize,
+        /// The start of its source text.
+        snippet: String,
+        /// Why it failed.
+        source: kokoro_infer::Error,
+    },
+    /// A session could not be created.
+    #[error(transparent)]
+    Session(#[from] kokoro_infer::Error),
+    /// The sink refused audio (for example a closed pipe or a full disk).
+    #[error("cannot write audio: {0}")]
+    Sink(SinkError),
+    /// The run was cancelled through [`Control::cancel`].
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// One chunk's audio, with the source text it speaks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audio {
+    /// The chunk's index.
+    pub index: usize,
+    /// Byte range of its source text.
+    pub span: Range<usize>,
+    /// Samples at [`SAMPLE_RATE`].
+    pub samples: Vec<f32>,
+    /// True when the chunk ends a paragraph.
+    pub ends_paragraph: bool,
+}
+
+/// Receives audio in input order. Returning an error stops the run.
+pub trait Sink {
+    /// Takes the next chunk's audio.
+    fn deliver(&mut self, audio: Audio) -> Result<(), SinkError>;
+}
+
+impl<F: FnMut(Audio) -> Result<(), SinkError>> Sink for F {
+    fn deliver(&mut self, audio: Audio) -> Result<(), SinkError> {
+        self(audio)
+    }
+}
+
+/// What to synthesise.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The source text the chunks' spans point into.
+    pub text: &'a str,
+    /// The chunks, in order.
+    pub chunks: &'a [Chunk],
+    /// The voice (or blend).
+    pub voice: &'a Voice,
+    /// Speed factor.
+    pub speed: f32,
+}
+
+impl Request<'_> {
+    fn snippet(&self, index: usize) -> String {
+        let span = self.chunks[index].span.clone();
+        let text = kokoro_text::normalize(self.text.get(span).unwrap_or(""));
+        let mut s: String = text.chars().take(40).collect();
+        if text.chars().count() > 40 {
+            s.push('…');
+        }
+        s
+    }
+
+    fn run_chunk<S: Synthesize>(&self, session: &mut S, index: usize) -> Result<Audio, Error> {
+        let chunk = &self.chunks[index];
+        let samples = session
+            .synthesize(&chunk.ids, self.voice.style_for(chunk.ids.len()), self.speed)
+            .map_err(|source| Error::Chunk { index, snippet: self.snippet(index), source })?;
+        Ok(Audio { index, span: chunk.span.clone(), samples, ends_paragraph: chunk.ends_paragraph })
+    }
+}
+
+/// Progress of a run, reported after each delivered chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Chunks delivered.
+    pub chunks_done: usize,
+    /// Chunks in all.
+    pub chunks_total: usize,
+    /// Seconds of audio delivered.
+    pub audio_seconds: f64,
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// Estimated time left, from the phoneme ids still to do.
+    pub eta: Option<Duration>,
+}
+
+/// Cancellation and progress for a run.
+#[derive(Default, Clone)]
+pub struct Control {
+    /// Set to stop the run: no new chunk starts, and the run returns [`Error::Cancelled`].
+    pub cancel: Arc<AtomicBool>,
+    /// Called after each delivered chunk, from the thread that called `run`.
+    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").field("cancel", &self.cancel).finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Chunks delivered.
+    pub chunks: usize,
+    /// Samples delivered.
+    pub samples: usize,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Time from the start to the first delivered audio.
+    pub first_audio: Option<Duration>,
+}
+
+impl Summary {
+    /// Seconds of audio delivered.
+    pub fn audio_seconds(&self) -> f64 {
+        self.samples as f64 / f64::from(SAMPLE_RATE)
+    }
+}
+
+/// A way to run the chunks of a request. Implementations deliver every chunk
+/// exactly once, in input order, and stop promptly on an error or cancellation.
+pub trait Scheduler {
+    /// A short description, e.g. `parallel (2 workers x 1 thread)`.
+    fn describe(&self) -> String;
+    /// Runs the request, delivering audio to `sink`.
+    fn run(&mut self, request: &Request<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error>;
+}
+
+/// Delivery bookkeeping shared by the strategies: progress, first-audio time, totals.
+struct Delivery<'a> {
+    request: &'a Request<'a>,
+    control: &'a Control,
+    start: Instant,
+    first_audio: Option<Duration>,
+    done: usize,
+    samples: usize,
+    tokens_done: usize,
+    tokens_total: usize,
+}
+
+impl<'a> Delivery<'a> {
+    fn new(request: &'a Request<'a>, control: &'a Control) -> Self {
+        let tokens_total = request.chunks.iter().map(|c| c.ids.len()).sum();
+        Self { request, control, start: Instant::now(), first_audio: None, done: 0, samples: 0, tokens_done: 0, tokens_total }
+    }
+
+    fn deliver(&mut self, sink: &mut dyn Sink, audio: Audio) -> Result<(), Error> {
+        debug_assert_eq!(audio.index, self.done, "delivery out of order");
+        self.first_audio.get_or_insert_with(|| self.start.elapsed());
+        self.samples += audio.samples.len();
+        self.tokens_done += self.request.chunks[audio.index].ids.len();
+        self.done += 1;
+        sink.deliver(audio).map_err(Error::Sink)?;
+        if let Some(progress) = &self.control.progress {
+            let elapsed = self.start.elapsed();
+            let eta = (self.tokens_done > 0).then(|| {
+                elapsed.mul_f64((self.tokens_total - self.tokens_done) as f64 / self.tokens_done as f64)
+            });
+            progress(&Progress {
+                chunks_done: self.done,
+                chunks_total: self.request.chunks.len(),
+                audio_seconds: self.samples as f64 / f64::from(SAMPLE_RATE),
+                elapsed,
+                eta,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Summary {
+        Summary { chunks: self.done, samples: self.samples, elapsed: self.start.elapsed(), first_audio: self.first_audio }
+    }
+}

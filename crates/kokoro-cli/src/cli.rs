@@ -1,0 +1,72 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Text in, natural speech out, with the Kokoro-82M model.
+///
+/// On first use the ONNX Runtime library, the model and the voices are fetched
+/// into the per-user cache and verified; later runs work offline.
+#[derive(Debug, Parser)]
+#[command(name = "kokoro", version, about, after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav")]
+pub struct Args {
+    /// Text file to read, or `-` for standard input.
+    pub input: Option<PathBuf>,
+    /// WAV file to write, or `-` for standard output [default: INPUT with .wav, or kokoro.wav].
+    pub output: Option<PathBuf>,
+    /// Text to speak, instead of INPUT (then the only positional argument is OUTPUT).
+    #[arg(long, short = 't')]
+    pub text: Option<String>,
+    /// Voice, or a blend with weights: `af_sarah:60,am_adam:40`.
+    #[arg(long, short = 'v')]
+    pub voice: Option<String>,
+    /// Speaking speed, 0.5 to 2.0.
+    #[arg(long, short = 's')]
+    pub speed: Option<f32>,
+    /// Language: en-us or en-gb [default: from the voice's prefix].
+    #[arg(long, short = 'l')]
+    pub lang: Option<String>,
+    /// Write 32-bit float WAV instead of 16-bit PCM.
+    #[arg(long)]
+    pub float: bool,
+    /// List the voices and exit.
+    #[arg(long)]
+    pub list_voices: bool,
+    /// List the languages and exit.
+    #[arg(long)]
+    pub list_languages: bool,
+    /// Print phonemes, chunks, diagnostics and the chosen layout to stderr.
+    #[arg(long)]
+    pub debug: bool,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Model file (.onnx) [env: KOKORO_MODEL].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Voices: a directory of .bin files or a voices .npz [env: KOKORO_VOICES].
+    #[arg(long)]
+    pub voices: Option<PathBuf>,
+    /// ONNX Runtime shared library [env: KOKORO_ORT_LIB].
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
+    /// Where fetched assets are kept [env: KOKORO_CACHE_DIR].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Configuration file [default: config.toml in the per-user config directory].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Synthesise chunks in parallel.
+    #[arg(long, conflicts_with = "sequential")]
+    pub parallel: bool,
+    /// Synthesise chunks one after another.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Most sessions working at once.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<String>,
+    /// ONNX Runtime intra-op threads per session.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<String>,
+}

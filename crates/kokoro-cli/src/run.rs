@@ -1,0 +1,295 @@
+//! The main job: settings, assets, text, scheduling, output.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use kokoro_infer::{init_runtime, Cache, FetchEvent, KokoroSession, VoiceSet, Want};
+use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
+use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, OovFallback};
+
+use crate::cli::Args;
+use crate::settings::{self, Settings};
+use crate::wav::{SampleFormat, WavWriter};
+
+/// The run was stopped by Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// Where the text comes from.
+enum Input {
+    Text(String),
+    Stdin,
+    File(PathBuf),
+}
+
+pub fn main(mut args: Args) -> Result<()> {
+    let settings = settings::load(&args, &|k| std::env::var(k).ok())?;
+    let log = Log { quiet: args.quiet, debug: args.debug };
+
+    if args.list_languages {
+        for lang in Lang::ALL {
+            println!("{}\t{}", lang.code(), lang.name());
+        }
+        return Ok(());
+    }
+
+    let cache = Cache::new(match &settings.cache_dir {
+        Some(dir) => dir.clone(),
+        None => Cache::default_dir().context("no per-user cache directory on this platform; set KOKORO_CACHE_DIR")?,
+    });
+
+    if args.list_voices {
+        let voices = voice_set(&cache, &settings, &log)?;
+        for name in voices.names() {
+            println!("{name}\t{}\t{}", voice_language(name), voice_gender(name));
+        }
+        return Ok(());
+    }
+
+    // --text "..." OUT: the one positional argument is the output.
+    if args.text.is_some() && args.output.is_none() {
+        args.output = args.input.take();
+    }
+    let input = match (&args.text, &args.input) {
+        (Some(_), Some(_)) => bail!("give either --text or an INPUT file, not both"),
+        (Some(t), None) => Input::Text(t.clone()),
+        (None, Some(p)) if p.as_os_str() == "-" => Input::Stdin,
+        (None, Some(p)) => Input::File(p.clone()),
+        (None, None) => bail!("no input: give a text file, `-` for standard input, or --text \"...\" (see --help)"),
+    };
+    let text = read_input(&input)?;
+
+    let format = if args.float { SampleFormat::Float32 } else { SampleFormat::Pcm16 };
+    let output = match &args.output {
+        Some(p) => p.clone(),
+        None => match &input {
+            Input::File(p) => PathBuf::from(p.file_stem().unwrap_or_default()).with_extension("wav"),
+            _ => PathBuf::from("kokoro.wav"),
+        },
+    };
+    // Open the output first: an unwritable path fails before any work.
+    let mut writer = if output.as_os_str() == "-" { WavWriter::stdout(format)? } else { WavWriter::file(&output, format)? };
+
+    let voices = voice_set(&cache, &settings, &log)?;
+    let voice = voices.resolve(&settings.voice)?;
+    let lang = match &settings.lang {
+        Some(code) => code.parse::<Lang>()?,
+        None => {
+            let first = settings.voice.split([',', ':']).next().unwrap_or_default();
+            Lang::from_voice(first).unwrap_or_else(|| {
+                log.warn(&format!("voice `{first}` is not an English voice; speaking en-us (use --lang to choose)"));
+                Lang::EnUs
+            })
+        }
+    };
+
+    let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)));
+    let processed = frontend.process(&text, ChunkOptions::default());
+    report_diagnostics(&processed.diagnostics, &log);
+    if processed.chunks.is_empty() {
+        bail!("the input has nothing to speak");
+    }
+    if log.debug {
+        for c in &processed.chunks {
+            eprintln!("chunk {} [{} ids] {:?}\n  {}", c.index, c.ids.len(), kokoro_text::normalize(&text[c.span.clone()]), c.phonemes);
+        }
+    }
+
+    let runtime = match &settings.ort_lib {
+        Some(p) => p.clone(),
+        None => ensure(&cache, Want { runtime: true, model: false, voices: false }, &log)?.runtime,
+    };
+    init_runtime(&runtime)?;
+    let model = match &settings.model {
+        Some(p) => p.clone(),
+        None => ensure(&cache, Want { runtime: false, model: true, voices: false }, &log)?.model,
+    };
+
+    let layout = choose_layout(&settings, processed.chunks.len());
+    log.debug(&format!("layout: {layout} for {} chunks", processed.chunks.len()));
+    let mut scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
+
+    let control = Control { cancel: Arc::new(AtomicBool::new(false)), progress: None };
+    let cancel = control.cancel.clone();
+    // Failing to install the handler only loses clean Ctrl-C handling.
+    let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst));
+    let bar = progress_bar(&log, processed.chunks.len());
+    let control = Control {
+        progress: bar.clone().map(|bar| {
+            Arc::new(move |p: &kokoro_sched::Progress| {
+                bar.set_position(p.chunks_done as u64);
+                let eta = p.eta.map_or(String::new(), |d| format!(", {:.0} s left", d.as_secs_f64()));
+                bar.set_message(format!("{:.1} s of audio{eta}", p.audio_seconds));
+            }) as Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>
+        }),
+        ..control
+    };
+
+    let request = Request { text: &text, chunks: &processed.chunks, voice: &voice, speed: settings.speed };
+    let mut sink = |audio: Audio| -> Result<(), SinkError> { Ok(writer.write(&audio.samples)?) };
+    let result = scheduler.run(&request, &mut sink, &control);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(kokoro_sched::Error::Cancelled) => return Err(Interrupted.into()),
+        Err(e) => return Err(e.into()),
+    };
+    writer.finish()?;
+    log.info(&format!(
+        "{}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
+        output.display(),
+        summary.audio_seconds(),
+        summary.elapsed.as_secs_f64(),
+        summary.elapsed.as_secs_f64() / summary.audio_seconds().max(1e-9),
+        scheduler.describe()
+    ));
+    Ok(())
+}
+
+struct Log {
+    quiet: bool,
+    debug: bool,
+}
+
+impl Log {
+    fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("kokoro: {msg}");
+        }
+    }
+    fn warn(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("kokoro: warning: {msg}");
+        }
+    }
+    fn debug(&self, msg: &str) {
+        if self.debug {
+            eprintln!("kokoro: {msg}");
+        }
+    }
+}
+
+fn read_input(input: &Input) -> Result<String> {
+    let (bytes, name) = match input {
+        Input::Text(t) => (t.clone().into_bytes(), "--text".to_string()),
+        Input::Stdin => {
+            let mut b = Vec::new();
+            std::io::stdin().read_to_end(&mut b).context("cannot read standard input")?;
+            (b, "standard input".to_string())
+        }
+        Input::File(p) => (std::fs::read(p).with_context(|| format!("cannot read input file {}", p.display()))?, p.display().to_string()),
+    };
+    let text = String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{name} is not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
+    if text.trim().is_empty() {
+        bail!("{name} is empty: nothing to speak");
+    }
+    Ok(text)
+}
+
+fn ensure(cache: &Cache, want: Want, log: &Log) -> Result<kokoro_infer::AssetPaths> {
+    let paths = cache.ensure(want, &mut |event| match event {
+        FetchEvent::Fetching { what, command } => log.info(&format!("fetching {what} ({command}) into {}", cache.dir().display())),
+        FetchEvent::Verified { what, path } => log.debug(&format!("{what}: {} (SHA-256 verified)", path.display())),
+    })?;
+    Ok(paths)
+}
+
+fn voice_set(cache: &Cache, settings: &Settings, log: &Log) -> Result<VoiceSet> {
+    let path = match &settings.voices {
+        Some(p) => p.clone(),
+        None => ensure(cache, Want { runtime: false, model: false, voices: true }, log)?.voices,
+    };
+    Ok(VoiceSet::open(&path)?)
+}
+
+fn voice_language(name: &str) -> &'static str {
+    match name.chars().next() {
+        Some('a') => "en-us",
+        Some('b') => "en-gb",
+        Some('e') => "es",
+        Some('f') => "fr-fr",
+        Some('h') => "hi",
+        Some('i') => "it",
+        Some('j') => "ja",
+        Some('p') => "pt-br",
+        Some('z') => "cmn",
+        _ => "?",
+    }
+}
+
+fn voice_gender(name: &str) -> &'static str {
+    match name.chars().nth(1) {
+        Some('f') => "female",
+        Some('m') => "male",
+        _ => "?",
+    }
+}
+
+#[cfg(feature = "espeak")]
+fn fallback(cache: &Cache, log: &Log) -> Arc<dyn OovFallback> {
+    match kokoro_text::EspeakFallback::install(&cache.dir().join("espeak-ng-data")) {
+        Ok(fb) => Arc::new(fb),
+        Err(e) => {
+            log.warn(&format!("{e}; unknown words will be spelled out"));
+            Arc::new(kokoro_text::SpellingFallback)
+        }
+    }
+}
+
+#[cfg(not(feature = "espeak"))]
+fn fallback(_cache: &Cache, _log: &Log) -> Arc<dyn OovFallback> {
+    Arc::new(kokoro_text::SpellingFallback)
+}
+
+fn report_diagnostics(diagnostics: &[Diagnostic], log: &Log) {
+    for d in diagnostics {
+        match d {
+            Diagnostic::OutOfLexicon { .. } => log.debug(&d.to_string()),
+            _ => log.warn(&d.to_string()),
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Memory available to new sessions, from /proc/meminfo where there is one.
+fn mem_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn choose_layout(settings: &Settings, chunks: usize) -> Layout {
+    let cores = cores();
+    match settings.use_parallel {
+        Some(false) => Layout::fitted(1, settings.intra_threads.unwrap_or(cores), cores),
+        Some(true) => {
+            let workers = settings.max_workers.unwrap_or(cores);
+            Layout::fitted(workers, settings.intra_threads.unwrap_or(cores / workers.clamp(1, cores)), cores)
+        }
+        None => {
+            let auto = Layout::auto(chunks, cores, mem_available());
+            let workers = settings.max_workers.map_or(auto.workers, |m| auto.workers.min(m));
+            Layout::fitted(workers, settings.intra_threads.unwrap_or(cores / workers.max(1)), cores)
+        }
+    }
+}
+
+fn progress_bar(log: &Log, chunks: usize) -> Option<ProgressBar> {
+    if log.quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(chunks as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} chunks, {msg}").ok()?);
+    Some(bar)
+}

@@ -1,0 +1,332 @@
+//! Layered configuration: built-in defaults < config file < environment < flags.
+//!
+//! Each layer is checked on its own, so an error names its source: the flag, the
+//! variable, or the file and line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use config::{Config, FileFormat};
+use serde::Deserialize;
+
+use crate::cli::Args;
+
+/// Every setting, after layering.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `Some(true)` parallel, `Some(false)` sequential, `None` automatic.
+    pub use_parallel: Option<bool>,
+    /// Most sessions at once (`None`: automatic).
+    pub max_workers: Option<usize>,
+    /// Intra-op threads per session (`None`: automatic).
+    pub intra_threads: Option<usize>,
+    pub voice: String,
+    pub speed: f32,
+    pub lang: Option<String>,
+    pub model: Option<PathBuf>,
+    pub voices: Option<PathBuf>,
+    pub ort_lib: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The keys of the file, with the type each takes.
+const KEYS: &[(&str, Kind)] = &[
+    ("use_parallel", Kind::Bool),
+    ("max_workers", Kind::Count),
+    ("intra_threads", Kind::Count),
+    ("voice", Kind::Text),
+    ("speed", Kind::Speed),
+    ("lang", Kind::Text),
+    ("model", Kind::Text),
+    ("voices", Kind::Text),
+    ("ort_lib", Kind::Text),
+    ("cache_dir", Kind::Text),
+];
+
+/// Environment variables and the keys they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("KOKORO_USE_PARALLEL", "use_parallel"),
+    ("KOKORO_MAX_WORKERS", "max_workers"),
+    ("KOKORO_INTRA_THREADS", "intra_threads"),
+    ("KOKORO_VOICE", "voice"),
+    ("KOKORO_SPEED", "speed"),
+    ("KOKORO_LANG", "lang"),
+    ("KOKORO_MODEL", "model"),
+    ("KOKORO_VOICES", "voices"),
+    ("KOKORO_ORT_LIB", "ort_lib"),
+    ("KOKORO_CACHE_DIR", "cache_dir"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Count,
+    Speed,
+    Text,
+}
+
+/// A checked value of one setting.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl From<Value> for config::Value {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Bool(b) => b.into(),
+            Value::Int(i) => i.into(),
+            Value::Float(f) => f.into(),
+            Value::Text(s) => s.into(),
+        }
+    }
+}
+
+fn kind_of(key: &str) -> Kind {
+    KEYS.iter().find(|(k, _)| *k == key).map_or(Kind::Text, |(_, kind)| *kind)
+}
+
+/// Parses and checks a value given as text (flag or environment variable).
+fn parse_text(kind: Kind, raw: &str) -> Result<Value, String> {
+    let raw = raw.trim();
+    match kind {
+        Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
+            "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(format!("`{raw}` is not a boolean (true/false, 1/0, yes/no, on/off)")),
+        },
+        Kind::Count => match raw.parse::<i64>() {
+            Ok(n) => check_count(n),
+            Err(_) => Err(format!("`{raw}` is not a whole number")),
+        },
+        Kind::Speed => match raw.parse::<f64>() {
+            Ok(s) => check_speed(s),
+            Err(_) => Err(format!("`{raw}` is not a number")),
+        },
+        Kind::Text => Ok(Value::Text(raw.to_string())),
+    }
+}
+
+fn check_count(n: i64) -> Result<Value, String> {
+    if (1..=1024).contains(&n) {
+        Ok(Value::Int(n))
+    } else {
+        Err(format!("{n} is out of range (1 to 1024)"))
+    }
+}
+
+fn check_speed(s: f64) -> Result<Value, String> {
+    if (0.5..=2.0).contains(&s) {
+        Ok(Value::Float(s))
+    } else {
+        Err(format!("{s} is out of range (0.5 to 2.0)"))
+    }
+}
+
+/// Checks a value from the TOML file.
+fn check_toml(kind: Kind, value: &toml::Value) -> Result<Value, String> {
+    match (kind, value) {
+        (Kind::Bool, toml::Value::Boolean(b)) => Ok(Value::Bool(*b)),
+        (Kind::Count, toml::Value::Integer(n)) => check_count(*n),
+        (Kind::Speed, toml::Value::Float(f)) => check_speed(*f),
+        (Kind::Speed, toml::Value::Integer(n)) => check_speed(*n as f64),
+        (Kind::Text, toml::Value::String(s)) => Ok(Value::Text(s.clone())),
+        (Kind::Bool, v) => Err(format!("expected true or false, found {v}")),
+        (Kind::Count, v) => Err(format!("expected a whole number, found {v}")),
+        (Kind::Speed, v) => Err(format!("expected a number, found {v}")),
+        (Kind::Text, v) => Err(format!("expected a string, found {v}")),
+    }
+}
+
+/// The per-user config file, if the platform has a config directory.
+pub fn default_config_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kokoro").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Reads and checks a config file; errors name the file and line.
+fn file_layer(path: &Path) -> Result<Vec<(String, Value)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e.span().map(|s| line_of(&text, s.start));
+        anyhow::anyhow!("config file {}{}: {}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default(), e.message())
+    })?;
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        let line = text.lines().position(|l| l.trim_start().starts_with(key.as_str())).map_or(0, |i| i + 1);
+        let at = format!("config file {} line {line}", path.display());
+        if !KEYS.iter().any(|(k, _)| k == key) {
+            let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+            bail!("{at}: unknown key `{key}` (known keys: {})", known.join(", "));
+        }
+        let v = check_toml(kind_of(key), value).map_err(|e| anyhow::anyhow!("{at}: `{key}`: {e}"))?;
+        out.push((key.clone(), v));
+    }
+    Ok(out)
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].matches('\n').count() + 1
+}
+
+/// Reads and checks the environment variables through `get`.
+fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for (var, key) in ENV_VARS {
+        if let Some(raw) = get(var) {
+            let v = parse_text(kind_of(key), &raw).map_err(|e| anyhow::anyhow!("environment variable {var}: {e}"))?;
+            out.push((key.to_string(), v));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and checks the flags.
+fn flag_layer(args: &Args) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    let mut text_flag = |flag: &str, key: &str, raw: Option<String>| -> Result<()> {
+        if let Some(raw) = raw {
+            let v = parse_text(kind_of(key), &raw).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
+            out.push((key.to_string(), v));
+        }
+        Ok(())
+    };
+    text_flag("max-workers", "max_workers", args.max_workers.clone())?;
+    text_flag("threads", "intra_threads", args.threads.clone())?;
+    text_flag("speed", "speed", args.speed.map(|s| s.to_string()))?;
+    text_flag("voice", "voice", args.voice.clone())?;
+    text_flag("lang", "lang", args.lang.clone())?;
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    text_flag("model", "model", path(&args.model))?;
+    text_flag("voices", "voices", path(&args.voices))?;
+    text_flag("ort-lib", "ort_lib", path(&args.ort_lib))?;
+    text_flag("cache-dir", "cache_dir", path(&args.cache_dir))?;
+    if args.parallel {
+        out.push(("use_parallel".into(), Value::Bool(true)));
+    }
+    if args.sequential {
+        out.push(("use_parallel".into(), Value::Bool(false)));
+    }
+    Ok(out)
+}
+
+/// Layers the defaults, the config file (`--config`, or the per-user file if it
+/// exists), the environment (read through `env`) and the flags.
+pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+    let file = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => default_config_file().filter(|p| p.is_file()),
+    };
+    let mut builder = Config::builder()
+        .set_default("voice", "af_heart")?
+        .set_default("speed", 1.0)?
+        .add_source(config::File::from_str("", FileFormat::Toml));
+    let mut layers = Vec::new();
+    if let Some(file) = &file {
+        layers.extend(file_layer(file)?);
+    }
+    layers.extend(env_layer(env)?);
+    layers.extend(flag_layer(args)?);
+    for (key, value) in layers {
+        builder = builder.set_override(key, value)?;
+    }
+    let settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> Args {
+        let mut full = vec!["kokoro"];
+        full.extend_from_slice(argv);
+        Args::parse_from(full)
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_then_file_then_env_then_flags() {
+        let file = config_file("max_workers = 3\nintra_threads = 2\nvoice = \"bf_emma\"\nuse_parallel = false\n");
+        let path = file.path().to_str().unwrap().to_string();
+        let s = load(&args(&["--config", &path]), &no_env).unwrap();
+        assert_eq!((s.max_workers, s.intra_threads, s.voice.as_str(), s.use_parallel), (Some(3), Some(2), "bf_emma", Some(false)));
+        assert_eq!(s.speed, 1.0);
+
+        let env = |k: &str| (k == "KOKORO_MAX_WORKERS").then(|| "4".to_string()).or_else(|| (k == "KOKORO_USE_PARALLEL").then(|| "yes".into()));
+        let s = load(&args(&["--config", &path]), &env).unwrap();
+        assert_eq!((s.max_workers, s.intra_threads, s.use_parallel), (Some(4), Some(2), Some(true)));
+
+        let s = load(&args(&["--config", &path, "--max-workers", "1", "--sequential", "--threads", "1"]), &env).unwrap();
+        assert_eq!((s.max_workers, s.intra_threads, s.use_parallel), (Some(1), Some(1), Some(false)));
+    }
+
+    #[test]
+    fn built_in_defaults() {
+        let s = load(&args(&["--config", config_file("").path().to_str().unwrap()]), &no_env).unwrap();
+        assert_eq!(s.voice, "af_heart");
+        assert_eq!((s.max_workers, s.intra_threads, s.use_parallel), (None, None, None));
+    }
+
+    #[track_caller]
+    fn check_err(argv: &[&str], env: &dyn Fn(&str) -> Option<String>, expect: &[&str]) {
+        let e = format!("{:#}", load(&args(argv), env).unwrap_err());
+        for part in expect {
+            assert!(e.contains(part), "`{e}` lacks `{part}`");
+        }
+    }
+
+    #[test]
+    fn invalid_flags_name_the_flag() {
+        check_err(&["--max-workers", "0"], &no_env, &["--max-workers", "out of range"]);
+        check_err(&["--max-workers", "abc"], &no_env, &["--max-workers", "not a whole number"]);
+        check_err(&["--threads", "-2"], &no_env, &["--threads", "out of range"]);
+        check_err(&["--speed", "3"], &no_env, &["--speed", "out of range"]);
+    }
+
+    #[test]
+    fn invalid_env_names_the_variable() {
+        for (var, val, msg) in [
+            ("KOKORO_MAX_WORKERS", "0", "out of range"),
+            ("KOKORO_MAX_WORKERS", "abc", "not a whole number"),
+            ("KOKORO_INTRA_THREADS", "-1", "out of range"),
+            ("KOKORO_USE_PARALLEL", "maybe", "not a boolean"),
+        ] {
+            let env = move |k: &str| (k == var).then(|| val.to_string());
+            check_err(&["--config", config_file("").path().to_str().unwrap()], &env, &[var, msg]);
+        }
+    }
+
+    #[test]
+    fn invalid_file_values_name_the_file_and_line() {
+        for (text, line, msg) in [
+            ("voice = \"af_heart\"\nmax_workers = 0\n", "line 2", "out of range"),
+            ("max_workers = \"abc\"\n", "line 1", "expected a whole number"),
+            ("\nintra_threads = -1\n", "line 2", "out of range"),
+            ("voice = \"x\"\n\nbogus = 1\n", "line 3", "unknown key `bogus`"),
+            ("max_workers = = 2\n", "line 1", ""),
+        ] {
+            let f = config_file(text);
+            let p = f.path().to_str().unwrap();
+            check_err(&["--config", p], &no_env, &[p, line, msg]);
+        }
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        check_err(&["--config", "/nonexistent/kokoro.toml"], &no_env, &["cannot read config file /nonexistent/kokoro.toml"]);
+    }
+}

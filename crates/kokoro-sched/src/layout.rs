@@ -1,0 +1,101 @@
+//! The worker layout and its automatic choice.
+
+use kokoro_infer::{SessionOptions, Synthesize};
+
+use crate::{Error, Parallel, Scheduler, Sequential};
+
+/// Sessions and threads: `workers` sessions, each with `intra_threads` threads.
+/// `workers == 1` is the sequential strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of sessions working at once.
+    pub workers: usize,
+    /// ONNX Runtime intra-op threads per session.
+    pub intra_threads: usize,
+}
+
+/// Resident memory one session adds with the arena off, measured on the int8
+/// model with chunks of up to 250 ids (see docs/BENCHMARKS.md), with margin.
+pub const SESSION_BYTES: u64 = 300 << 20;
+
+impl Layout {
+    /// One session using every core.
+    pub fn sequential(cores: usize) -> Self {
+        Self { workers: 1, intra_threads: cores.max(1) }
+    }
+
+    /// A layout fitted to `cores`: never more threads in all than cores.
+    pub fn fitted(workers: usize, intra_threads: usize, cores: usize) -> Self {
+        let cores = cores.max(1);
+        let workers = workers.clamp(1, cores);
+        Self { workers, intra_threads: intra_threads.clamp(1, (cores / workers).max(1)) }
+    }
+
+    /// The layout chosen from the number of chunks, the cores and the memory
+    /// available (bytes; `None` when unknown).
+    ///
+    /// On the int8 model, `n` single-thread sessions beat one `n`-thread session:
+    /// ONNX Runtime's intra-op parallelism on this model scales poorly, while
+    /// independent chunks scale almost perfectly. So: one single-thread worker per
+    /// core, as many as there are chunks and as memory allows; the cores left
+    /// over go to intra-op threads.
+    pub fn auto(chunks: usize, cores: usize, mem_available: Option<u64>) -> Self {
+        let cores = cores.max(1);
+        let by_memory = mem_available.map_or(usize::MAX, |m| (m / SESSION_BYTES).max(1) as usize);
+        let workers = cores.min(chunks.max(1)).min(by_memory).max(1);
+        Self::fitted(workers, cores / workers, cores)
+    }
+
+    /// Total threads used.
+    pub fn threads(&self) -> usize {
+        self.workers * self.intra_threads
+    }
+
+    /// Builds the scheduler, opening sessions with `open`.
+    pub fn build<S, F>(self, mut open: F) -> Result<Box<dyn Scheduler>, Error>
+    where
+        S: Synthesize + 'static,
+        F: FnMut(SessionOptions) -> kokoro_infer::Result<S>,
+    {
+        let options = SessionOptions { intra_threads: self.intra_threads, ..SessionOptions::default() };
+        if self.workers <= 1 {
+            return Ok(Box::new(Sequential::new(open(options)?, self.intra_threads)));
+        }
+        let sessions = (0..self.workers).map(|_| open(options)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(Parallel::new(sessions, self.intra_threads)?))
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.workers == 1 {
+            write!(f, "sequential (1 session x {} threads)", self.intra_threads)
+        } else {
+            write!(f, "parallel ({} workers x {} threads)", self.workers, self.intra_threads)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_never_oversubscribes_and_follows_chunks_and_memory() {
+        for cores in 1..=32 {
+            for chunks in [0, 1, 2, 5, 100] {
+                for mem in [None, Some(0), Some(SESSION_BYTES * 3)] {
+                    let l = Layout::auto(chunks, cores, mem);
+                    assert!(l.threads() <= cores, "{l:?} on {cores} cores");
+                    assert!(l.workers <= chunks.max(1));
+                    if let Some(m) = mem {
+                        assert!(l.workers as u64 <= (m / SESSION_BYTES).max(1));
+                    }
+                }
+            }
+        }
+        assert_eq!(Layout::auto(1, 2, None), Layout { workers: 1, intra_threads: 2 });
+        assert_eq!(Layout::auto(10, 2, None), Layout { workers: 2, intra_threads: 1 });
+        assert_eq!(Layout::fitted(8, 4, 2), Layout { workers: 2, intra_threads: 1 });
+    }
+}

@@ -1,0 +1,264 @@
+//! `cargo xtask bench`: whole runs of the real model over the corpus, one child
+//! process per configuration (so each peak RSS is its own), with the results
+//! written to docs/BENCHMARKS.md.
+//!
+//! Flags: `--quick` (medium.txt only), `--texts a,b`, `--layouts 1x1,2x1,...`
+//! (workers x intra-op threads; the first is the baseline), `--target N`
+//! (chunk target in ids), `--out FILE` (default docs/BENCHMARKS.md).
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use kokoro_infer::{init_runtime, KokoroSession, VoiceSet};
+use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
+use kokoro_text::{ChunkOptions, Frontend, G2p, Lang};
+
+/// One configuration's measurements, as the child prints them.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    text: String,
+    layout: String,
+    threads: usize,
+    chunks: usize,
+    wall: f64,
+    audio: f64,
+    ttfa: f64,
+    load: f64,
+    frontend: f64,
+    rss_mib: f64,
+    sha: String,
+    raw: PathBuf,
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn corpus_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("KOKORO_CORPUS") {
+        return Ok(dir.into());
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("no workspace root")?;
+    let dir = root.join("../shared/corpus");
+    anyhow::ensure!(dir.is_dir(), "corpus not found at {} (set KOKORO_CORPUS)", dir.display());
+    Ok(dir)
+}
+
+fn parse_layout(s: &str) -> Result<(usize, usize)> {
+    let (w, t) = s.split_once('x').with_context(|| format!("layout `{s}` is not WORKERSxTHREADS"))?;
+    Ok((w.parse()?, t.parse()?))
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    crate::fetch::run()?;
+    let corpus = corpus_dir()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let texts: Vec<String> = match flag(args, "--texts") {
+        Some(t) => t.split(',').map(str::to_string).collect(),
+        None if args.iter().any(|a| a == "--quick") => vec!["medium".into()],
+        None => vec!["medium".into(), "long".into()],
+    };
+    let layouts: Vec<String> = match flag(args, "--layouts") {
+        Some(l) => l.split(',').map(str::to_string).collect(),
+        None => {
+            let mut l = vec!["1x1".to_string(), format!("1x{cores}")];
+            let mut w = 2;
+            while w <= cores {
+                l.push(format!("{w}x1"));
+                w *= 2;
+            }
+            if cores >= 4 {
+                l.push(format!("{}x2", cores / 2));
+            }
+            l.dedup();
+            l
+        }
+    };
+    let target = flag(args, "--target").unwrap_or("250");
+    let out = PathBuf::from(flag(args, "--out").unwrap_or("docs/BENCHMARKS.md"));
+    let exe = std::env::current_exe()?;
+    let scratch = tempfile_dir()?;
+
+    let mut rows = Vec::new();
+    for text in &texts {
+        let file = corpus.join(format!("{text}.txt"));
+        for layout in &layouts {
+            let (w, t) = parse_layout(layout)?;
+            if w * t > cores {
+                eprintln!("xtask: skipping {layout}: more threads than the {cores} cores");
+                continue;
+            }
+            let raw = scratch.join(format!("{text}-{layout}.f32"));
+            eprintln!("xtask: bench {text} {layout} ...");
+            let output = Command::new(&exe)
+                .args(["bench-run", "--file"])
+                .arg(&file)
+                .args(["--layout", layout, "--target", target, "--raw"])
+                .arg(&raw)
+                .output()?;
+            if !output.status.success() {
+                bail!("bench run {text} {layout} failed: {}", String::from_utf8_lossy(&output.stderr));
+            }
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let line = stdout.lines().find(|l| l.starts_with("RESULT ")).context("bench run printed no RESULT")?;
+            let kv: BTreeMap<&str, &str> = line[7..].split_whitespace().filter_map(|p| p.split_once('=')).collect();
+            let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            let row = Row {
+                text: text.clone(),
+                layout: layout.clone(),
+                threads: w * t,
+                chunks: num("chunks") as usize,
+                wall: num("wall"),
+                audio: num("audio"),
+                ttfa: num("ttfa"),
+                load: num("load"),
+                frontend: num("frontend"),
+                rss_mib: num("rss_mib"),
+                sha: kv.get("sha").unwrap_or(&"").to_string(),
+                raw,
+            };
+            eprintln!("xtask:   wall {:.1} s, audio {:.1} s, RTF {:.3}, first audio {:.2} s, peak RSS {:.0} MiB", row.wall, row.audio, row.wall / row.audio, row.ttfa, row.rss_mib);
+            rows.push(row);
+        }
+    }
+    let report = report(&rows, cores, target)?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, &report)?;
+    println!("{report}");
+    eprintln!("xtask: wrote {}", out.display());
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kokoro-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn read_f32(path: &Path) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path)?;
+    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
+        .map_or(String::new(), |kib| format!(", {:.0} GiB RAM", kib / 1024.0 / 1024.0));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores ({cpu}){mem}")
+}
+
+fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
+    let mut s = String::new();
+    use std::fmt::Write as _;
+    writeln!(s, "## `cargo xtask bench` on {}\n", machine())?;
+    writeln!(s, "Kokoro v1.0 int8 model, ONNX Runtime {}, voice af_heart, chunk target {target} ids with a short first chunk (streaming chunking).", kokoro_infer::assets::ORT_VERSION)?;
+    writeln!(s, "Wall time is synthesis after the sessions are loaded; speedup and efficiency are against the first layout (1 worker x 1 thread) in the same run; efficiency = speedup / threads used ({cores} cores available).\n")?;
+    for text in rows.iter().map(|r| r.text.clone()).collect::<std::collections::BTreeSet<_>>() {
+        let group: Vec<&Row> = rows.iter().filter(|r| r.text == text).collect();
+        let base = group[0];
+        let base_audio = read_f32(&base.raw)?;
+        writeln!(s, "### {text}.txt ({} chunks, {:.1} s of audio)\n", base.chunks, base.audio)?;
+        writeln!(s, "| layout (workers x threads) | wall s | RTF | speedup | efficiency | first audio s | session load s | front end s | peak RSS MiB | output vs baseline |")?;
+        writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
+        for r in &group {
+            let speedup = base.wall / r.wall;
+            let same = if r.sha == base.sha {
+                "bit-identical".to_string()
+            } else {
+                let audio = read_f32(&r.raw)?;
+                let diff = audio.iter().zip(&base_audio).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                if audio.len() == base_audio.len() { format!("max abs diff {diff:.1e}") } else { format!("length differs ({} vs {})", audio.len(), base_audio.len()) }
+            };
+            writeln!(
+                s,
+                "| {} | {:.1} | {:.3} | {:.2} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+                r.layout, r.wall, r.wall / r.audio, speedup, 100.0 * speedup / r.threads as f64, r.ttfa, r.load, r.frontend, r.rss_mib, same
+            )?;
+        }
+        writeln!(s)?;
+    }
+    Ok(s)
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// The child: one configuration over one text.
+pub fn run_one(args: &[String]) -> Result<()> {
+    let file = PathBuf::from(flag(args, "--file").context("--file")?);
+    let (workers, threads) = parse_layout(flag(args, "--layout").context("--layout")?)?;
+    let target: usize = flag(args, "--target").unwrap_or("250").parse()?;
+    let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
+    let paths = crate::fetch::cache()?.paths();
+    let text = std::fs::read_to_string(&file)?;
+
+    let t = Instant::now();
+    let fallback = crate::fetch::fallback()?;
+    let frontend = Frontend::new(G2p::new(Lang::EnUs, fallback));
+    let opts = ChunkOptions { target_tokens: target, ..ChunkOptions::streaming() };
+    let chunks = frontend.process(&text, opts).chunks;
+    let frontend_s = t.elapsed().as_secs_f64();
+
+    init_runtime(&paths.runtime)?;
+    let voice = VoiceSet::open(&paths.voices)?.resolve("af_heart")?;
+    let t = Instant::now();
+    let layout = Layout { workers, intra_threads: threads };
+    let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
+    let load = t.elapsed().as_secs_f64();
+
+    let mut out = BufWriter::new(std::fs::File::create(&raw)?);
+    let mut hash = Fnv(0xcbf29ce484222325);
+    let request = Request { text: &text, chunks: &chunks, voice: &voice, speed: 1.0 };
+    let mut sink = |a: Audio| -> Result<(), SinkError> {
+        for s in &a.samples {
+            let b = s.to_le_bytes();
+            hash.write(&b);
+            out.write_all(&b)?;
+        }
+        Ok(())
+    };
+    let control = Control { progress: None::<Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>>, ..Control::default() };
+    let summary = scheduler.run(&request, &mut sink, &control)?;
+    out.flush()?;
+    println!(
+        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} sha={:016x}",
+        chunks.len(),
+        summary.elapsed.as_secs_f64(),
+        summary.audio_seconds(),
+        summary.first_audio.map_or(f64::NAN, |d| d.as_secs_f64()),
+        load,
+        frontend_s,
+        peak_rss_mib(),
+        hash.0
+    );
+    Ok(())
+}
+
+/// FNV-1a over the output bytes: enough to tell identical runs apart.
+struct Fnv(u64);
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        }
+    }
+}
