@@ -214,7 +214,8 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let fallback = crate::fetch::fallback()?;
     let frontend = Frontend::new(G2p::new(Lang::EnUs, fallback));
     let opts = ChunkOptions { target_tokens: target, ..ChunkOptions::streaming() };
-    let chunks = frontend.process(&text, opts).chunks;
+    // The front end's cost on its own; in the run, chunks are made as they are pulled.
+    let n_chunks = frontend.chunks(&text, opts).count();
     let frontend_s = t.elapsed().as_secs_f64();
 
     init_runtime(&paths.runtime)?;
@@ -226,7 +227,8 @@ pub fn run_one(args: &[String]) -> Result<()> {
 
     let mut out = BufWriter::new(std::fs::File::create(&raw)?);
     let mut hash = Fnv(0xcbf29ce484222325);
-    let request = Request { text: &text, chunks: &chunks, voice: &voice, speed: 1.0 };
+    let request = Request { text: &text, voice: &voice, speed: 1.0 };
+    let mut chunks = frontend.chunks(&text, opts);
     let mut sink = |a: Audio| -> Result<(), SinkError> {
         for s in &a.samples {
             let b = s.to_le_bytes();
@@ -236,11 +238,11 @@ pub fn run_one(args: &[String]) -> Result<()> {
         Ok(())
     };
     let control = Control { progress: None::<Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>>, ..Control::default() };
-    let summary = scheduler.run(&request, &mut sink, &control)?;
+    let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;
     out.flush()?;
     println!(
         "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} sha={:016x}",
-        chunks.len(),
+        n_chunks,
         summary.elapsed.as_secs_f64(),
         summary.audio_seconds(),
         summary.first_audio.map_or(f64::NAN, |d| d.as_secs_f64()),

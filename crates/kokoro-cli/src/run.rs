@@ -28,6 +28,11 @@ enum Input {
 }
 
 pub fn main(mut args: Args) -> Result<()> {
+    // Ctrl-C only raises a flag: the run stops between chunks and the output's
+    // temporary file is removed. Failing to install the handler only loses that.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let settings = settings::load(&args, &|k| std::env::var(k).ok())?;
     let log = Log { quiet: args.quiet, debug: args.debug };
 
@@ -89,16 +94,8 @@ pub fn main(mut args: Args) -> Result<()> {
     };
 
     let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)));
-    let processed = frontend.process(&text, ChunkOptions::default());
-    report_diagnostics(&processed.diagnostics, &log);
-    if processed.chunks.is_empty() {
-        bail!("the input has nothing to speak");
-    }
-    if log.debug {
-        for c in &processed.chunks {
-            eprintln!("chunk {} [{} ids] {:?}\n  {}", c.index, c.ids.len(), kokoro_text::normalize(&text[c.span.clone()]), c.phonemes);
-        }
-    }
+    let chunk_options = ChunkOptions::default();
+    let sentences = kokoro_text::split_sentences(&text).len();
 
     let runtime = match &settings.ort_lib {
         Some(p) => p.clone(),
@@ -110,29 +107,31 @@ pub fn main(mut args: Args) -> Result<()> {
         None => ensure(&cache, Want { runtime: false, model: true, voices: false }, &log)?.model,
     };
 
-    let layout = choose_layout(&settings, processed.chunks.len());
-    log.debug(&format!("layout: {layout} for {} chunks", processed.chunks.len()));
+    let layout = choose_layout(&settings, sentences);
+    log.debug(&format!("layout: {layout} for {sentences} sentences"));
     let mut scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
 
-    let control = Control { cancel: Arc::new(AtomicBool::new(false)), progress: None };
-    let cancel = control.cancel.clone();
-    // Failing to install the handler only loses clean Ctrl-C handling.
-    let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::SeqCst));
-    let bar = progress_bar(&log, processed.chunks.len());
+    let bar = progress_bar(&log);
     let control = Control {
         progress: bar.clone().map(|bar| {
             Arc::new(move |p: &kokoro_sched::Progress| {
-                bar.set_position(p.chunks_done as u64);
+                bar.set_position((p.fraction_done * 1000.0) as u64);
                 let eta = p.eta.map_or(String::new(), |d| format!(", {:.0} s left", d.as_secs_f64()));
                 bar.set_message(format!("{:.1} s of audio{eta}", p.audio_seconds));
             }) as Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>
         }),
-        ..control
+        cancel: cancel.clone(),
     };
 
-    let request = Request { text: &text, chunks: &processed.chunks, voice: &voice, speed: settings.speed };
+    let request = Request { text: &text, voice: &voice, speed: settings.speed };
+    let mut chunks = frontend.chunks(&text, chunk_options).inspect(|c| {
+        report_diagnostics(&c.diagnostics, &log);
+        if log.debug {
+            eprintln!("chunk {} [{} ids] {:?}\n  {}", c.index, c.ids.len(), kokoro_text::normalize(&text[c.span.clone()]), c.phonemes);
+        }
+    });
     let mut sink = |audio: Audio| -> Result<(), SinkError> { Ok(writer.write(&audio.samples)?) };
-    let result = scheduler.run(&request, &mut sink, &control);
+    let result = scheduler.run(&request, &mut chunks, &mut sink, &control);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -141,6 +140,9 @@ pub fn main(mut args: Args) -> Result<()> {
         Err(kokoro_sched::Error::Cancelled) => return Err(Interrupted.into()),
         Err(e) => return Err(e.into()),
     };
+    if summary.chunks == 0 {
+        bail!("the input has nothing to speak");
+    }
     writer.finish()?;
     log.info(&format!(
         "{}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
@@ -285,11 +287,11 @@ fn choose_layout(settings: &Settings, chunks: usize) -> Layout {
     }
 }
 
-fn progress_bar(log: &Log, chunks: usize) -> Option<ProgressBar> {
+fn progress_bar(log: &Log) -> Option<ProgressBar> {
     if log.quiet || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = ProgressBar::new(chunks as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} chunks, {msg}").ok()?);
+    let bar = ProgressBar::new(1000);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {percent}% of the text, {msg}").ok()?);
     Some(bar)
 }

@@ -21,20 +21,20 @@ static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, Stri
 /// Loads the ONNX Runtime shared library at `path`, once per process.
 ///
 /// The path is checked first, so a missing library gives [`Error::RuntimeMissing`]
-/// naming it rather than a panic inside `ort`. Later calls return the first outcome.
+/// naming it rather than a panic inside `ort`; that check may be retried with
+/// another path. Once a library was loaded (or failed to load), later calls
+/// return that outcome.
 pub fn init_runtime(path: &Path) -> Result<()> {
+    if RUNTIME.get().is_none() && !path.is_file() {
+        return Err(Error::RuntimeMissing { path: path.to_path_buf() });
+    }
     let outcome = RUNTIME.get_or_init(|| {
-        if !path.is_file() {
-            return Err(format!("missing:{}", path.display()));
-        }
-        let loaded = ort::init_from(path)
+        ort::init_from(path)
             .map_err(|e| e.to_string())
-            .and_then(|b| b.with_name("kokoro").with_telemetry(false).build().map_err(|e| e.to_string()));
-        loaded
+            .and_then(|b| b.with_name("kokoro").with_telemetry(false).build().map_err(|e| e.to_string()))
     });
     match outcome {
         Ok(_) => Ok(()),
-        Err(e) if e.starts_with("missing:") => Err(Error::RuntimeMissing { path: path.to_path_buf() }),
         Err(reason) => Err(Error::RuntimeLoad { path: path.to_path_buf(), reason: reason.clone() }),
     }
 }

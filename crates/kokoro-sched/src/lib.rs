@@ -28,13 +28,14 @@
 //! init_runtime(&paths.runtime)?;
 //! let text = "Hello there. This is Kokoro, speaking from Rust.";
 //! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)));
-//! let chunks = frontend.process(text, ChunkOptions::default()).chunks;
 //! let voice = VoiceSet::open(&paths.voices)?.resolve("af_heart")?;
-//! let layout = Layout::auto(chunks.len(), 2, None);
+//! let layout = Layout::auto(usize::MAX, 2, None);
 //! let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
 //! let mut samples = Vec::new();
-//! let request = Request { text, chunks: &chunks, voice: &voice, speed: 1.0 };
-//! scheduler.run(&request, &mut |a: Audio| { samples.extend(a.samples); Ok(()) }, &Control::default())?;
+//! let request = Request { text, voice: &voice, speed: 1.0 };
+//! let mut chunks = frontend.chunks(text, ChunkOptions::streaming());
+//! let mut sink = |a: Audio| -> Result<(), kokoro_sched::SinkError> { samples.extend(a.samples); Ok(()) };
+//! scheduler.run(&request, &mut chunks, &mut sink, &Control::default())?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -107,23 +108,24 @@ impl<F: FnMut(Audio) -> Result<(), SinkError>> Sink for F {
     }
 }
 
-/// What to synthesise.
+/// What to synthesise: the chunks come beside it, as an iterator, so that a long
+/// text is phonemized as synthesis goes on rather than all before it.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     /// The source text the chunks' spans point into.
     pub text: &'a str,
-    /// The chunks, in order.
-    pub chunks: &'a [Chunk],
     /// The voice (or blend).
     pub voice: &'a Voice,
     /// Speed factor.
     pub speed: f32,
 }
 
+/// Chunks in order, pulled by the scheduler as it goes (from worker threads too).
+pub type ChunkSource<'a> = dyn Iterator<Item = Chunk> + Send + 'a;
+
 impl Request<'_> {
-    fn snippet(&self, index: usize) -> String {
-        let span = self.chunks[index].span.clone();
-        let text = kokoro_text::normalize(self.text.get(span).unwrap_or(""));
+    fn snippet(&self, chunk: &Chunk) -> String {
+        let text = kokoro_text::normalize(self.text.get(chunk.span.clone()).unwrap_or(""));
         let mut s: String = text.chars().take(40).collect();
         if text.chars().count() > 40 {
             s.push('…');
@@ -131,12 +133,11 @@ impl Request<'_> {
         s
     }
 
-    fn run_chunk<S: Synthesize>(&self, session: &mut S, index: usize) -> Result<Audio, Error> {
-        let chunk = &self.chunks[index];
+    fn run_chunk<S: Synthesize>(&self, session: &mut S, index: usize, chunk: Chunk) -> Result<Audio, Error> {
         let samples = session
             .synthesize(&chunk.ids, self.voice.style_for(chunk.ids.len()), self.speed)
-            .map_err(|source| Error::Chunk { index, snippet: self.snippet(index), source })?;
-        Ok(Audio { index, span: chunk.span.clone(), samples, ends_paragraph: chunk.ends_paragraph })
+            .map_err(|source| Error::Chunk { index, snippet: self.snippet(&chunk), source })?;
+        Ok(Audio { index, span: chunk.span, samples, ends_paragraph: chunk.ends_paragraph })
     }
 }
 
@@ -145,13 +146,13 @@ impl Request<'_> {
 pub struct Progress {
     /// Chunks delivered.
     pub chunks_done: usize,
-    /// Chunks in all.
-    pub chunks_total: usize,
+    /// Fraction of the source text spoken, 0 to 1.
+    pub fraction_done: f64,
     /// Seconds of audio delivered.
     pub audio_seconds: f64,
     /// Time since the run started.
     pub elapsed: Duration,
-    /// Estimated time left, from the phoneme ids still to do.
+    /// Estimated time left, from the share of the text still to speak.
     pub eta: Option<Duration>,
 }
 
@@ -201,8 +202,8 @@ impl Summary {
 pub trait Scheduler {
     /// A short description, e.g. `parallel (2 workers x 1 thread)`.
     fn describe(&self) -> String;
-    /// Runs the request, delivering audio to `sink`.
-    fn run(&mut self, request: &Request<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error>;
+    /// Synthesises `chunks` (numbered from 0, in order), delivering audio to `sink`.
+    fn run(&mut self, request: &Request<'_>, chunks: &mut ChunkSource<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error>;
 }
 
 /// Delivery bookkeeping shared by the strategies: progress, first-audio time, totals.
@@ -213,31 +214,26 @@ struct Delivery<'a> {
     first_audio: Option<Duration>,
     done: usize,
     samples: usize,
-    tokens_done: usize,
-    tokens_total: usize,
 }
 
 impl<'a> Delivery<'a> {
     fn new(request: &'a Request<'a>, control: &'a Control) -> Self {
-        let tokens_total = request.chunks.iter().map(|c| c.ids.len()).sum();
-        Self { request, control, start: Instant::now(), first_audio: None, done: 0, samples: 0, tokens_done: 0, tokens_total }
+        Self { request, control, start: Instant::now(), first_audio: None, done: 0, samples: 0 }
     }
 
     fn deliver(&mut self, sink: &mut dyn Sink, audio: Audio) -> Result<(), Error> {
         debug_assert_eq!(audio.index, self.done, "delivery out of order");
         self.first_audio.get_or_insert_with(|| self.start.elapsed());
         self.samples += audio.samples.len();
-        self.tokens_done += self.request.chunks[audio.index].ids.len();
         self.done += 1;
+        let fraction = (audio.span.end as f64 / self.request.text.len().max(1) as f64).clamp(0.0, 1.0);
         sink.deliver(audio).map_err(Error::Sink)?;
         if let Some(progress) = &self.control.progress {
             let elapsed = self.start.elapsed();
-            let eta = (self.tokens_done > 0).then(|| {
-                elapsed.mul_f64((self.tokens_total - self.tokens_done) as f64 / self.tokens_done as f64)
-            });
+            let eta = (fraction > 0.0).then(|| elapsed.mul_f64((1.0 - fraction) / fraction));
             progress(&Progress {
                 chunks_done: self.done,
-                chunks_total: self.request.chunks.len(),
+                fraction_done: fraction,
                 audio_seconds: self.samples as f64 / f64::from(SAMPLE_RATE),
                 elapsed,
                 eta,

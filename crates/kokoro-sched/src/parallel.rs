@@ -8,8 +8,9 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use kokoro_infer::Synthesize;
+use kokoro_text::Chunk;
 
-use crate::{Audio, Control, Delivery, Error, Request, Scheduler, Sink, Summary};
+use crate::{Audio, ChunkSource, Control, Delivery, Error, Request, Scheduler, Sink, Summary};
 
 /// Synthesises chunks on several sessions at once, one worker thread per session.
 ///
@@ -30,11 +31,13 @@ impl<S> std::fmt::Debug for Parallel<S> {
     }
 }
 
-/// Shared state of the workers: the next chunk to start, how far delivery got,
-/// and whether to stop.
-struct Window {
+/// Shared state of the workers: the chunk source and the next chunk's index, how
+/// far delivery got, whether the source is exhausted, and whether to stop.
+struct Window<'c, 'a> {
+    chunks: &'c mut ChunkSource<'a>,
     next: usize,
     delivered: usize,
+    exhausted: bool,
     stop: bool,
 }
 
@@ -67,15 +70,14 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
         format!("parallel ({} workers x {} threads)", self.sessions.len(), self.threads)
     }
 
-    fn run(&mut self, request: &Request<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error> {
-        let total = request.chunks.len();
+    fn run(&mut self, request: &Request<'_>, chunks: &mut ChunkSource<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error> {
         let window = self.window;
-        let state = Mutex::new(Window { next: 0, delivered: 0, stop: false });
+        let state = Mutex::new(Window { chunks, next: 0, delivered: 0, exhausted: false, stop: false });
         let wake = Condvar::new();
         let (tx, rx) = mpsc::channel::<Result<Audio, Error>>();
         let mut delivery = Delivery::new(request, control);
         let mut failure: Option<Error> = None;
-        let stop = |st: &Mutex<Window>| {
+        let stop = |st: &Mutex<Window<'_, '_>>| {
             st.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
             wake.notify_all();
         };
@@ -89,8 +91,8 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
                     for session in sessions.iter_mut() {
                         let tx = tx.clone();
                         s.spawn(move |_| {
-                            while let Some(index) = take_next(state, wake, control, total, window) {
-                                let result = request.run_chunk(session, index);
+                            while let Some((index, chunk)) = take_next(state, wake, control, window) {
+                                let result = request.run_chunk(session, index, chunk);
                                 let failed = result.is_err();
                                 if tx.send(result).is_err() || failed {
                                     stop(state);
@@ -133,24 +135,29 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
         if let Some(e) = failure {
             return Err(e);
         }
-        if delivery.done < total {
+        let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
+        if !st.exhausted || delivery.done < st.next || control.cancelled() {
             return Err(Error::Cancelled);
         }
         Ok(delivery.finish())
     }
 }
 
-/// Waits until the next chunk may start (inside the window), and claims it.
-/// `None` when there is nothing left to do or the run stops.
-fn take_next(state: &Mutex<Window>, wake: &Condvar, control: &Control, total: usize, window: usize) -> Option<usize> {
+/// Waits until the next chunk may start (inside the window), and takes it from
+/// the source. `None` when there is nothing left to do or the run stops.
+fn take_next(state: &Mutex<Window<'_, '_>>, wake: &Condvar, control: &Control, window: usize) -> Option<(usize, Chunk)> {
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        if st.stop || control.cancel.load(Ordering::Relaxed) || st.next >= total {
+        if st.stop || st.exhausted || control.cancel.load(Ordering::Relaxed) {
             return None;
         }
         if st.next < st.delivered + window {
+            let Some(chunk) = st.chunks.next() else {
+                st.exhausted = true;
+                return None;
+            };
             st.next += 1;
-            return Some(st.next - 1);
+            return Some((st.next - 1, chunk));
         }
         st = wake.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|p| p.into_inner()).0;
     }

@@ -2,7 +2,7 @@
 
 use kokoro_infer::Synthesize;
 
-use crate::{Control, Delivery, Error, Request, Scheduler, Sink, Summary};
+use crate::{ChunkSource, Control, Delivery, Error, Request, Scheduler, Sink, Summary};
 
 /// Synthesises chunks one after another on a single session, delivering each
 /// as soon as it is done.
@@ -25,14 +25,17 @@ impl<S: Synthesize> Scheduler for Sequential<S> {
         format!("sequential (1 session x {} threads)", self.threads)
     }
 
-    fn run(&mut self, request: &Request<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error> {
+    fn run(&mut self, request: &Request<'_>, chunks: &mut ChunkSource<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error> {
         let mut delivery = Delivery::new(request, control);
-        for index in 0..request.chunks.len() {
+        for (index, chunk) in chunks.enumerate() {
             if control.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let audio = request.run_chunk(&mut self.session, index)?;
+            let audio = request.run_chunk(&mut self.session, index, chunk)?;
             delivery.deliver(sink, audio)?;
+        }
+        if control.cancelled() {
+            return Err(Error::Cancelled);
         }
         Ok(delivery.finish())
     }

@@ -5,10 +5,11 @@
 //! and, only past the model's hard limit, at word boundaries; it is never truncated.
 //! Every chunk keeps the byte span of the source text it speaks.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::g2p::G2p;
-use crate::split::split_sentences;
+use crate::split::{split_sentences, Sentence};
 use crate::vocab::{count_ids, to_ids, MAX_TOKENS};
 use crate::Diagnostic;
 
@@ -18,8 +19,9 @@ pub struct ChunkOptions {
     /// Preferred largest chunk, in phoneme ids. Cost per second of audio and the
     /// runtime's memory both grow with chunk length, so this is well under the limit.
     pub target_tokens: usize,
-    /// Largest first chunk, for a quick first audio when streaming; `None` treats the
-    /// first chunk like the others.
+    /// Largest first chunk, for a quick first audio when streaming; each later
+    /// chunk may be twice as long as the one before, up to the target, so that
+    /// synthesis stays ahead of playback. `None` treats every chunk alike.
     pub first_chunk_tokens: Option<usize>,
 }
 
@@ -30,14 +32,27 @@ impl Default for ChunkOptions {
 }
 
 impl ChunkOptions {
-    /// Options for streaming: a short first chunk so that audio starts quickly.
+    /// Options for streaming: a first chunk of a few words, so that audio starts
+    /// within a second, then chunks doubling in size up to the target.
     pub fn streaming() -> Self {
-        Self { first_chunk_tokens: Some(40), ..Self::default() }
+        Self { first_chunk_tokens: Some(16), ..Self::default() }
     }
 
     fn clamp(self) -> Self {
         let target = self.target_tokens.clamp(1, MAX_TOKENS);
         Self { target_tokens: target, first_chunk_tokens: self.first_chunk_tokens.map(|f| f.clamp(1, target)) }
+    }
+
+    /// The size limit of chunk `index`, and whether it is a ramp chunk (smaller
+    /// than the target, so that it may be cut at word boundaries).
+    fn limit(&self, index: usize) -> (usize, bool) {
+        match self.first_chunk_tokens {
+            Some(first) => {
+                let ramp = first.saturating_mul(1usize.checked_shl(index.min(30) as u32).unwrap_or(usize::MAX));
+                if ramp < self.target_tokens { (ramp, true) } else { (self.target_tokens, false) }
+            }
+            None => (self.target_tokens, false),
+        }
     }
 }
 
@@ -54,6 +69,8 @@ pub struct Chunk {
     pub ids: Vec<i64>,
     /// True when the chunk ends a paragraph (a longer pause may follow).
     pub ends_paragraph: bool,
+    /// What the front end noticed in this chunk's text.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 /// A piece of a sentence small enough for one call.
@@ -63,46 +80,153 @@ struct Piece {
     phonemes: String,
     tokens: usize,
     paragraph_start: bool,
+    diagnostics: Vec<Diagnostic>,
 }
 
-/// Splits, phonemizes and packs `text` into chunks.
-pub(crate) fn chunk_text(g2p: &G2p, text: &str, opts: ChunkOptions, diagnostics: &mut Vec<Diagnostic>) -> Vec<Chunk> {
-    let opts = opts.clamp();
-    let mut pieces = Vec::new();
-    for (i, sentence) in split_sentences(text).into_iter().enumerate() {
-        let limit = match (i, opts.first_chunk_tokens) {
-            (0, Some(first)) => first,
-            _ => opts.target_tokens,
-        };
-        let first_piece = pieces.len();
-        split_piece(g2p, text, sentence.span, limit, diagnostics, &mut pieces);
-        if let Some(p) = pieces.get_mut(first_piece) {
+/// Chunks of a text, made as they are pulled: sentences are split up front (cheap),
+/// phonemized only when the chunk that holds them is asked for, so the first chunk
+/// of a book is ready in milliseconds.
+pub struct Chunks<'a> {
+    g2p: &'a G2p,
+    text: &'a str,
+    opts: ChunkOptions,
+    sentences: std::vec::IntoIter<Sentence>,
+    pieces: VecDeque<Piece>,
+    next_index: usize,
+}
+
+impl std::fmt::Debug for Chunks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunks").field("next_index", &self.next_index).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Chunks<'a> {
+    pub(crate) fn new(g2p: &'a G2p, text: &'a str, opts: ChunkOptions) -> Self {
+        Self { g2p, text, opts: opts.clamp(), sentences: split_sentences(text).into_iter(), pieces: VecDeque::new(), next_index: 0 }
+    }
+
+    /// Phonemizes the next sentence into pieces that fit `limit`. False at the end.
+    fn pull_sentence(&mut self, limit: usize, words: bool) -> bool {
+        let Some(sentence) = self.sentences.next() else { return false };
+        let first = self.pieces.len();
+        split_piece(self.g2p, self.text, sentence.span, limit, words, &mut self.pieces);
+        if let Some(p) = self.pieces.get_mut(first) {
             p.paragraph_start = sentence.paragraph_start;
         }
+        true
     }
-    pack(pieces, opts, diagnostics)
+
+    fn next_piece(&mut self, limit: usize, words: bool) -> Option<Piece> {
+        loop {
+            if let Some(p) = self.pieces.pop_front() {
+                return Some(p);
+            }
+            if !self.pull_sentence(limit, words) {
+                return None;
+            }
+        }
+    }
 }
 
-/// Phonemizes `span`, splitting it until every piece fits `limit` (or, failing
-/// clause and comma points, at least [`MAX_TOKENS`]).
-fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, limit: usize, diagnostics: &mut Vec<Diagnostic>, out: &mut Vec<Piece>) {
-    let mut local = Vec::new();
-    let phonemes = g2p.phonemize(&normalize(&text[span.clone()]), &mut local);
+/// A chunk being packed.
+struct Building {
+    span: Range<usize>,
+    phonemes: String,
+    tokens: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = Chunk;
+
+    fn next(&mut self) -> Option<Chunk> {
+        let (limit, words) = self.opts.limit(self.next_index);
+        let mut cur: Option<Building> = None;
+        let mut silent: Option<(Range<usize>, Vec<Diagnostic>)> = None;
+        let mut ends_paragraph = true;
+        while let Some(mut piece) = self.next_piece(limit, words) {
+            if piece.tokens == 0 {
+                // Nothing to say (symbols only): keep its text inside this chunk's span.
+                match cur.as_mut() {
+                    Some(c) => {
+                        c.span.end = piece.span.end;
+                        c.diagnostics.append(&mut piece.diagnostics);
+                    }
+                    None => {
+                        let (span, mut d) = silent.take().unwrap_or((piece.span.clone(), Vec::new()));
+                        d.append(&mut piece.diagnostics);
+                        silent = Some((span.start..piece.span.end, d));
+                    }
+                }
+                continue;
+            }
+            match cur.as_mut() {
+                Some(c) if !piece.paragraph_start && c.tokens + 1 + piece.tokens <= limit => {
+                    c.span.end = piece.span.end;
+                    c.phonemes.push(' ');
+                    c.phonemes.push_str(&piece.phonemes);
+                    c.tokens += 1 + piece.tokens;
+                    c.diagnostics.append(&mut piece.diagnostics);
+                }
+                Some(_) => {
+                    ends_paragraph = piece.paragraph_start;
+                    self.pieces.push_front(piece);
+                    break;
+                }
+                None => {
+                    let (start, mut diagnostics) = match silent.take() {
+                        Some((span, d)) => (span.start, d),
+                        None => (piece.span.start, Vec::new()),
+                    };
+                    diagnostics.append(&mut piece.diagnostics);
+                    cur = Some(Building { span: start..piece.span.end, phonemes: piece.phonemes, tokens: piece.tokens, diagnostics });
+                }
+            }
+        }
+        let mut c = cur?;
+        // Symbols-only text right after this chunk belongs to it (looking one
+        // sentence ahead, with the next chunk's limit).
+        let (next_limit, next_words) = self.opts.limit(self.next_index + 1);
+        loop {
+            if self.pieces.is_empty() && !self.pull_sentence(next_limit, next_words) {
+                break;
+            }
+            match self.pieces.front() {
+                Some(p) if p.tokens == 0 => {
+                    let mut p = self.pieces.pop_front()?;
+                    c.span.end = p.span.end;
+                    c.diagnostics.append(&mut p.diagnostics);
+                }
+                _ => break,
+            }
+        }
+        let ids = to_ids(&c.phonemes, &mut c.diagnostics);
+        let index = self.next_index;
+        self.next_index += 1;
+        Some(Chunk { index, span: c.span, phonemes: c.phonemes, ids, ends_paragraph, diagnostics: c.diagnostics })
+    }
+}
+
+/// Phonemizes `span`, splitting it until every piece fits `limit`: at clauses and
+/// commas, and at words when `words` is set or the piece is past [`MAX_TOKENS`].
+fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, limit: usize, words: bool, out: &mut VecDeque<Piece>) {
+    let mut diagnostics = Vec::new();
+    let phonemes = g2p.phonemize(&crate::normalize::for_speech(&normalize(&text[span.clone()])), &mut diagnostics);
     let tokens = count_ids(&phonemes);
     if tokens > limit {
-        let hard = tokens > MAX_TOKENS;
+        let hard = words || tokens > MAX_TOKENS;
         if let Some(cut) = split_point(&text[span.clone()], hard) {
             let (a, b) = (span.start..span.start + cut, span.start + cut..span.end);
             for part in [a, b] {
                 if let Some(part) = trim_span(text, part) {
-                    split_piece(g2p, text, part, limit, diagnostics, out);
+                    split_piece(g2p, text, part, limit, words, out);
                 }
             }
             return;
         }
     }
-    diagnostics.append(&mut local);
-    out.push(Piece { span, phonemes, tokens, paragraph_start: false });
+    out.push_back(Piece { span, phonemes, tokens, paragraph_start: false, diagnostics });
 }
 
 /// Collapses runs of whitespace (line breaks of hard-wrapped text included).
@@ -122,9 +246,11 @@ fn trim_span(text: &str, span: Range<usize>) -> Option<Range<usize>> {
 fn split_point(s: &str, hard: bool) -> Option<usize> {
     let mid = s.len() / 2;
     let in_link = link_ranges(s);
+    // Clause and comma points count only before a space ("10:30" and "1,000" stay whole).
+    let before_space = |i: usize| s[i..].chars().nth(1).is_none_or(char::is_whitespace);
     let candidates = |pred: &dyn Fn(char) -> bool| {
         s.char_indices()
-            .filter(|&(i, c)| pred(c) && !in_link.iter().any(|r| r.contains(&i)))
+            .filter(|&(i, c)| pred(c) && !in_link.iter().any(|r| r.contains(&i)) && (c.is_whitespace() || !c.is_ascii() || before_space(i)))
             .map(|(i, c)| i + c.len_utf8())
             .filter(|&end| end > 0 && end < s.trim_end().len())
             .min_by_key(|&end| end.abs_diff(mid))
@@ -156,52 +282,6 @@ fn link_ranges(s: &str) -> Vec<Range<usize>> {
         }
     }
     out
-}
-
-/// Packs pieces greedily into chunks, never past the target (the first chunk
-/// never past its own limit), never across a paragraph break when streaming.
-fn pack(pieces: Vec<Piece>, opts: ChunkOptions, diagnostics: &mut Vec<Diagnostic>) -> Vec<Chunk> {
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut current: Option<(Range<usize>, String, usize)> = None;
-    let mut silent: Option<Range<usize>> = None;
-    let flush = |chunks: &mut Vec<Chunk>, cur: (Range<usize>, String, usize), ends_paragraph: bool, diagnostics: &mut Vec<Diagnostic>| {
-        let (span, phonemes, _) = cur;
-        let ids = to_ids(&phonemes, diagnostics);
-        chunks.push(Chunk { index: chunks.len(), span, phonemes, ids, ends_paragraph });
-    };
-    for piece in pieces {
-        if piece.tokens == 0 {
-            // Nothing to say (symbols only): keep its text inside a neighbour's span.
-            match current.as_mut() {
-                Some(cur) => cur.0.end = piece.span.end,
-                None => silent = Some(silent.map_or(piece.span.clone(), |s| s.start..piece.span.end)),
-            }
-            continue;
-        }
-        let limit = match (chunks.is_empty(), opts.first_chunk_tokens) {
-            (true, Some(first)) => first,
-            _ => opts.target_tokens,
-        };
-        if let Some(cur) = current.take() {
-            if piece.paragraph_start || cur.2 + 1 + piece.tokens > limit.max(1) {
-                flush(&mut chunks, cur, piece.paragraph_start, diagnostics);
-            } else {
-                let (span, mut phonemes, tokens) = cur;
-                phonemes.push(' ');
-                phonemes.push_str(&piece.phonemes);
-                current = Some((span.start..piece.span.end, phonemes, tokens + 1 + piece.tokens));
-                continue;
-            }
-        }
-        let start = silent.take().map_or(piece.span.start, |s| s.start);
-        current = Some((start..piece.span.end, piece.phonemes, piece.tokens));
-    }
-    if let Some(cur) = current {
-        flush(&mut chunks, cur, true, diagnostics);
-    } else if let Some(span) = silent {
-        diagnostics.push(Diagnostic::NothingToSay { span });
-    }
-    chunks
 }
 
 #[cfg(test)]

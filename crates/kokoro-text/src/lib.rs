@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module per stage:
 //!
-//! 1. [`split`]: sentences with byte spans into the caller's text, robust to
+//! 1. [`split`] and [`normalize`]: sentences with byte spans into the caller's text, robust to
 //!    "Dr.", "U.S.", "3.14", "p.m.", quotes and hard-wrapped lines.
 //! 2. [`g2p`]: misaki's lexicons, tagger, number and currency handling (through
 //!    `misaki-rs`), and an out-of-lexicon fallback so no word is ever silently dropped.
@@ -40,13 +40,14 @@ pub mod chunk;
 #[cfg(feature = "espeak")]
 pub mod espeak;
 pub mod g2p;
+pub mod normalize;
 pub mod split;
 pub mod vocab;
 
 use std::ops::Range;
 use std::str::FromStr;
 
-pub use chunk::{normalize, Chunk, ChunkOptions};
+pub use chunk::{normalize, Chunk, ChunkOptions, Chunks};
 #[cfg(feature = "espeak")]
 pub use espeak::{EspeakError, EspeakFallback};
 pub use g2p::{G2p, OovFallback, SpellingFallback};
@@ -182,17 +183,27 @@ impl Frontend {
         self.g2p.lang()
     }
 
-    /// Splits, phonemizes and chunks `text`.
+    /// Chunks of `text`, phonemized lazily as they are pulled: the way to start
+    /// speaking a long text before all of it is phonemized.
+    pub fn chunks<'a>(&'a self, text: &'a str, opts: ChunkOptions) -> Chunks<'a> {
+        Chunks::new(&self.g2p, text, opts)
+    }
+
+    /// Splits, phonemizes and chunks all of `text` at once.
     pub fn process(&self, text: &str, opts: ChunkOptions) -> Processed {
-        let mut diagnostics = Vec::new();
-        let chunks = chunk::chunk_text(&self.g2p, text, opts, &mut diagnostics);
+        let chunks: Vec<Chunk> = self.chunks(text, opts).collect();
+        let mut diagnostics: Vec<Diagnostic> = chunks.iter().flat_map(|c| c.diagnostics.iter().cloned()).collect();
+        if chunks.is_empty() && !text.trim().is_empty() {
+            let start = text.len() - text.trim_start().len();
+            diagnostics.push(Diagnostic::NothingToSay { span: start..start + text.trim().len() });
+        }
         Processed { chunks, diagnostics }
     }
 
     /// Phonemes of a piece of text, without chunking.
     pub fn phonemize(&self, text: &str) -> (String, Vec<Diagnostic>) {
         let mut d = Vec::new();
-        let ps = self.g2p.phonemize(&normalize(text), &mut d);
+        let ps = self.g2p.phonemize(&normalize::for_speech(&normalize(text)), &mut d);
         (ps, d)
     }
 }

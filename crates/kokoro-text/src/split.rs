@@ -175,7 +175,7 @@ fn next_word_is_capitalised(para: &str, chars: &[(usize, char)], j: usize) -> bo
     rest.trim_start()
         .chars()
         .find(|ch| !matches!(ch, '"' | '“' | '\'' | '‘' | '(' | '['))
-        .is_some_and(|ch| ch.is_uppercase() || ch.is_numeric())
+        .is_some_and(char::is_uppercase)
 }
 
 #[cfg(test)]
@@ -193,6 +193,7 @@ mod tests {
         check("Dr. Smith paid $3.14 at 5 p.m. on Friday. He left.", &["Dr. Smith paid $3.14 at 5 p.m. on Friday.", "He left."]);
         check("She moved to the U.S. in 1990. It rained.", &["She moved to the U.S. in 1990.", "It rained."]);
         check("I met him at 7 p.m. Then we left.", &["I met him at 7 p.m.", "Then we left."]);
+        check("It was Jan. 5 and then Oct. We left.", &["It was Jan. 5 and then Oct.", "We left."]);
         check("J. R. R. Tolkien wrote it, e.g. this one.", &["J. R. R. Tolkien wrote it, e.g. this one."]);
     }
 

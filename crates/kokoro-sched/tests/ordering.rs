@@ -1,0 +1,175 @@
+//! Scheduling invariants with a fake synthesizer: random chunk counts, latencies,
+//! failures and worker counts. Output order, exactly-once delivery, identical
+//! output across strategies, prompt stops and error reports.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kokoro_infer::{Synthesize, Voice};
+use kokoro_sched::{Audio, Control, Error, Parallel, Request, Scheduler, Sequential, SinkError};
+use kokoro_text::Chunk;
+use proptest::prelude::*;
+
+/// Audio is a pure function of the ids; ids holding 999 fail; each call sleeps
+/// for the latency its first id asks for. It also checks the reorder window.
+struct Fake {
+    started: Arc<AtomicUsize>,
+    delivered: Arc<AtomicUsize>,
+    window: usize,
+}
+
+impl Synthesize for Fake {
+    fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> kokoro_infer::Result<Vec<f32>> {
+        let started = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let delivered = self.delivered.load(Ordering::SeqCst);
+        assert!(started <= delivered + self.window, "{started} started with only {delivered} delivered (window {})", self.window);
+        std::thread::sleep(Duration::from_micros((ids[0] % 7) as u64 * 300));
+        if ids.contains(&999) {
+            return Err(kokoro_infer::Error::Inference("fake failure".into()));
+        }
+        Ok(ids.iter().map(|&i| i as f32 * speed + style[0]).collect())
+    }
+}
+
+fn voice() -> Voice {
+    let bytes: Vec<u8> = (0..510 * 256).flat_map(|i| ((i / 256) as f32).to_le_bytes()).collect();
+    Voice::from_bytes("fake", &bytes, std::path::Path::new("fake")).unwrap()
+}
+
+fn chunks(spec: &[(u8, bool)]) -> (String, Vec<Chunk>) {
+    let mut text = String::new();
+    let mut out = Vec::new();
+    for (i, &(latency, fail)) in spec.iter().enumerate() {
+        let start = text.len();
+        text += &format!("Sentence number {i}. ");
+        let mut ids = vec![i64::from(latency), i as i64 + 1, 7];
+        if fail {
+            ids.push(999);
+        }
+        out.push(Chunk { index: i, span: start..text.len() - 1, phonemes: String::new(), ids, ends_paragraph: false, diagnostics: Vec::new() });
+    }
+    (text, out)
+}
+
+struct Run {
+    delivered: Vec<Audio>,
+    result: Result<usize, Error>,
+}
+
+fn run(spec: &[(u8, bool)], workers: usize, cancel_after: Option<usize>) -> Run {
+    let (text, chunks) = chunks(spec);
+    let voice = voice();
+    let started = Arc::new(AtomicUsize::new(0));
+    let delivered_count = Arc::new(AtomicUsize::new(0));
+    let window = 2 * workers;
+    let fakes: Vec<Fake> = (0..workers).map(|_| Fake { started: started.clone(), delivered: delivered_count.clone(), window: if workers == 1 { 1 } else { window } }).collect();
+    let mut scheduler: Box<dyn Scheduler> = if workers == 1 {
+        Box::new(Sequential::new(fakes.into_iter().next().unwrap(), 1))
+    } else {
+        Box::new(Parallel::new(fakes, 1).unwrap())
+    };
+    let control = Control::default();
+    let cancel = control.cancel.clone();
+    let mut delivered = Vec::new();
+    let request = Request { text: &text, voice: &voice, speed: 1.0 };
+    let mut sink = |a: Audio| -> Result<(), SinkError> {
+        delivered.push(a);
+        delivered_count.fetch_add(1, Ordering::SeqCst);
+        if Some(delivered_count.load(Ordering::SeqCst)) == cancel_after {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    };
+    let result = scheduler.run(&request, &mut chunks.into_iter(), &mut sink, &control).map(|s| s.chunks);
+    Run { delivered, result }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parallel_equals_sequential_in_order_exactly_once(spec in proptest::collection::vec((0u8..7, Just(false)), 0..40), workers in 1usize..=8) {
+        let seq = run(&spec, 1, None);
+        let par = run(&spec, workers, None);
+        prop_assert_eq!(seq.result.as_ref().ok(), Some(&spec.len()));
+        prop_assert_eq!(par.result.as_ref().ok(), Some(&spec.len()));
+        let order: Vec<usize> = par.delivered.iter().map(|a| a.index).collect();
+        prop_assert_eq!(order, (0..spec.len()).collect::<Vec<_>>());
+        prop_assert_eq!(&par.delivered, &seq.delivered);
+    }
+
+    #[test]
+    fn a_failure_stops_the_run_and_names_the_chunk(spec in proptest::collection::vec((0u8..7, proptest::bool::weighted(0.15)), 1..40), workers in 1usize..=8) {
+        let first_failure = spec.iter().position(|&(_, f)| f);
+        let r = run(&spec, workers, None);
+        match first_failure {
+            None => prop_assert!(r.result.is_ok()),
+            Some(first) => {
+                let err = r.result.unwrap_err();
+                match &err {
+                    Error::Chunk { index, snippet, .. } => {
+                        prop_assert!(spec[*index].1, "reported chunk {} did not fail", index);
+                        let expect_snippet = format!("Sentence number {index}.");
+                        let expect_msg = format!("chunk {index}");
+                        prop_assert!(snippet.starts_with(&expect_snippet));
+                        prop_assert!(err.to_string().contains(&expect_msg));
+                    }
+                    other => prop_assert!(false, "unexpected error {:?}", other),
+                }
+                // Delivered audio is an in-order prefix that stops before the first failure.
+                prop_assert!(r.delivered.len() <= first);
+                prop_assert!(r.delivered.iter().enumerate().all(|(i, a)| a.index == i));
+            }
+        }
+    }
+}
+
+#[test]
+fn cancellation_stops_promptly() {
+    let spec = vec![(3u8, false); 30];
+    for workers in [1, 2, 4] {
+        let r = run(&spec, workers, Some(3));
+        assert!(matches!(r.result, Err(Error::Cancelled)), "{workers}: {:?}", r.result.as_ref().map(|_| ()));
+        // Only chunks already in flight (at most the window) may still arrive.
+        assert!(r.delivered.len() <= 3 + 2 * workers, "{workers} workers delivered {}", r.delivered.len());
+    }
+}
+
+#[test]
+fn a_sink_error_stops_the_run() {
+    let (text, chunks) = chunks(&[(1, false); 20]);
+    let voice = voice();
+    let fakes: Vec<Fake> = (0..3).map(|_| Fake { started: Arc::default(), delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)), window: usize::MAX / 2 }).collect();
+    let mut scheduler = Parallel::new(fakes, 1).unwrap();
+    let mut n = 0;
+    let mut sink = |_: Audio| -> Result<(), SinkError> {
+        n += 1;
+        if n == 5 {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed").into());
+        }
+        Ok(())
+    };
+    let request = Request { text: &text, voice: &voice, speed: 1.0 };
+    let err = scheduler.run(&request, &mut chunks.into_iter(), &mut sink, &Control::default()).unwrap_err();
+    assert!(matches!(err, Error::Sink(_)), "{err}");
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn progress_reports_every_chunk_in_order() {
+    let (text, chunks) = chunks(&[(1, false); 12]);
+    let voice = voice();
+    let fakes: Vec<Fake> = (0..2).map(|_| Fake { started: Arc::default(), delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)), window: usize::MAX / 2 }).collect();
+    let mut scheduler = Parallel::new(fakes, 1).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let control = Control { progress: Some(Arc::new(move |p: &kokoro_sched::Progress| seen2.lock().unwrap().push((p.chunks_done, p.fraction_done, p.eta)))), ..Control::default() };
+    let request = Request { text: &text, voice: &voice, speed: 1.0 };
+    scheduler.run(&request, &mut chunks.into_iter(), &mut |_: Audio| -> Result<(), SinkError> { Ok(()) }, &control).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+    assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "the share of text done grows");
+    assert!(seen.last().unwrap().1 > 0.99);
+    assert!(seen.last().unwrap().2.unwrap() < Duration::from_millis(50), "nothing left at the end");
+}

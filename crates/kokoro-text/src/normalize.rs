@@ -1,0 +1,187 @@
+//! Text normalization before G2P: rewrites for forms the lexicon pipeline reads
+//! badly (decades, percentages, clock times, month and street abbreviations,
+//! double hyphens, units glued to numbers). Each rewrite only changes how a
+//! piece of text is read: spans still point at the user's own words.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use regex::{Captures, Regex};
+
+struct Rules {
+    double_hyphen: Regex,
+    decade: Regex,
+    percent: Regex,
+    clock: Regex,
+    abbreviation: Regex,
+    unit: Regex,
+    alnum_hyphen: Regex,
+    symbol: Regex,
+}
+
+fn rules() -> &'static Rules {
+    static R: OnceLock<Rules> = OnceLock::new();
+    R.get_or_init(|| Rules {
+        double_hyphen: Regex::new(r"\s*--+\s*").unwrap(),
+        decade: Regex::new(r"'?\b(\d{2}|\d{4})'?s\b").unwrap(),
+        percent: Regex::new(r"(\d)\s*%").unwrap(),
+        clock: Regex::new(r"\b(\d{1,2}):(\d{2})\b").unwrap(),
+        abbreviation: Regex::new(r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|St|Mt|Ave|Rd|Blvd|No|Nos|vs|Fig|Prof|approx|Dept|Jr|Sr)\.(\s+|$)(\S?)").unwrap(),
+        unit: Regex::new(r"\b(\d+(?:\.\d+)?)\s?(kg|km|cm|mm|mg|ml|lbs?|mph|kph|km/h|GHz|MHz|kHz|Hz|GB|MB|kB|TB)\b").unwrap(),
+        alnum_hyphen: Regex::new(r"\b([A-Za-z]{2,})-(\d+)\b").unwrap(),
+        symbol: Regex::new(r"\s([=×÷])\s").unwrap(),
+    })
+}
+
+const ONES: [&str; 20] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+];
+const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+
+fn two_digits(n: u32) -> String {
+    match n {
+        0..=19 => ONES[n as usize].to_string(),
+        _ if n % 10 == 0 => TENS[(n / 10) as usize].to_string(),
+        _ => format!("{}-{}", TENS[(n / 10) as usize], ONES[(n % 10) as usize]),
+    }
+}
+
+/// "1990s" -> "nineteen nineties", "90s" -> "nineties", "2000s" -> "two thousands".
+fn decade(digits: &str) -> Option<String> {
+    let n: u32 = digits.parse().ok()?;
+    let plural = |w: &str| match w.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{w}s"),
+    };
+    if digits.len() == 2 {
+        return (n % 10 == 0).then(|| plural(&two_digits(n)));
+    }
+    let (hi, lo) = (n / 100, n % 100);
+    if lo == 0 {
+        return Some(if hi % 10 == 0 { format!("{} thousands", ONES[(hi / 10) as usize]) } else { format!("{} hundreds", two_digits(hi)) });
+    }
+    (lo % 10 == 0).then(|| format!("{} {}", two_digits(hi), plural(&two_digits(lo))))
+}
+
+fn abbreviation(word: &str, next: &str) -> &'static str {
+    let capital_next = next.chars().next().is_some_and(char::is_uppercase);
+    let digit_next = next.chars().next().is_some_and(|c| c.is_ascii_digit());
+    match word {
+        "Jan" => "January",
+        "Feb" => "February",
+        "Mar" => "March",
+        "Apr" => "April",
+        "Jun" => "June",
+        "Jul" => "July",
+        "Aug" => "August",
+        "Sep" | "Sept" => "September",
+        "Oct" => "October",
+        "Nov" => "November",
+        "Dec" => "December",
+        "St" if capital_next => "Saint",
+        "St" => "Street",
+        "Mt" => "Mount",
+        "Ave" => "Avenue",
+        "Rd" => "Road",
+        "Blvd" => "Boulevard",
+        "No" | "Nos" if digit_next => "number",
+        "No" => "No.",
+        "Nos" => "Nos.",
+        "vs" => "versus",
+        "Fig" => "figure",
+        "Prof" => "Professor",
+        "approx" => "approximately",
+        "Dept" => "department",
+        "Jr" => "Junior",
+        "Sr" => "Senior",
+        _ => "",
+    }
+}
+
+fn unit(u: &str) -> &'static str {
+    match u {
+        "kg" => "kilograms",
+        "km" => "kilometers",
+        "cm" => "centimeters",
+        "mm" => "millimeters",
+        "mg" => "milligrams",
+        "ml" => "milliliters",
+        "lb" | "lbs" => "pounds",
+        "mph" => "miles per hour",
+        "kph" | "km/h" => "kilometers per hour",
+        "GHz" => "gigahertz",
+        "MHz" => "megahertz",
+        "kHz" => "kilohertz",
+        "Hz" => "hertz",
+        "GB" => "gigabytes",
+        "MB" => "megabytes",
+        "kB" => "kilobytes",
+        "TB" => "terabytes",
+        _ => "",
+    }
+}
+
+/// Rewrites one piece of text (whitespace already collapsed) for the G2P.
+pub fn for_speech(text: &str) -> Cow<'_, str> {
+    let r = rules();
+    let mut s = Cow::Borrowed(text);
+    let mut apply = |re: &Regex, f: &dyn Fn(&Captures<'_>) -> String| {
+        if re.is_match(&s) {
+            s = Cow::Owned(re.replace_all(&s, |c: &Captures<'_>| f(c)).into_owned());
+        }
+    };
+    apply(&r.double_hyphen, &|_| " — ".to_string());
+    apply(&r.decade, &|c| decade(&c[1]).unwrap_or_else(|| c[0].to_string()));
+    apply(&r.percent, &|c| format!("{} percent", &c[1]));
+    apply(&r.clock, &|c| {
+        let (h, m): (u32, u32) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
+        match (h, m) {
+            (0..=24, 0) => format!("{h} o'clock"),
+            (0..=24, 1..=9) => format!("{h} oh {m}"),
+            (0..=24, 10..=59) => format!("{h} {m}"),
+            _ => c[0].to_string(),
+        }
+    });
+    apply(&r.abbreviation, &|c| {
+        let full = abbreviation(&c[1], &c[3]);
+        if full.is_empty() { c[0].to_string() } else { format!("{full}{}{}", &c[2], &c[3]) }
+    });
+    apply(&r.unit, &|c| format!("{} {}", &c[1], unit(&c[2])));
+    apply(&r.alnum_hyphen, &|c| format!("{} {}", &c[1], &c[2]));
+    apply(&r.symbol, &|c| {
+        let word = match &c[1] {
+            "=" => "equals",
+            "×" => "times",
+            _ => "divided by",
+        };
+        format!(" {word} ")
+    });
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(input: &str, expect: &str) {
+        assert_eq!(for_speech(input), expect);
+    }
+
+    #[test]
+    fn rewrites() {
+        check("in the 1990s and the '80s", "in the nineteen nineties and the eighties");
+        check("the 2000s, the 1900s", "the two thousands, the nineteen hundreds");
+        check("grew 3.5% or 50 %", "grew 3.5 percent or 50 percent");
+        check("at 10:30, 9:05 or 12:00", "at 10 30, 9 oh 5 or 12 o'clock");
+        check("on Jan. 5th at Baker St. in St. Louis", "on January 5th at Baker Street in Saint Louis");
+        check("No. 5 vs. No. I said no.", "number 5 versus No. I said no.");
+        check("We met on Baker St.", "We met on Baker Street");
+        check("program--to make", "program — to make");
+        check("5kg at 60 mph, 3.5 GHz", "5 kilograms at 60 miles per hour, 3.5 gigahertz");
+        check("COVID-19 and x = y", "COVID 19 and x equals y");
+        check("plain text stays", "plain text stays");
+        assert!(matches!(for_speech("plain"), Cow::Borrowed(_)));
+    }
+}

@@ -1,0 +1,155 @@
+//! Front-end tests over real text: snapshots of phonemes and chunks, and the
+//! chunker's invariants under arbitrary input.
+
+use std::sync::{Arc, OnceLock};
+
+use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, SpellingFallback, MAX_TOKENS};
+use proptest::prelude::*;
+
+fn frontend() -> &'static Frontend {
+    static F: OnceLock<Frontend> = OnceLock::new();
+    F.get_or_init(|| Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback))))
+}
+
+fn corpus(name: &str) -> String {
+    let path = format!("{}/../../../shared/corpus/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn test_data(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/test_data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A readable rendering of chunks: index, ids, source text, phonemes.
+fn render(text: &str, opts: ChunkOptions) -> String {
+    let out = frontend().process(text, opts);
+    let mut s = String::new();
+    for c in &out.chunks {
+        s += &format!("#{} [{} ids] {}\n    {}\n", c.index, c.ids.len(), kokoro_text::normalize(&text[c.span.clone()]), c.phonemes);
+    }
+    for d in &out.diagnostics {
+        s += &format!("! {d}\n");
+    }
+    s
+}
+
+/// Every non-whitespace byte of `text` is inside a chunk span or a reported silent span.
+fn assert_covered(text: &str, out: &kokoro_text::Processed) {
+    let mut covered = vec![false; text.len()];
+    let silent = out.diagnostics.iter().filter_map(|d| match d {
+        Diagnostic::NothingToSay { span } => Some(span.clone()),
+        _ => None,
+    });
+    for span in out.chunks.iter().map(|c| c.span.clone()).chain(silent) {
+        covered[span].iter_mut().for_each(|c| *c = true);
+    }
+    for (i, ch) in text.char_indices() {
+        assert!(ch.is_whitespace() || covered[i], "character {ch:?} at byte {i} is in no chunk");
+    }
+}
+
+#[test]
+fn snapshot_tricky_sentences() {
+    insta::assert_snapshot!(render(&test_data("tricky.txt"), ChunkOptions { target_tokens: 1, first_chunk_tokens: None }));
+}
+
+#[test]
+fn snapshot_short_corpus() {
+    insta::assert_snapshot!(render(&corpus("short.txt"), ChunkOptions::default()));
+}
+
+#[test]
+fn snapshot_medium_corpus() {
+    insta::assert_snapshot!(render(&corpus("medium.txt"), ChunkOptions::default()));
+}
+
+#[test]
+fn snapshot_medium_corpus_streaming() {
+    insta::assert_snapshot!(render(&corpus("medium.txt"), ChunkOptions::streaming()));
+}
+
+#[test]
+fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
+    let text = corpus("long.txt");
+    for opts in [ChunkOptions::default(), ChunkOptions::streaming(), ChunkOptions { target_tokens: MAX_TOKENS, first_chunk_tokens: None }] {
+        let out = frontend().process(&text, opts);
+        assert!(out.chunks.iter().all(|c| !c.ids.is_empty() && c.ids.len() <= opts.target_tokens.min(MAX_TOKENS)));
+        assert!(out.chunks.windows(2).all(|w| w[0].span.end <= w[1].span.start), "spans in order");
+        assert_covered(&text, &out);
+    }
+}
+
+#[test]
+fn the_first_streaming_chunk_is_short() {
+    let text = corpus("long.txt");
+    let out = frontend().process(&text, ChunkOptions::streaming());
+    assert!(out.chunks[0].ids.len() <= 40, "{}", out.chunks[0].ids.len());
+}
+
+#[test]
+fn a_sentence_past_the_limit_is_split_at_words_never_truncated() {
+    // One 300-word sentence with no punctuation at all.
+    let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
+    let text: String = (0..300).map(|i| words[i % words.len()]).collect::<Vec<_>>().join(" ");
+    let out = frontend().process(&text, ChunkOptions::default());
+    assert!(out.chunks.len() >= 6);
+    assert!(out.chunks.iter().all(|c| c.ids.len() <= MAX_TOKENS));
+    assert_covered(&text, &out);
+    let spoken: usize = out.chunks.iter().map(|c| text[c.span.clone()].split_whitespace().count()).sum();
+    assert_eq!(spoken, 300, "every word is in exactly one chunk");
+}
+
+#[test]
+fn inline_override_sets_the_phonemes() {
+    let (ps, _) = frontend().phonemize("Say [Kokoro](/kˈOkəɹO/) now.");
+    assert!(ps.contains("kˈOkəɹO"), "{ps}");
+}
+
+#[test]
+fn out_of_lexicon_words_are_reported_and_spoken() {
+    let out = frontend().process("The zorblaxian grunted.", ChunkOptions::default());
+    assert!(out.diagnostics.iter().any(|d| matches!(d, Diagnostic::OutOfLexicon { word, .. } if word.contains("orblax"))), "{:?}", out.diagnostics);
+    assert!(!out.chunks[0].phonemes.contains('❓'));
+}
+
+#[test]
+fn symbols_only_input_is_reported_not_lost() {
+    let out = frontend().process("*** --- ***", ChunkOptions::default());
+    assert!(out.chunks.is_empty() || out.chunks.iter().all(|c| !c.ids.is_empty()));
+    assert_covered("*** --- ***", &out);
+}
+
+#[test]
+fn british_english_differs() {
+    let gb = Frontend::new(G2p::new(Lang::EnGb, Arc::new(SpellingFallback)));
+    let (us, _) = frontend().phonemize("tomato");
+    let (uk, _) = gb.phonemize("tomato");
+    assert_ne!(us, uk);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn chunker_never_panics_never_exceeds_never_loses(text in "(\\PC|[ .,;:!?\n\"'()\\[\\]0-9a-zA-Z]){0,400}", target in 1usize..600, first in proptest::option::of(1usize..80)) {
+        let opts = ChunkOptions { target_tokens: target, first_chunk_tokens: first };
+        let out = frontend().process(&text, opts);
+        for c in &out.chunks {
+            prop_assert!(c.ids.len() <= MAX_TOKENS);
+            prop_assert!(text.is_char_boundary(c.span.start) && text.is_char_boundary(c.span.end));
+        }
+        assert_covered(&text, &out);
+    }
+
+    #[test]
+    fn prose_chunks_respect_the_target(words in proptest::collection::vec("[a-z]{1,9}", 1..120), target in 20usize..300) {
+        let text = words.join(" ") + ".";
+        let out = frontend().process(&text, ChunkOptions { target_tokens: target, first_chunk_tokens: None });
+        for c in &out.chunks {
+            // Word-boundary splits happen only past the hard limit; below it a chunk
+            // may exceed the target only when no clause or comma point exists.
+            prop_assert!(c.ids.len() <= MAX_TOKENS);
+        }
+        assert_covered(&text, &out);
+    }
+}
