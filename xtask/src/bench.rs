@@ -36,21 +36,32 @@ struct Row {
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 fn corpus_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("KOKORO_CORPUS") {
         return Ok(dir.into());
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("no workspace root")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("no workspace root")?;
     let dir = root.join("../shared/corpus");
-    anyhow::ensure!(dir.is_dir(), "corpus not found at {} (set KOKORO_CORPUS)", dir.display());
+    anyhow::ensure!(
+        dir.is_dir(),
+        "corpus not found at {} (set KOKORO_CORPUS)",
+        dir.display()
+    );
     Ok(dir)
 }
 
 fn parse_layout(s: &str) -> Result<(usize, usize)> {
-    let (w, t) = s.split_once('x').with_context(|| format!("layout `{s}` is not WORKERSxTHREADS"))?;
+    let (w, t) = s
+        .split_once('x')
+        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS"))?;
     Ok((w.parse()?, t.parse()?))
 }
 
@@ -102,12 +113,25 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(&raw)
                 .output()?;
             if !output.status.success() {
-                bail!("bench run {text} {layout} failed: {}", String::from_utf8_lossy(&output.stderr));
+                bail!(
+                    "bench run {text} {layout} failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
             }
             let stdout = String::from_utf8_lossy(&output.stdout);
-            let line = stdout.lines().find(|l| l.starts_with("RESULT ")).context("bench run printed no RESULT")?;
-            let kv: BTreeMap<&str, &str> = line[7..].split_whitespace().filter_map(|p| p.split_once('=')).collect();
-            let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with("RESULT "))
+                .context("bench run printed no RESULT")?;
+            let kv: BTreeMap<&str, &str> = line[7..]
+                .split_whitespace()
+                .filter_map(|p| p.split_once('='))
+                .collect();
+            let num = |k: &str| {
+                kv.get(k)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(f64::NAN)
+            };
             let row = Row {
                 text: text.clone(),
                 layout: layout.clone(),
@@ -145,18 +169,33 @@ fn tempfile_dir() -> Result<PathBuf> {
 
 fn read_f32(path: &Path) -> Result<Vec<f32>> {
     let bytes = std::fs::read(path)?;
-    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
-        .map_or(String::new(), |kib| format!(", {:.0} GiB RAM", kib / 1024.0 / 1024.0));
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(String::new(), |kib| {
+            format!(", {:.0} GiB RAM", kib / 1024.0 / 1024.0)
+        });
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cores} cores ({cpu}){mem}")
 }
@@ -167,11 +206,19 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
     writeln!(s, "## `cargo xtask bench` on {}\n", machine())?;
     writeln!(s, "Kokoro v1.0 int8 model, ONNX Runtime {}, voice af_heart, chunk target {target} ids with a short first chunk (streaming chunking).", kokoro_infer::assets::ORT_VERSION)?;
     writeln!(s, "Wall time is synthesis after the sessions are loaded; speedup and efficiency are against the first layout (1 worker x 1 thread) in the same run; efficiency = speedup / threads used ({cores} cores available).\n")?;
-    for text in rows.iter().map(|r| r.text.clone()).collect::<std::collections::BTreeSet<_>>() {
+    for text in rows
+        .iter()
+        .map(|r| r.text.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let group: Vec<&Row> = rows.iter().filter(|r| r.text == text).collect();
         let base = group[0];
         let base_audio = read_f32(&base.raw)?;
-        writeln!(s, "### {text}.txt ({} chunks, {:.1} s of audio)\n", base.chunks, base.audio)?;
+        writeln!(
+            s,
+            "### {text}.txt ({} chunks, {:.1} s of audio)\n",
+            base.chunks, base.audio
+        )?;
         writeln!(s, "| layout (workers x threads) | wall s | RTF | speedup | efficiency | first audio s | session load s | front end s | peak RSS MiB | output vs baseline |")?;
         writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
         for r in &group {
@@ -180,13 +227,30 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
                 "bit-identical".to_string()
             } else {
                 let audio = read_f32(&r.raw)?;
-                let diff = audio.iter().zip(&base_audio).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-                if audio.len() == base_audio.len() { format!("max abs diff {diff:.1e}") } else { format!("length differs ({} vs {})", audio.len(), base_audio.len()) }
+                let diff = audio
+                    .iter()
+                    .zip(&base_audio)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                if audio.len() == base_audio.len() {
+                    format!("max abs diff {diff:.1e}")
+                } else {
+                    format!("length differs ({} vs {})", audio.len(), base_audio.len())
+                }
             };
             writeln!(
                 s,
                 "| {} | {:.1} | {:.3} | {:.2} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
-                r.layout, r.wall, r.wall / r.audio, speedup, 100.0 * speedup / r.threads as f64, r.ttfa, r.load, r.frontend, r.rss_mib, same
+                r.layout,
+                r.wall,
+                r.wall / r.audio,
+                speedup,
+                100.0 * speedup / r.threads as f64,
+                r.ttfa,
+                r.load,
+                r.frontend,
+                r.rss_mib,
+                same
             )?;
         }
         writeln!(s)?;
@@ -197,7 +261,12 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
@@ -213,7 +282,10 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let t = Instant::now();
     let fallback = crate::fetch::fallback()?;
     let frontend = Frontend::new(G2p::new(Lang::EnUs, fallback));
-    let opts = ChunkOptions { target_tokens: target, ..ChunkOptions::streaming() };
+    let opts = ChunkOptions {
+        target_tokens: target,
+        ..ChunkOptions::streaming()
+    };
     // The front end's cost on its own; in the run, chunks are made as they are pulled.
     let n_chunks = frontend.chunks(&text, opts).count();
     let frontend_s = t.elapsed().as_secs_f64();
@@ -221,13 +293,20 @@ pub fn run_one(args: &[String]) -> Result<()> {
     init_runtime(&paths.runtime)?;
     let voice = VoiceSet::open(&paths.voices)?.resolve("af_heart")?;
     let t = Instant::now();
-    let layout = Layout { workers, intra_threads: threads };
+    let layout = Layout {
+        workers,
+        intra_threads: threads,
+    };
     let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
     let load = t.elapsed().as_secs_f64();
 
     let mut out = BufWriter::new(std::fs::File::create(&raw)?);
     let mut hash = Fnv(0xcbf29ce484222325);
-    let request = Request { text: &text, voice: &voice, speed: 1.0 };
+    let request = Request {
+        text: &text,
+        voice: &voice,
+        speed: 1.0,
+    };
     let mut chunks = frontend.chunks(&text, opts);
     let mut sink = |a: Audio| -> Result<(), SinkError> {
         for s in &a.samples {
@@ -237,7 +316,10 @@ pub fn run_one(args: &[String]) -> Result<()> {
         }
         Ok(())
     };
-    let control = Control { progress: None::<Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>>, ..Control::default() };
+    let control = Control {
+        progress: None::<Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>>,
+        ..Control::default()
+    };
     let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;
     out.flush()?;
     println!(

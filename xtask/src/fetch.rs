@@ -7,7 +7,9 @@ use kokoro_infer::{AssetPaths, Cache, FetchEvent, Want};
 pub fn cache() -> Result<Cache> {
     let dir = match std::env::var_os("KOKORO_CACHE_DIR") {
         Some(d) => d.into(),
-        None => Cache::default_dir().context("no per-user cache directory; set KOKORO_CACHE_DIR")?,
+        None => {
+            Cache::default_dir().context("no per-user cache directory; set KOKORO_CACHE_DIR")?
+        }
     };
     Ok(Cache::new(dir))
 }
@@ -25,5 +27,7 @@ pub fn run() -> Result<AssetPaths> {
 /// The out-of-lexicon fallback the CLI uses: espeak-ng, data in the cache.
 pub fn fallback() -> Result<std::sync::Arc<dyn kokoro_text::OovFallback>> {
     let dir = cache()?.dir().join("espeak-ng-data");
-    Ok(std::sync::Arc::new(kokoro_text::EspeakFallback::install(&dir)?))
+    Ok(std::sync::Arc::new(kokoro_text::EspeakFallback::install(
+        &dir,
+    )?))
 }

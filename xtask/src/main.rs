@@ -30,15 +30,17 @@ fn main() -> ExitCode {
 
 /// Runs the whole workspace's tests in release mode (the real model is slow in debug).
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "--release", "--workspace", "--all-targets"])
-        .args(extra)
-        .status()?;
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "--release", "--workspace", "--all-targets"])
+            .args(extra)
+            .status()?;
     anyhow::ensure!(status.success(), "tests failed ({status})");
     // Doc tests are not part of --all-targets.
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "--release", "--workspace", "--doc"])
-        .status()?;
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "--release", "--workspace", "--doc"])
+            .status()?;
     anyhow::ensure!(status.success(), "doc tests failed ({status})");
     Ok(())
 }

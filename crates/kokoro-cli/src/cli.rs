@@ -9,7 +9,12 @@ use clap::Parser;
 /// On first use the ONNX Runtime library, the model and the voices are fetched
 /// into the per-user cache and verified; later runs work offline.
 #[derive(Debug, Parser)]
-#[command(name = "kokoro", version, about, after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav")]
+#[command(
+    name = "kokoro",
+    version,
+    about,
+    after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav"
+)]
 pub struct Args {
     /// Text file to read, or `-` for standard input.
     pub input: Option<PathBuf>,
@@ -22,7 +27,7 @@ pub struct Args {
     #[arg(long, short = 'v')]
     pub voice: Option<String>,
     /// Speaking speed, 0.5 to 2.0.
-    #[arg(long, short = 's')]
+    #[arg(long, short = 's', allow_negative_numbers = true)]
     pub speed: Option<f32>,
     /// Language: en-us or en-gb [default: from the voice's prefix].
     #[arg(long, short = 'l')]
@@ -64,9 +69,9 @@ pub struct Args {
     #[arg(long)]
     pub sequential: bool,
     /// Most sessions working at once.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_workers: Option<String>,
     /// ONNX Runtime intra-op threads per session.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threads: Option<String>,
 }

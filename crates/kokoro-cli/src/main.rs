@@ -31,9 +31,11 @@ fn main() -> ExitCode {
 /// A closed pipe (the player or `head` went away) ends the run quietly.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        let io = cause.downcast_ref::<std::io::Error>().or_else(|| match cause.downcast_ref::<kokoro_sched::Error>() {
-            Some(kokoro_sched::Error::Sink(inner)) => inner.downcast_ref::<std::io::Error>(),
-            _ => None,
+        let io = cause.downcast_ref::<std::io::Error>().or_else(|| {
+            match cause.downcast_ref::<kokoro_sched::Error>() {
+                Some(kokoro_sched::Error::Sink(inner)) => inner.downcast_ref::<std::io::Error>(),
+                _ => None,
+            }
         });
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })

@@ -34,7 +34,10 @@ pub fn main(mut args: Args) -> Result<()> {
     let flag = cancel.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let settings = settings::load(&args, &|k| std::env::var(k).ok())?;
-    let log = Log { quiet: args.quiet, debug: args.debug };
+    let log = Log {
+        quiet: args.quiet,
+        debug: args.debug,
+    };
 
     if args.list_languages {
         for lang in Lang::ALL {
@@ -45,7 +48,8 @@ pub fn main(mut args: Args) -> Result<()> {
 
     let cache = Cache::new(match &settings.cache_dir {
         Some(dir) => dir.clone(),
-        None => Cache::default_dir().context("no per-user cache directory on this platform; set KOKORO_CACHE_DIR")?,
+        None => Cache::default_dir()
+            .context("no per-user cache directory on this platform; set KOKORO_CACHE_DIR")?,
     });
 
     if args.list_voices {
@@ -65,20 +69,32 @@ pub fn main(mut args: Args) -> Result<()> {
         (Some(t), None) => Input::Text(t.clone()),
         (None, Some(p)) if p.as_os_str() == "-" => Input::Stdin,
         (None, Some(p)) => Input::File(p.clone()),
-        (None, None) => bail!("no input: give a text file, `-` for standard input, or --text \"...\" (see --help)"),
+        (None, None) => bail!(
+            "no input: give a text file, `-` for standard input, or --text \"...\" (see --help)"
+        ),
     };
     let text = read_input(&input)?;
 
-    let format = if args.float { SampleFormat::Float32 } else { SampleFormat::Pcm16 };
+    let format = if args.float {
+        SampleFormat::Float32
+    } else {
+        SampleFormat::Pcm16
+    };
     let output = match &args.output {
         Some(p) => p.clone(),
         None => match &input {
-            Input::File(p) => PathBuf::from(p.file_stem().unwrap_or_default()).with_extension("wav"),
+            Input::File(p) => {
+                PathBuf::from(p.file_stem().unwrap_or_default()).with_extension("wav")
+            }
             _ => PathBuf::from("kokoro.wav"),
         },
     };
     // Open the output first: an unwritable path fails before any work.
-    let mut writer = if output.as_os_str() == "-" { WavWriter::stdout(format)? } else { WavWriter::file(&output, format)? };
+    let mut writer = if output.as_os_str() == "-" {
+        WavWriter::stdout(format)?
+    } else {
+        WavWriter::file(&output, format)?
+    };
 
     let voices = voice_set(&cache, &settings, &log)?;
     let voice = voices.resolve(&settings.voice)?;
@@ -99,12 +115,34 @@ pub fn main(mut args: Args) -> Result<()> {
 
     let runtime = match &settings.ort_lib {
         Some(p) => p.clone(),
-        None => ensure(&cache, Want { runtime: true, model: false, voices: false }, &log)?.runtime,
+        None => {
+            ensure(
+                &cache,
+                Want {
+                    runtime: true,
+                    model: false,
+                    voices: false,
+                },
+                &log,
+            )?
+            .runtime
+        }
     };
     init_runtime(&runtime)?;
     let model = match &settings.model {
         Some(p) => p.clone(),
-        None => ensure(&cache, Want { runtime: false, model: true, voices: false }, &log)?.model,
+        None => {
+            ensure(
+                &cache,
+                Want {
+                    runtime: false,
+                    model: true,
+                    voices: false,
+                },
+                &log,
+            )?
+            .model
+        }
     };
 
     let layout = choose_layout(&settings, sentences);
@@ -116,18 +154,30 @@ pub fn main(mut args: Args) -> Result<()> {
         progress: bar.clone().map(|bar| {
             Arc::new(move |p: &kokoro_sched::Progress| {
                 bar.set_position((p.fraction_done * 1000.0) as u64);
-                let eta = p.eta.map_or(String::new(), |d| format!(", {:.0} s left", d.as_secs_f64()));
+                let eta = p.eta.map_or(String::new(), |d| {
+                    format!(", {:.0} s left", d.as_secs_f64())
+                });
                 bar.set_message(format!("{:.1} s of audio{eta}", p.audio_seconds));
             }) as Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>
         }),
         cancel: cancel.clone(),
     };
 
-    let request = Request { text: &text, voice: &voice, speed: settings.speed };
+    let request = Request {
+        text: &text,
+        voice: &voice,
+        speed: settings.speed,
+    };
     let mut chunks = frontend.chunks(&text, chunk_options).inspect(|c| {
         report_diagnostics(&c.diagnostics, &log);
         if log.debug {
-            eprintln!("chunk {} [{} ids] {:?}\n  {}", c.index, c.ids.len(), kokoro_text::normalize(&text[c.span.clone()]), c.phonemes);
+            eprintln!(
+                "chunk {} [{} ids] {:?}\n  {}",
+                c.index,
+                c.ids.len(),
+                kokoro_text::normalize(&text[c.span.clone()]),
+                c.phonemes
+            );
         }
     });
     let mut sink = |audio: Audio| -> Result<(), SinkError> { Ok(writer.write(&audio.samples)?) };
@@ -183,12 +233,22 @@ fn read_input(input: &Input) -> Result<String> {
         Input::Text(t) => (t.clone().into_bytes(), "--text".to_string()),
         Input::Stdin => {
             let mut b = Vec::new();
-            std::io::stdin().read_to_end(&mut b).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .context("cannot read standard input")?;
             (b, "standard input".to_string())
         }
-        Input::File(p) => (std::fs::read(p).with_context(|| format!("cannot read input file {}", p.display()))?, p.display().to_string()),
+        Input::File(p) => (
+            std::fs::read(p).with_context(|| format!("cannot read input file {}", p.display()))?,
+            p.display().to_string(),
+        ),
     };
-    let text = String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{name} is not valid UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{name} is not valid UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     if text.trim().is_empty() {
         bail!("{name} is empty: nothing to speak");
     }
@@ -197,8 +257,13 @@ fn read_input(input: &Input) -> Result<String> {
 
 fn ensure(cache: &Cache, want: Want, log: &Log) -> Result<kokoro_infer::AssetPaths> {
     let paths = cache.ensure(want, &mut |event| match event {
-        FetchEvent::Fetching { what, command } => log.info(&format!("fetching {what} ({command}) into {}", cache.dir().display())),
-        FetchEvent::Verified { what, path } => log.debug(&format!("{what}: {} (SHA-256 verified)", path.display())),
+        FetchEvent::Fetching { what, command } => log.info(&format!(
+            "fetching {what} ({command}) into {}",
+            cache.dir().display()
+        )),
+        FetchEvent::Verified { what, path } => {
+            log.debug(&format!("{what}: {} (SHA-256 verified)", path.display()))
+        }
     })?;
     Ok(paths)
 }
@@ -206,7 +271,18 @@ fn ensure(cache: &Cache, want: Want, log: &Log) -> Result<kokoro_infer::AssetPat
 fn voice_set(cache: &Cache, settings: &Settings, log: &Log) -> Result<VoiceSet> {
     let path = match &settings.voices {
         Some(p) => p.clone(),
-        None => ensure(cache, Want { runtime: false, model: false, voices: true }, log)?.voices,
+        None => {
+            ensure(
+                cache,
+                Want {
+                    runtime: false,
+                    model: false,
+                    voices: true,
+                },
+                log,
+            )?
+            .voices
+        }
     };
     Ok(VoiceSet::open(&path)?)
 }
@@ -277,12 +353,24 @@ fn choose_layout(settings: &Settings, chunks: usize) -> Layout {
         Some(false) => Layout::fitted(1, settings.intra_threads.unwrap_or(cores), cores),
         Some(true) => {
             let workers = settings.max_workers.unwrap_or(cores);
-            Layout::fitted(workers, settings.intra_threads.unwrap_or(cores / workers.clamp(1, cores)), cores)
+            Layout::fitted(
+                workers,
+                settings
+                    .intra_threads
+                    .unwrap_or(cores / workers.clamp(1, cores)),
+                cores,
+            )
         }
         None => {
             let auto = Layout::auto(chunks, cores, mem_available());
-            let workers = settings.max_workers.map_or(auto.workers, |m| auto.workers.min(m));
-            Layout::fitted(workers, settings.intra_threads.unwrap_or(cores / workers.max(1)), cores)
+            let workers = settings
+                .max_workers
+                .map_or(auto.workers, |m| auto.workers.min(m));
+            Layout::fitted(
+                workers,
+                settings.intra_threads.unwrap_or(cores / workers.max(1)),
+                cores,
+            )
         }
     }
 }

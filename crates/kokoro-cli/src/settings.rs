@@ -87,7 +87,9 @@ impl From<Value> for config::Value {
 }
 
 fn kind_of(key: &str) -> Kind {
-    KEYS.iter().find(|(k, _)| *k == key).map_or(Kind::Text, |(_, kind)| *kind)
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map_or(Kind::Text, |(_, kind)| *kind)
 }
 
 /// Parses and checks a value given as text (flag or environment variable).
@@ -97,7 +99,9 @@ fn parse_text(kind: Kind, raw: &str) -> Result<Value, String> {
         Kind::Bool => match raw.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(Value::Bool(true)),
             "0" | "false" | "no" | "off" => Ok(Value::Bool(false)),
-            _ => Err(format!("`{raw}` is not a boolean (true/false, 1/0, yes/no, on/off)")),
+            _ => Err(format!(
+                "`{raw}` is not a boolean (true/false, 1/0, yes/no, on/off)"
+            )),
         },
         Kind::Count => match raw.parse::<i64>() {
             Ok(n) => check_count(n),
@@ -149,20 +153,33 @@ pub fn default_config_file() -> Option<PathBuf> {
 
 /// Reads and checks a config file; errors name the file and line.
 fn file_layer(path: &Path) -> Result<Vec<(String, Value)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e.span().map(|s| line_of(&text, s.start));
-        anyhow::anyhow!("config file {}{}: {}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default(), e.message())
+        anyhow::anyhow!(
+            "config file {}{}: {}",
+            path.display(),
+            line.map(|l| format!(" line {l}")).unwrap_or_default(),
+            e.message()
+        )
     })?;
     let mut out = Vec::new();
     for (key, value) in &table {
-        let line = text.lines().position(|l| l.trim_start().starts_with(key.as_str())).map_or(0, |i| i + 1);
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(key.as_str()))
+            .map_or(0, |i| i + 1);
         let at = format!("config file {} line {line}", path.display());
         if !KEYS.iter().any(|(k, _)| k == key) {
             let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-            bail!("{at}: unknown key `{key}` (known keys: {})", known.join(", "));
+            bail!(
+                "{at}: unknown key `{key}` (known keys: {})",
+                known.join(", ")
+            );
         }
-        let v = check_toml(kind_of(key), value).map_err(|e| anyhow::anyhow!("{at}: `{key}`: {e}"))?;
+        let v =
+            check_toml(kind_of(key), value).map_err(|e| anyhow::anyhow!("{at}: `{key}`: {e}"))?;
         out.push((key.clone(), v));
     }
     Ok(out)
@@ -177,7 +194,8 @@ fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Value)
     let mut out = Vec::new();
     for (var, key) in ENV_VARS {
         if let Some(raw) = get(var) {
-            let v = parse_text(kind_of(key), &raw).map_err(|e| anyhow::anyhow!("environment variable {var}: {e}"))?;
+            let v = parse_text(kind_of(key), &raw)
+                .map_err(|e| anyhow::anyhow!("environment variable {var}: {e}"))?;
             out.push((key.to_string(), v));
         }
     }
@@ -233,7 +251,10 @@ pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     for (key, value) in layers {
         builder = builder.set_override(key, value)?;
     }
-    let settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
+    let settings: Settings = builder
+        .build()?
+        .try_deserialize()
+        .context("invalid configuration")?;
     Ok(settings)
 }
 
@@ -260,25 +281,64 @@ mod tests {
 
     #[test]
     fn defaults_then_file_then_env_then_flags() {
-        let file = config_file("max_workers = 3\nintra_threads = 2\nvoice = \"bf_emma\"\nuse_parallel = false\n");
+        let file = config_file(
+            "max_workers = 3\nintra_threads = 2\nvoice = \"bf_emma\"\nuse_parallel = false\n",
+        );
         let path = file.path().to_str().unwrap().to_string();
         let s = load(&args(&["--config", &path]), &no_env).unwrap();
-        assert_eq!((s.max_workers, s.intra_threads, s.voice.as_str(), s.use_parallel), (Some(3), Some(2), "bf_emma", Some(false)));
+        assert_eq!(
+            (
+                s.max_workers,
+                s.intra_threads,
+                s.voice.as_str(),
+                s.use_parallel
+            ),
+            (Some(3), Some(2), "bf_emma", Some(false))
+        );
         assert_eq!(s.speed, 1.0);
 
-        let env = |k: &str| (k == "KOKORO_MAX_WORKERS").then(|| "4".to_string()).or_else(|| (k == "KOKORO_USE_PARALLEL").then(|| "yes".into()));
+        let env = |k: &str| {
+            (k == "KOKORO_MAX_WORKERS")
+                .then(|| "4".to_string())
+                .or_else(|| (k == "KOKORO_USE_PARALLEL").then(|| "yes".into()))
+        };
         let s = load(&args(&["--config", &path]), &env).unwrap();
-        assert_eq!((s.max_workers, s.intra_threads, s.use_parallel), (Some(4), Some(2), Some(true)));
+        assert_eq!(
+            (s.max_workers, s.intra_threads, s.use_parallel),
+            (Some(4), Some(2), Some(true))
+        );
 
-        let s = load(&args(&["--config", &path, "--max-workers", "1", "--sequential", "--threads", "1"]), &env).unwrap();
-        assert_eq!((s.max_workers, s.intra_threads, s.use_parallel), (Some(1), Some(1), Some(false)));
+        let s = load(
+            &args(&[
+                "--config",
+                &path,
+                "--max-workers",
+                "1",
+                "--sequential",
+                "--threads",
+                "1",
+            ]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.max_workers, s.intra_threads, s.use_parallel),
+            (Some(1), Some(1), Some(false))
+        );
     }
 
     #[test]
     fn built_in_defaults() {
-        let s = load(&args(&["--config", config_file("").path().to_str().unwrap()]), &no_env).unwrap();
+        let s = load(
+            &args(&["--config", config_file("").path().to_str().unwrap()]),
+            &no_env,
+        )
+        .unwrap();
         assert_eq!(s.voice, "af_heart");
-        assert_eq!((s.max_workers, s.intra_threads, s.use_parallel), (None, None, None));
+        assert_eq!(
+            (s.max_workers, s.intra_threads, s.use_parallel),
+            (None, None, None)
+        );
     }
 
     #[track_caller]
@@ -291,9 +351,21 @@ mod tests {
 
     #[test]
     fn invalid_flags_name_the_flag() {
-        check_err(&["--max-workers", "0"], &no_env, &["--max-workers", "out of range"]);
-        check_err(&["--max-workers", "abc"], &no_env, &["--max-workers", "not a whole number"]);
-        check_err(&["--threads", "-2"], &no_env, &["--threads", "out of range"]);
+        check_err(
+            &["--max-workers", "0"],
+            &no_env,
+            &["--max-workers", "out of range"],
+        );
+        check_err(
+            &["--max-workers", "abc"],
+            &no_env,
+            &["--max-workers", "not a whole number"],
+        );
+        check_err(
+            &["--threads", "-2"],
+            &no_env,
+            &["--threads", "out of range"],
+        );
         check_err(&["--speed", "3"], &no_env, &["--speed", "out of range"]);
     }
 
@@ -306,17 +378,33 @@ mod tests {
             ("KOKORO_USE_PARALLEL", "maybe", "not a boolean"),
         ] {
             let env = move |k: &str| (k == var).then(|| val.to_string());
-            check_err(&["--config", config_file("").path().to_str().unwrap()], &env, &[var, msg]);
+            check_err(
+                &["--config", config_file("").path().to_str().unwrap()],
+                &env,
+                &[var, msg],
+            );
         }
     }
 
     #[test]
     fn invalid_file_values_name_the_file_and_line() {
         for (text, line, msg) in [
-            ("voice = \"af_heart\"\nmax_workers = 0\n", "line 2", "out of range"),
-            ("max_workers = \"abc\"\n", "line 1", "expected a whole number"),
+            (
+                "voice = \"af_heart\"\nmax_workers = 0\n",
+                "line 2",
+                "out of range",
+            ),
+            (
+                "max_workers = \"abc\"\n",
+                "line 1",
+                "expected a whole number",
+            ),
             ("\nintra_threads = -1\n", "line 2", "out of range"),
-            ("voice = \"x\"\n\nbogus = 1\n", "line 3", "unknown key `bogus`"),
+            (
+                "voice = \"x\"\n\nbogus = 1\n",
+                "line 3",
+                "unknown key `bogus`",
+            ),
             ("max_workers = = 2\n", "line 1", ""),
         ] {
             let f = config_file(text);
@@ -327,6 +415,10 @@ mod tests {
 
     #[test]
     fn a_missing_config_file_is_an_error() {
-        check_err(&["--config", "/nonexistent/kokoro.toml"], &no_env, &["cannot read config file /nonexistent/kokoro.toml"]);
+        check_err(
+            &["--config", "/nonexistent/kokoro.toml"],
+            &no_env,
+            &["cannot read config file /nonexistent/kokoro.toml"],
+        );
     }
 }

@@ -31,7 +31,10 @@ impl SampleFormat {
 }
 
 enum Target {
-    File { tmp: BufWriter<tempfile::NamedTempFile>, dest: PathBuf },
+    File {
+        tmp: BufWriter<tempfile::NamedTempFile>,
+        dest: PathBuf,
+    },
     Stdout(BufWriter<std::io::Stdout>),
 }
 
@@ -51,7 +54,11 @@ fn header(format: SampleFormat, data_bytes: Option<u32>) -> [u8; 44] {
     h[4..8].copy_from_slice(&data.saturating_add(36).to_le_bytes());
     h[8..16].copy_from_slice(b"WAVEfmt ");
     h[16..20].copy_from_slice(&16u32.to_le_bytes());
-    let tag: u16 = if format == SampleFormat::Float32 { 3 } else { 1 };
+    let tag: u16 = if format == SampleFormat::Float32 {
+        3
+    } else {
+        1
+    };
     h[20..22].copy_from_slice(&tag.to_le_bytes());
     h[22..24].copy_from_slice(&1u16.to_le_bytes());
     h[24..28].copy_from_slice(&SAMPLE_RATE.to_le_bytes());
@@ -83,15 +90,35 @@ impl WavWriter {
             .prefix(".kokoro-")
             .suffix(".part")
             .tempfile_in(dir)
-            .with_context(|| format!("cannot write {}: directory {} is not writable or does not exist", dest.display(), dir.display()))?;
-        let mut w = Self { target: Target::File { tmp: BufWriter::new(tmp), dest: dest.to_path_buf() }, format, data_bytes: 0, buf: Vec::new() };
-        w.raw_write(&header(format, Some(0))).with_context(|| format!("cannot write {}", dest.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot write {}: directory {} is not writable or does not exist",
+                    dest.display(),
+                    dir.display()
+                )
+            })?;
+        let mut w = Self {
+            target: Target::File {
+                tmp: BufWriter::new(tmp),
+                dest: dest.to_path_buf(),
+            },
+            format,
+            data_bytes: 0,
+            buf: Vec::new(),
+        };
+        w.raw_write(&header(format, Some(0)))
+            .with_context(|| format!("cannot write {}", dest.display()))?;
         Ok(w)
     }
 
     /// Starts a WAV stream on standard output.
     pub fn stdout(format: SampleFormat) -> Result<Self> {
-        let mut w = Self { target: Target::Stdout(BufWriter::new(std::io::stdout())), format, data_bytes: 0, buf: Vec::new() };
+        let mut w = Self {
+            target: Target::Stdout(BufWriter::new(std::io::stdout())),
+            format,
+            data_bytes: 0,
+            buf: Vec::new(),
+        };
         w.raw_write(&header(format, None))?;
         Ok(w)
     }
@@ -109,7 +136,9 @@ impl WavWriter {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         match self.format {
-            SampleFormat::Pcm16 => buf.extend(samples.iter().flat_map(|&s| to_i16(s).to_le_bytes())),
+            SampleFormat::Pcm16 => {
+                buf.extend(samples.iter().flat_map(|&s| to_i16(s).to_le_bytes()))
+            }
             SampleFormat::Float32 => buf.extend(samples.iter().flat_map(|s| s.to_le_bytes())),
         }
         self.data_bytes += buf.len() as u64;
@@ -128,13 +157,20 @@ impl WavWriter {
         match self.target {
             Target::Stdout(mut out) => Ok(out.flush()?),
             Target::File { tmp, dest } => {
-                let data = u32::try_from(self.data_bytes).context("audio longer than a WAV file can hold (4 GiB)")?;
-                let mut tmp = tmp.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write {}", dest.display()))?;
+                let data = u32::try_from(self.data_bytes)
+                    .context("audio longer than a WAV file can hold (4 GiB)")?;
+                let mut tmp = tmp
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("cannot write {}", dest.display()))?;
                 let file: &mut File = tmp.as_file_mut();
                 file.seek(SeekFrom::Start(0))?;
                 file.write_all(&header(self.format, Some(data)))?;
-                file.sync_all().with_context(|| format!("cannot write {}", dest.display()))?;
-                tmp.persist(&dest).map_err(|e| e.error).with_context(|| format!("cannot rename the finished audio to {}", dest.display()))?;
+                file.sync_all()
+                    .with_context(|| format!("cannot write {}", dest.display()))?;
+                tmp.persist(&dest).map_err(|e| e.error).with_context(|| {
+                    format!("cannot rename the finished audio to {}", dest.display())
+                })?;
                 Ok(())
             }
         }
@@ -169,7 +205,11 @@ mod tests {
         w.write(&[0.1; 100]).unwrap();
         drop(w);
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ fn read_wav(path: &Path) -> Vec<f32> {
     let spec = r.spec();
     assert_eq!((spec.sample_rate, spec.channels), (24_000, 1));
     match spec.sample_format {
-        hound::SampleFormat::Int => r.samples::<i16>().map(|s| f32::from(s.unwrap()) / 32768.0).collect(),
+        hound::SampleFormat::Int => r
+            .samples::<i16>()
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect(),
         hound::SampleFormat::Float => r.samples::<f32>().map(Result::unwrap).collect(),
     }
 }
@@ -48,12 +51,17 @@ fn rms(samples: &[f32]) -> f32 {
 #[track_caller]
 fn assert_plausible_speech(samples: &[f32], words: usize) {
     let secs = samples.len() as f32 / 24_000.0;
-    assert!(secs > 0.15 * words as f32 && secs < 1.0 * words as f32 + 1.0, "{secs} s for {words} words");
+    assert!(
+        secs > 0.15 * words as f32 && secs < 1.0 * words as f32 + 1.0,
+        "{secs} s for {words} words"
+    );
     assert!(rms(samples) > 0.01, "silent: rms {}", rms(samples));
 }
 
 fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus")
+        .join(name)
 }
 
 #[test]
@@ -67,14 +75,28 @@ fn speaks_a_file_to_a_wav() {
 
 #[test]
 fn reads_stdin_and_writes_stdout() {
-    let mut child = kokoro().args(["-", "-", "--quiet"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"Hello from standard input.").unwrap();
+    let mut child = kokoro()
+        .args(["-", "-", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Hello from standard input.")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(o.stderr.is_empty(), "--quiet printed: {}", stderr(&o));
     // A streamed WAV header carries no length; read the data after it.
     assert_eq!(&o.stdout[..4], b"RIFF");
-    let samples: Vec<f32> = o.stdout[44..].chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
+    let samples: Vec<f32> = o.stdout[44..]
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
     assert_plausible_speech(&samples, 4);
 }
 
@@ -84,23 +106,49 @@ fn text_flag_voice_blend_speed_and_float() {
     let normal = dir.path().join("n.wav");
     let fast = dir.path().join("f.wav");
     let text = "The quick brown fox jumps over the lazy dog.";
-    let o = run(&["--text", text, normal.to_str().unwrap(), "--voice", "af_sarah:60,am_adam:40"]);
+    let o = run(&[
+        "--text",
+        text,
+        normal.to_str().unwrap(),
+        "--voice",
+        "af_sarah:60,am_adam:40",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&["--text", text, fast.to_str().unwrap(), "--voice", "bf_emma", "--speed", "1.5", "--float"]);
+    let o = run(&[
+        "--text",
+        text,
+        fast.to_str().unwrap(),
+        "--voice",
+        "bf_emma",
+        "--speed",
+        "1.5",
+        "--float",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (n, f) = (read_wav(&normal), read_wav(&fast));
     assert_plausible_speech(&n, 9);
     assert!(f.len() < n.len(), "speed 1.5 is shorter");
-    assert_eq!(hound::WavReader::open(&fast).unwrap().spec().sample_format, hound::SampleFormat::Float);
+    assert_eq!(
+        hound::WavReader::open(&fast).unwrap().spec().sample_format,
+        hound::SampleFormat::Float
+    );
 }
 
 #[test]
 fn debug_shows_phonemes_chunks_and_layout() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(&["--text", "Say [Kokoro](/kˈOkəɹO/) now.", dir.path().join("x.wav").to_str().unwrap(), "--debug"]);
+    let o = run(&[
+        "--text",
+        "Say [Kokoro](/kˈOkəɹO/) now.",
+        dir.path().join("x.wav").to_str().unwrap(),
+        "--debug",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("chunk 0") && err.contains("kˈOkəɹO") && err.contains("layout: sequential"), "{err}");
+    assert!(
+        err.contains("chunk 0") && err.contains("kˈOkəɹO") && err.contains("layout: sequential"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -120,17 +168,50 @@ fn bad_input_is_a_clear_error() {
     let d = dir.path();
     let out = d.join("out.wav");
     let out = out.to_str().unwrap();
-    assert_fails(&run(&["/nonexistent/input.txt", out]), &["cannot read input file /nonexistent/input.txt"]);
+    assert_fails(
+        &run(&["/nonexistent/input.txt", out]),
+        &["cannot read input file /nonexistent/input.txt"],
+    );
     std::fs::write(d.join("empty.txt"), "  \n\t\n").unwrap();
-    assert_fails(&run(&[d.join("empty.txt").to_str().unwrap(), out]), &["empty"]);
+    assert_fails(
+        &run(&[d.join("empty.txt").to_str().unwrap(), out]),
+        &["empty"],
+    );
     std::fs::write(d.join("bad.txt"), b"caf\xe9 latte").unwrap();
-    assert_fails(&run(&[d.join("bad.txt").to_str().unwrap(), out]), &["not valid UTF-8", "offset 3"]);
-    assert_fails(&run(&["--text", "hi", out, "--voice", "af_hart"]), &["unknown voice `af_hart`", "af_heart"]);
-    assert_fails(&run(&["--text", "hi", out, "--voice", "af_sarah:sixty,am_adam:40"]), &["malformed voice blend", "sixty"]);
-    assert_fails(&run(&["--text", "hi", out, "--speed", "2.5"]), &["--speed", "out of range"]);
-    assert_fails(&run(&["--text", "hi", "/nonexistent/dir/out.wav"]), &["cannot write /nonexistent/dir/out.wav"]);
-    assert_fails(&run(&["--text", "hi", out, "--lang", "xx"]), &["unknown language `xx`"]);
-    assert_fails(&run(&["--text", "hi", out, "--ort-lib", "/nonexistent/libonnxruntime.so"]), &["ONNX Runtime library not found at /nonexistent/libonnxruntime.so"]);
+    assert_fails(
+        &run(&[d.join("bad.txt").to_str().unwrap(), out]),
+        &["not valid UTF-8", "offset 3"],
+    );
+    assert_fails(
+        &run(&["--text", "hi", out, "--voice", "af_hart"]),
+        &["unknown voice `af_hart`", "af_heart"],
+    );
+    assert_fails(
+        &run(&["--text", "hi", out, "--voice", "af_sarah:sixty,am_adam:40"]),
+        &["malformed voice blend", "sixty"],
+    );
+    assert_fails(
+        &run(&["--text", "hi", out, "--speed", "2.5"]),
+        &["--speed", "out of range"],
+    );
+    assert_fails(
+        &run(&["--text", "hi", "/nonexistent/dir/out.wav"]),
+        &["cannot write /nonexistent/dir/out.wav"],
+    );
+    assert_fails(
+        &run(&["--text", "hi", out, "--lang", "xx"]),
+        &["unknown language `xx`"],
+    );
+    assert_fails(
+        &run(&[
+            "--text",
+            "hi",
+            out,
+            "--ort-lib",
+            "/nonexistent/libonnxruntime.so",
+        ]),
+        &["ONNX Runtime library not found at /nonexistent/libonnxruntime.so"],
+    );
     assert_fails(&run(&[]), &["no input"]);
     assert!(!Path::new(out).exists(), "no output file after failures");
 }
@@ -142,10 +223,26 @@ fn a_failed_run_never_touches_an_existing_output() {
     std::fs::write(&out, b"precious").unwrap();
     let bogus = dir.path().join("bogus.onnx");
     std::fs::write(&bogus, b"not a model").unwrap();
-    assert_fails(&run(&["--text", "hi", out.to_str().unwrap(), "--model", bogus.to_str().unwrap()]), &["cannot load the model", "bogus.onnx"]);
-    assert_fails(&run(&["--text", "hi", out.to_str().unwrap(), "--voice", "nobody"]), &["unknown voice"]);
+    assert_fails(
+        &run(&[
+            "--text",
+            "hi",
+            out.to_str().unwrap(),
+            "--model",
+            bogus.to_str().unwrap(),
+        ]),
+        &["cannot load the model", "bogus.onnx"],
+    );
+    assert_fails(
+        &run(&["--text", "hi", out.to_str().unwrap(), "--voice", "nobody"]),
+        &["unknown voice"],
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary files left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary files left"
+    );
 }
 
 #[test]
@@ -155,15 +252,29 @@ fn a_corrupt_cached_model_names_the_file_and_the_fix() {
     assert!(real.status.success());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("kokoro-v1.0.int8.onnx"), b"corrupt").unwrap();
-    let cache = std::env::var_os("KOKORO_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| kokoro_infer::Cache::default_dir().unwrap());
+    let cache = std::env::var_os("KOKORO_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| kokoro_infer::Cache::default_dir().unwrap());
     let paths = kokoro_infer::Cache::new(cache).paths();
     let o = kokoro()
         .args(["--text", "hi", dir.path().join("o.wav").to_str().unwrap()])
-        .args(["--ort-lib", paths.runtime.to_str().unwrap(), "--voices", paths.voices.to_str().unwrap()])
+        .args([
+            "--ort-lib",
+            paths.runtime.to_str().unwrap(),
+            "--voices",
+            paths.voices.to_str().unwrap(),
+        ])
         .env("KOKORO_CACHE_DIR", dir.path())
         .output()
         .unwrap();
-    assert_fails(&o, &["kokoro-v1.0.int8.onnx is corrupt", "SHA-256", "delete it and run again"]);
+    assert_fails(
+        &o,
+        &[
+            "kokoro-v1.0.int8.onnx is corrupt",
+            "SHA-256",
+            "delete it and run again",
+        ],
+    );
 }
 
 #[test]
@@ -171,8 +282,15 @@ fn config_errors_name_their_source() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("kokoro.toml");
     std::fs::write(&cfg, "max_workers = 2\nintra_threads = \"abc\"\n").unwrap();
-    assert_fails(&run(&["--text", "hi", "--config", cfg.to_str().unwrap()]), &["kokoro.toml line 2", "intra_threads"]);
-    let o = kokoro().args(["--text", "hi", "x.wav"]).env("KOKORO_MAX_WORKERS", "0").output().unwrap();
+    assert_fails(
+        &run(&["--text", "hi", "--config", cfg.to_str().unwrap()]),
+        &["kokoro.toml line 2", "intra_threads"],
+    );
+    let o = kokoro()
+        .args(["--text", "hi", "x.wav"])
+        .env("KOKORO_MAX_WORKERS", "0")
+        .output()
+        .unwrap();
     assert_fails(&o, &["KOKORO_MAX_WORKERS", "out of range"]);
 }
 
@@ -180,13 +298,31 @@ fn config_errors_name_their_source() {
 fn ctrl_c_stops_promptly_and_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("long.wav");
-    let mut child = kokoro().args([corpus("long.txt").to_str().unwrap(), out.to_str().unwrap(), "--quiet"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = kokoro()
+        .args([
+            corpus("long.txt").to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(6));
     let started = std::time::Instant::now();
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(started.elapsed().as_secs() < 30, "stopped within the chunks in flight");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "stopped within the chunks in flight"
+    );
     assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
 }

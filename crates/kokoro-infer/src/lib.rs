@@ -34,5 +34,7 @@ pub mod voice;
 
 pub use assets::{AssetPaths, Cache, FetchEvent, Want};
 pub use error::{Error, Result};
-pub use session::{init_runtime, KokoroSession, SessionOptions, Synthesize, MAX_TOKENS, SAMPLE_RATE};
+pub use session::{
+    init_runtime, KokoroSession, SessionOptions, Synthesize, MAX_TOKENS, SAMPLE_RATE,
+};
 pub use voice::{Voice, VoiceSet, VoiceSpec, STYLE_DIM};

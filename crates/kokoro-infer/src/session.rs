@@ -16,7 +16,8 @@ pub const SAMPLE_RATE: u32 = 24_000;
 /// The largest number of phoneme ids one call takes, without the two pads.
 pub const MAX_TOKENS: usize = 510;
 
-static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> =
+    OnceLock::new();
 
 /// Loads the ONNX Runtime shared library at `path`, once per process.
 ///
@@ -26,16 +27,26 @@ static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, Stri
 /// return that outcome.
 pub fn init_runtime(path: &Path) -> Result<()> {
     if RUNTIME.get().is_none() && !path.is_file() {
-        return Err(Error::RuntimeMissing { path: path.to_path_buf() });
+        return Err(Error::RuntimeMissing {
+            path: path.to_path_buf(),
+        });
     }
     let outcome = RUNTIME.get_or_init(|| {
         ort::init_from(path)
             .map_err(|e| e.to_string())
-            .and_then(|b| b.with_name("kokoro").with_telemetry(false).build().map_err(|e| e.to_string()))
+            .and_then(|b| {
+                b.with_name("kokoro")
+                    .with_telemetry(false)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
     });
     match outcome {
         Ok(_) => Ok(()),
-        Err(reason) => Err(Error::RuntimeLoad { path: path.to_path_buf(), reason: reason.clone() }),
+        Err(reason) => Err(Error::RuntimeLoad {
+            path: path.to_path_buf(),
+            reason: reason.clone(),
+        }),
     }
 }
 
@@ -53,7 +64,10 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { intra_threads: 1, cpu_arena: true }
+        Self {
+            intra_threads: 1,
+            cpu_arena: true,
+        }
     }
 }
 
@@ -72,7 +86,9 @@ pub struct KokoroSession {
 
 impl std::fmt::Debug for KokoroSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KokoroSession").field("input", &self.input_ids_name).finish_non_exhaustive()
+        f.debug_struct("KokoroSession")
+            .field("input", &self.input_ids_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,12 +96,21 @@ impl KokoroSession {
     /// Opens `model` with `options`. [`init_runtime`] must have succeeded first.
     pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
         let Some(Ok(env)) = RUNTIME.get() else {
-            return Err(Error::RuntimeLoad { path: PathBuf::new(), reason: "ONNX Runtime was not initialised".into() });
+            return Err(Error::RuntimeLoad {
+                path: PathBuf::new(),
+                reason: "ONNX Runtime was not initialised".into(),
+            });
         };
         if !model.is_file() {
-            return Err(Error::NotFound { what: "model", path: model.to_path_buf() });
+            return Err(Error::NotFound {
+                what: "model",
+                path: model.to_path_buf(),
+            });
         }
-        let fail = |e: ort::Error| Error::ModelLoad { path: model.to_path_buf(), reason: e.to_string() };
+        let fail = |e: ort::Error| Error::ModelLoad {
+            path: model.to_path_buf(),
+            reason: e.to_string(),
+        };
         let mut builder = Session::builder(env)
             .map_err(fail)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -98,7 +123,9 @@ impl KokoroSession {
             .map_err(|e| fail(e.into()))?;
         if !options.cpu_arena {
             builder = builder
-                .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+                .with_execution_providers([ort::ep::CPU::default()
+                    .with_arena_allocator(false)
+                    .build()])
                 .map_err(|e| fail(e.into()))?;
         }
         let session = builder.commit_from_file(model).map_err(fail)?;
@@ -107,25 +134,38 @@ impl KokoroSession {
             .iter()
             .map(|i| i.name().to_string())
             .find(|n| n == "tokens" || n == "input_ids")
-            .ok_or_else(|| Error::ModelLoad { path: model.to_path_buf(), reason: "no `tokens` or `input_ids` input: not a Kokoro model".into() })?;
-        Ok(Self { session, input_ids_name })
+            .ok_or_else(|| Error::ModelLoad {
+                path: model.to_path_buf(),
+                reason: "no `tokens` or `input_ids` input: not a Kokoro model".into(),
+            })?;
+        Ok(Self {
+            session,
+            input_ids_name,
+        })
     }
 }
 
 impl Synthesize for KokoroSession {
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
         if ids.is_empty() || ids.len() > MAX_TOKENS {
-            return Err(Error::BadInput(format!("{} phoneme ids (1 to {MAX_TOKENS} allowed)", ids.len())));
+            return Err(Error::BadInput(format!(
+                "{} phoneme ids (1 to {MAX_TOKENS} allowed)",
+                ids.len()
+            )));
         }
         if style.len() != STYLE_DIM {
-            return Err(Error::BadInput(format!("style has {} values, expected {STYLE_DIM}", style.len())));
+            return Err(Error::BadInput(format!(
+                "style has {} values, expected {STYLE_DIM}",
+                style.len()
+            )));
         }
         let mut padded = Vec::with_capacity(ids.len() + 2);
         padded.push(0);
         padded.extend_from_slice(ids);
         padded.push(0);
         let err = |e: ort::Error| Error::Inference(e.to_string());
-        let tokens = TensorRef::from_array_view(([1usize, padded.len()], &padded[..])).map_err(err)?;
+        let tokens =
+            TensorRef::from_array_view(([1usize, padded.len()], &padded[..])).map_err(err)?;
         let style = TensorRef::from_array_view(([1usize, STYLE_DIM], style)).map_err(err)?;
         let speed_arr = [speed];
         let speed = TensorRef::from_array_view(([1usize], &speed_arr[..])).map_err(err)?;

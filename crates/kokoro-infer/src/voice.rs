@@ -25,13 +25,28 @@ impl Voice {
     pub fn from_bytes(name: &str, bytes: &[u8], origin: &Path) -> Result<Self> {
         let row_bytes = STYLE_DIM * 4;
         if bytes.is_empty() || bytes.len() % row_bytes != 0 {
-            return Err(Error::BadVoice { path: origin.to_path_buf(), reason: format!("{} bytes is not a whole number of 256-float rows", bytes.len()) });
+            return Err(Error::BadVoice {
+                path: origin.to_path_buf(),
+                reason: format!(
+                    "{} bytes is not a whole number of 256-float rows",
+                    bytes.len()
+                ),
+            });
         }
-        let data: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let data: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         if data.iter().any(|v| !v.is_finite()) {
-            return Err(Error::BadVoice { path: origin.to_path_buf(), reason: "holds NaN or infinite values".into() });
+            return Err(Error::BadVoice {
+                path: origin.to_path_buf(),
+                reason: "holds NaN or infinite values".into(),
+            });
         }
-        Ok(Self { name: name.to_string(), data })
+        Ok(Self {
+            name: name.to_string(),
+            data,
+        })
     }
 
     /// The voice's name (for a blend, the blend string).
@@ -56,7 +71,10 @@ impl Voice {
         let total: f32 = parts.iter().map(|(_, w)| w).sum();
         let rows = parts.iter().map(|(v, _)| v.rows()).min().unwrap_or(0);
         if parts.is_empty() || total <= 0.0 || rows == 0 {
-            return Err(Error::BadBlend { spec: name.to_string(), reason: "nothing to blend".into() });
+            return Err(Error::BadBlend {
+                spec: name.to_string(),
+                reason: "nothing to blend".into(),
+            });
         }
         let mut data = vec![0.0f32; rows * STYLE_DIM];
         for (voice, w) in parts {
@@ -64,7 +82,10 @@ impl Voice {
                 *d += s * (w / total);
             }
         }
-        Ok(Self { name: name.to_string(), data })
+        Ok(Self {
+            name: name.to_string(),
+            data,
+        })
     }
 }
 
@@ -78,7 +99,10 @@ pub struct VoiceSpec {
 impl VoiceSpec {
     /// Parses `af_heart`, `af_sarah:60,am_adam:40` or `af_sarah,am_adam` (equal weights).
     pub fn parse(spec: &str) -> Result<Self> {
-        let bad = |reason: &str| Error::BadBlend { spec: spec.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| Error::BadBlend {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
         let mut parts = Vec::new();
         for part in spec.split(',') {
             let part = part.trim();
@@ -87,7 +111,10 @@ impl VoiceSpec {
             }
             let (name, weight) = match part.split_once(':') {
                 Some((n, w)) => {
-                    let w: f32 = w.trim().parse().map_err(|_| bad(&format!("weight `{}` is not a number", w.trim())))?;
+                    let w: f32 = w
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad(&format!("weight `{}` is not a number", w.trim())))?;
                     if !w.is_finite() || w <= 0.0 {
                         return Err(bad(&format!("weight `{w}` must be positive")));
                     }
@@ -120,24 +147,50 @@ impl VoiceSet {
             let mut names: Vec<String> = std::fs::read_dir(path)
                 .map_err(io_err(path))?
                 .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".bin")).map(str::to_string))
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".bin"))
+                        .map(str::to_string)
+                })
                 .collect();
             names.sort();
             if names.is_empty() {
-                return Err(Error::NotFound { what: "voices (.bin files)", path: path.to_path_buf() });
+                return Err(Error::NotFound {
+                    what: "voices (.bin files)",
+                    path: path.to_path_buf(),
+                });
             }
-            return Ok(Self { path: path.to_path_buf(), npz: false, names });
+            return Ok(Self {
+                path: path.to_path_buf(),
+                npz: false,
+                names,
+            });
         }
         if !path.is_file() {
-            return Err(Error::NotFound { what: "voices", path: path.to_path_buf() });
+            return Err(Error::NotFound {
+                what: "voices",
+                path: path.to_path_buf(),
+            });
         }
         let archive = open_zip(path)?;
-        let mut names: Vec<String> = archive.file_names().filter_map(|n| n.strip_suffix(".npy")).map(str::to_string).collect();
+        let mut names: Vec<String> = archive
+            .file_names()
+            .filter_map(|n| n.strip_suffix(".npy"))
+            .map(str::to_string)
+            .collect();
         names.sort();
         if names.is_empty() {
-            return Err(Error::BadVoice { path: path.to_path_buf(), reason: "archive holds no .npy voices".into() });
+            return Err(Error::BadVoice {
+                path: path.to_path_buf(),
+                reason: "archive holds no .npy voices".into(),
+            });
         }
-        Ok(Self { path: path.to_path_buf(), npz: true, names })
+        Ok(Self {
+            path: path.to_path_buf(),
+            npz: true,
+            names,
+        })
     }
 
     /// Voice names, sorted.
@@ -148,7 +201,10 @@ impl VoiceSet {
     /// Loads one voice by name.
     pub fn load(&self, name: &str) -> Result<Voice> {
         if !self.names.iter().any(|n| n == name) {
-            return Err(Error::UnknownVoice { name: name.to_string(), close: self.close_names(name) });
+            return Err(Error::UnknownVoice {
+                name: name.to_string(),
+                close: self.close_names(name),
+            });
         }
         if !self.npz {
             let file = self.path.join(format!("{name}.bin"));
@@ -158,10 +214,16 @@ impl VoiceSet {
         let mut archive = open_zip(&self.path)?;
         let mut entry = archive
             .by_name(&format!("{name}.npy"))
-            .map_err(|e| Error::BadVoice { path: self.path.clone(), reason: e.to_string() })?;
+            .map_err(|e| Error::BadVoice {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).map_err(io_err(&self.path))?;
-        let payload = npy_payload(&bytes).ok_or_else(|| Error::BadVoice { path: self.path.clone(), reason: format!("{name}.npy is not a little-endian float32 .npy") })?;
+        let payload = npy_payload(&bytes).ok_or_else(|| Error::BadVoice {
+            path: self.path.clone(),
+            reason: format!("{name}.npy is not a little-endian float32 .npy"),
+        })?;
         Voice::from_bytes(name, payload, &self.path)
     }
 
@@ -171,7 +233,11 @@ impl VoiceSet {
         if let [(name, _)] = parsed.parts.as_slice() {
             return self.load(name);
         }
-        let parts = parsed.parts.iter().map(|(n, w)| self.load(n).map(|v| (v, *w))).collect::<Result<Vec<_>>>()?;
+        let parts = parsed
+            .parts
+            .iter()
+            .map(|(n, w)| self.load(n).map(|v| (v, *w)))
+            .collect::<Result<Vec<_>>>()?;
         Voice::blend(spec, &parts)
     }
 
@@ -190,7 +256,10 @@ impl VoiceSet {
 
 fn open_zip(path: &Path) -> Result<zip::ZipArchive<std::fs::File>> {
     let file = std::fs::File::open(path).map_err(io_err(path))?;
-    zip::ZipArchive::new(file).map_err(|e| Error::BadVoice { path: path.to_path_buf(), reason: format!("not a voice directory or .npz archive ({e})") })
+    zip::ZipArchive::new(file).map_err(|e| Error::BadVoice {
+        path: path.to_path_buf(),
+        reason: format!("not a voice directory or .npz archive ({e})"),
+    })
 }
 
 /// The data of a `.npy` file holding little-endian float32 values.
@@ -200,7 +269,10 @@ fn npy_payload(bytes: &[u8]) -> Option<&[u8]> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize, 12),
+        _ => (
+            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+            12,
+        ),
     };
     let header = std::str::from_utf8(bytes.get(start..start + header_len)?).ok()?;
     if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
@@ -214,7 +286,9 @@ mod tests {
     use super::*;
 
     fn voice(rows: usize, f: impl Fn(usize) -> f32) -> Voice {
-        let bytes: Vec<u8> = (0..rows * STYLE_DIM).flat_map(|i| f(i).to_le_bytes()).collect();
+        let bytes: Vec<u8> = (0..rows * STYLE_DIM)
+            .flat_map(|i| f(i).to_le_bytes())
+            .collect();
         Voice::from_bytes("t", &bytes, Path::new("t")).unwrap()
     }
 
@@ -238,7 +312,10 @@ mod tests {
 
     #[test]
     fn blend_specs_parse_or_fail_clearly() {
-        assert_eq!(VoiceSpec::parse("af_sarah:60, am_adam:40").unwrap().parts, vec![("af_sarah".into(), 60.0), ("am_adam".into(), 40.0)]);
+        assert_eq!(
+            VoiceSpec::parse("af_sarah:60, am_adam:40").unwrap().parts,
+            vec![("af_sarah".into(), 60.0), ("am_adam".into(), 40.0)]
+        );
         assert_eq!(VoiceSpec::parse("a,b").unwrap().parts.len(), 2);
         for bad in ["", "a:", "a:x", "a:-1", "a,,b", ":3", "a b"] {
             let e = VoiceSpec::parse(bad).unwrap_err().to_string();

@@ -21,14 +21,20 @@ pub const SESSION_BYTES: u64 = 300 << 20;
 impl Layout {
     /// One session using every core.
     pub fn sequential(cores: usize) -> Self {
-        Self { workers: 1, intra_threads: cores.max(1) }
+        Self {
+            workers: 1,
+            intra_threads: cores.max(1),
+        }
     }
 
     /// A layout fitted to `cores`: never more threads in all than cores.
     pub fn fitted(workers: usize, intra_threads: usize, cores: usize) -> Self {
         let cores = cores.max(1);
         let workers = workers.clamp(1, cores);
-        Self { workers, intra_threads: intra_threads.clamp(1, (cores / workers).max(1)) }
+        Self {
+            workers,
+            intra_threads: intra_threads.clamp(1, (cores / workers).max(1)),
+        }
     }
 
     /// The layout chosen from the number of chunks, the cores and the memory
@@ -57,11 +63,19 @@ impl Layout {
         S: Synthesize + 'static,
         F: FnMut(SessionOptions) -> kokoro_infer::Result<S>,
     {
-        let options = SessionOptions { intra_threads: self.intra_threads, ..SessionOptions::default() };
+        let options = SessionOptions {
+            intra_threads: self.intra_threads,
+            ..SessionOptions::default()
+        };
         if self.workers <= 1 {
-            return Ok(Box::new(Sequential::new(open(options)?, self.intra_threads)));
+            return Ok(Box::new(Sequential::new(
+                open(options)?,
+                self.intra_threads,
+            )));
         }
-        let sessions = (0..self.workers).map(|_| open(options)).collect::<Result<Vec<_>, _>>()?;
+        let sessions = (0..self.workers)
+            .map(|_| open(options))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Box::new(Parallel::new(sessions, self.intra_threads)?))
     }
 }
@@ -71,7 +85,11 @@ impl std::fmt::Display for Layout {
         if self.workers == 1 {
             write!(f, "sequential (1 session x {} threads)", self.intra_threads)
         } else {
-            write!(f, "parallel ({} workers x {} threads)", self.workers, self.intra_threads)
+            write!(
+                f,
+                "parallel ({} workers x {} threads)",
+                self.workers, self.intra_threads
+            )
         }
     }
 }
@@ -94,8 +112,26 @@ mod tests {
                 }
             }
         }
-        assert_eq!(Layout::auto(1, 2, None), Layout { workers: 1, intra_threads: 2 });
-        assert_eq!(Layout::auto(10, 2, None), Layout { workers: 2, intra_threads: 1 });
-        assert_eq!(Layout::fitted(8, 4, 2), Layout { workers: 2, intra_threads: 1 });
+        assert_eq!(
+            Layout::auto(1, 2, None),
+            Layout {
+                workers: 1,
+                intra_threads: 2
+            }
+        );
+        assert_eq!(
+            Layout::auto(10, 2, None),
+            Layout {
+                workers: 2,
+                intra_threads: 1
+            }
+        );
+        assert_eq!(
+            Layout::fitted(8, 4, 2),
+            Layout {
+                workers: 2,
+                intra_threads: 1
+            }
+        );
     }
 }

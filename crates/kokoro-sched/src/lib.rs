@@ -133,11 +133,29 @@ impl Request<'_> {
         s
     }
 
-    fn run_chunk<S: Synthesize>(&self, session: &mut S, index: usize, chunk: Chunk) -> Result<Audio, Error> {
+    fn run_chunk<S: Synthesize>(
+        &self,
+        session: &mut S,
+        index: usize,
+        chunk: Chunk,
+    ) -> Result<Audio, Error> {
         let samples = session
-            .synthesize(&chunk.ids, self.voice.style_for(chunk.ids.len()), self.speed)
-            .map_err(|source| Error::Chunk { index, snippet: self.snippet(&chunk), source })?;
-        Ok(Audio { index, span: chunk.span, samples, ends_paragraph: chunk.ends_paragraph })
+            .synthesize(
+                &chunk.ids,
+                self.voice.style_for(chunk.ids.len()),
+                self.speed,
+            )
+            .map_err(|source| Error::Chunk {
+                index,
+                snippet: self.snippet(&chunk),
+                source,
+            })?;
+        Ok(Audio {
+            index,
+            span: chunk.span,
+            samples,
+            ends_paragraph: chunk.ends_paragraph,
+        })
     }
 }
 
@@ -167,7 +185,9 @@ pub struct Control {
 
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Control").field("cancel", &self.cancel).finish_non_exhaustive()
+        f.debug_struct("Control")
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,7 +223,13 @@ pub trait Scheduler {
     /// A short description, e.g. `parallel (2 workers x 1 thread)`.
     fn describe(&self) -> String;
     /// Synthesises `chunks` (numbered from 0, in order), delivering audio to `sink`.
-    fn run(&mut self, request: &Request<'_>, chunks: &mut ChunkSource<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error>;
+    fn run(
+        &mut self,
+        request: &Request<'_>,
+        chunks: &mut ChunkSource<'_>,
+        sink: &mut dyn Sink,
+        control: &Control,
+    ) -> Result<Summary, Error>;
 }
 
 /// Delivery bookkeeping shared by the strategies: progress, first-audio time, totals.
@@ -218,7 +244,14 @@ struct Delivery<'a> {
 
 impl<'a> Delivery<'a> {
     fn new(request: &'a Request<'a>, control: &'a Control) -> Self {
-        Self { request, control, start: Instant::now(), first_audio: None, done: 0, samples: 0 }
+        Self {
+            request,
+            control,
+            start: Instant::now(),
+            first_audio: None,
+            done: 0,
+            samples: 0,
+        }
     }
 
     fn deliver(&mut self, sink: &mut dyn Sink, audio: Audio) -> Result<(), Error> {
@@ -226,7 +259,8 @@ impl<'a> Delivery<'a> {
         self.first_audio.get_or_insert_with(|| self.start.elapsed());
         self.samples += audio.samples.len();
         self.done += 1;
-        let fraction = (audio.span.end as f64 / self.request.text.len().max(1) as f64).clamp(0.0, 1.0);
+        let fraction =
+            (audio.span.end as f64 / self.request.text.len().max(1) as f64).clamp(0.0, 1.0);
         sink.deliver(audio).map_err(Error::Sink)?;
         if let Some(progress) = &self.control.progress {
             let elapsed = self.start.elapsed();
@@ -243,6 +277,11 @@ impl<'a> Delivery<'a> {
     }
 
     fn finish(self) -> Summary {
-        Summary { chunks: self.done, samples: self.samples, elapsed: self.start.elapsed(), first_audio: self.first_audio }
+        Summary {
+            chunks: self.done,
+            samples: self.samples,
+            elapsed: self.start.elapsed(),
+            first_audio: self.first_audio,
+        }
     }
 }

@@ -27,7 +27,11 @@ pub struct Parallel<S> {
 
 impl<S> std::fmt::Debug for Parallel<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Parallel").field("workers", &self.sessions.len()).field("threads", &self.threads).field("window", &self.window).finish()
+        f.debug_struct("Parallel")
+            .field("workers", &self.sessions.len())
+            .field("threads", &self.threads)
+            .field("window", &self.window)
+            .finish()
     }
 }
 
@@ -54,8 +58,17 @@ impl<S: Synthesize> Parallel<S> {
             .num_threads(workers)
             .thread_name(|i| format!("kokoro-worker-{i}"))
             .build()
-            .map_err(|e| Error::Session(kokoro_infer::Error::Inference(format!("cannot start worker threads: {e}"))))?;
-        Ok(Self { sessions, threads, window: 2 * workers, pool })
+            .map_err(|e| {
+                Error::Session(kokoro_infer::Error::Inference(format!(
+                    "cannot start worker threads: {e}"
+                )))
+            })?;
+        Ok(Self {
+            sessions,
+            threads,
+            window: 2 * workers,
+            pool,
+        })
     }
 
     /// Sets the reorder window (chunks in flight or waiting), at least the number of workers.
@@ -67,12 +80,28 @@ impl<S: Synthesize> Parallel<S> {
 
 impl<S: Synthesize> Scheduler for Parallel<S> {
     fn describe(&self) -> String {
-        format!("parallel ({} workers x {} threads)", self.sessions.len(), self.threads)
+        format!(
+            "parallel ({} workers x {} threads)",
+            self.sessions.len(),
+            self.threads
+        )
     }
 
-    fn run(&mut self, request: &Request<'_>, chunks: &mut ChunkSource<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error> {
+    fn run(
+        &mut self,
+        request: &Request<'_>,
+        chunks: &mut ChunkSource<'_>,
+        sink: &mut dyn Sink,
+        control: &Control,
+    ) -> Result<Summary, Error> {
         let window = self.window;
-        let state = Mutex::new(Window { chunks, next: 0, delivered: 0, exhausted: false, stop: false });
+        let state = Mutex::new(Window {
+            chunks,
+            next: 0,
+            delivered: 0,
+            exhausted: false,
+            stop: false,
+        });
         let wake = Condvar::new();
         let (tx, rx) = mpsc::channel::<Result<Audio, Error>>();
         let mut delivery = Delivery::new(request, control);
@@ -91,7 +120,8 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
                     for session in sessions.iter_mut() {
                         let tx = tx.clone();
                         s.spawn(move |_| {
-                            while let Some((index, chunk)) = take_next(state, wake, control, window) {
+                            while let Some((index, chunk)) = take_next(state, wake, control, window)
+                            {
                                 let result = request.run_chunk(session, index, chunk);
                                 let failed = result.is_err();
                                 if tx.send(result).is_err() || failed {
@@ -115,7 +145,8 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
                                 failure.get_or_insert(e);
                                 break;
                             }
-                            state.lock().unwrap_or_else(|p| p.into_inner()).delivered = delivery.done;
+                            state.lock().unwrap_or_else(|p| p.into_inner()).delivered =
+                                delivery.done;
                             wake.notify_all();
                         }
                     }
@@ -145,7 +176,12 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
 
 /// Waits until the next chunk may start (inside the window), and takes it from
 /// the source. `None` when there is nothing left to do or the run stops.
-fn take_next(state: &Mutex<Window<'_, '_>>, wake: &Condvar, control: &Control, window: usize) -> Option<(usize, Chunk)> {
+fn take_next(
+    state: &Mutex<Window<'_, '_>>,
+    wake: &Condvar,
+    control: &Control,
+    window: usize,
+) -> Option<(usize, Chunk)> {
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         if st.stop || st.exhausted || control.cancel.load(Ordering::Relaxed) {
@@ -159,6 +195,9 @@ fn take_next(state: &Mutex<Window<'_, '_>>, wake: &Condvar, control: &Control, w
             st.next += 1;
             return Some((st.next - 1, chunk));
         }
-        st = wake.wait_timeout(st, Duration::from_millis(50)).unwrap_or_else(|p| p.into_inner()).0;
+        st = wake
+            .wait_timeout(st, Duration::from_millis(50))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
     }
 }

@@ -25,7 +25,13 @@ impl<S: Synthesize> Scheduler for Sequential<S> {
         format!("sequential (1 session x {} threads)", self.threads)
     }
 
-    fn run(&mut self, request: &Request<'_>, chunks: &mut ChunkSource<'_>, sink: &mut dyn Sink, control: &Control) -> Result<Summary, Error> {
+    fn run(
+        &mut self,
+        request: &Request<'_>,
+        chunks: &mut ChunkSource<'_>,
+        sink: &mut dyn Sink,
+        control: &Control,
+    ) -> Result<Summary, Error> {
         let mut delivery = Delivery::new(request, control);
         for (index, chunk) in chunks.enumerate() {
             if control.cancelled() {

@@ -20,10 +20,19 @@ struct Fake {
 }
 
 impl Synthesize for Fake {
-    fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> kokoro_infer::Result<Vec<f32>> {
+    fn synthesize(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> kokoro_infer::Result<Vec<f32>> {
         let started = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         let delivered = self.delivered.load(Ordering::SeqCst);
-        assert!(started <= delivered + self.window, "{started} started with only {delivered} delivered (window {})", self.window);
+        assert!(
+            started <= delivered + self.window,
+            "{started} started with only {delivered} delivered (window {})",
+            self.window
+        );
         std::thread::sleep(Duration::from_micros((ids[0] % 7) as u64 * 300));
         if ids.contains(&999) {
             return Err(kokoro_infer::Error::Inference("fake failure".into()));
@@ -33,7 +42,9 @@ impl Synthesize for Fake {
 }
 
 fn voice() -> Voice {
-    let bytes: Vec<u8> = (0..510 * 256).flat_map(|i| ((i / 256) as f32).to_le_bytes()).collect();
+    let bytes: Vec<u8> = (0..510 * 256)
+        .flat_map(|i| ((i / 256) as f32).to_le_bytes())
+        .collect();
     Voice::from_bytes("fake", &bytes, std::path::Path::new("fake")).unwrap()
 }
 
@@ -47,7 +58,14 @@ fn chunks(spec: &[(u8, bool)]) -> (String, Vec<Chunk>) {
         if fail {
             ids.push(999);
         }
-        out.push(Chunk { index: i, span: start..text.len() - 1, phonemes: String::new(), ids, ends_paragraph: false, diagnostics: Vec::new() });
+        out.push(Chunk {
+            index: i,
+            span: start..text.len() - 1,
+            phonemes: String::new(),
+            ids,
+            ends_paragraph: false,
+            diagnostics: Vec::new(),
+        });
     }
     (text, out)
 }
@@ -63,7 +81,13 @@ fn run(spec: &[(u8, bool)], workers: usize, cancel_after: Option<usize>) -> Run 
     let started = Arc::new(AtomicUsize::new(0));
     let delivered_count = Arc::new(AtomicUsize::new(0));
     let window = 2 * workers;
-    let fakes: Vec<Fake> = (0..workers).map(|_| Fake { started: started.clone(), delivered: delivered_count.clone(), window: if workers == 1 { 1 } else { window } }).collect();
+    let fakes: Vec<Fake> = (0..workers)
+        .map(|_| Fake {
+            started: started.clone(),
+            delivered: delivered_count.clone(),
+            window: if workers == 1 { 1 } else { window },
+        })
+        .collect();
     let mut scheduler: Box<dyn Scheduler> = if workers == 1 {
         Box::new(Sequential::new(fakes.into_iter().next().unwrap(), 1))
     } else {
@@ -72,7 +96,11 @@ fn run(spec: &[(u8, bool)], workers: usize, cancel_after: Option<usize>) -> Run 
     let control = Control::default();
     let cancel = control.cancel.clone();
     let mut delivered = Vec::new();
-    let request = Request { text: &text, voice: &voice, speed: 1.0 };
+    let request = Request {
+        text: &text,
+        voice: &voice,
+        speed: 1.0,
+    };
     let mut sink = |a: Audio| -> Result<(), SinkError> {
         delivered.push(a);
         delivered_count.fetch_add(1, Ordering::SeqCst);
@@ -81,7 +109,9 @@ fn run(spec: &[(u8, bool)], workers: usize, cancel_after: Option<usize>) -> Run 
         }
         Ok(())
     };
-    let result = scheduler.run(&request, &mut chunks.into_iter(), &mut sink, &control).map(|s| s.chunks);
+    let result = scheduler
+        .run(&request, &mut chunks.into_iter(), &mut sink, &control)
+        .map(|s| s.chunks);
     Run { delivered, result }
 }
 
@@ -130,9 +160,17 @@ fn cancellation_stops_promptly() {
     let spec = vec![(3u8, false); 30];
     for workers in [1, 2, 4] {
         let r = run(&spec, workers, Some(3));
-        assert!(matches!(r.result, Err(Error::Cancelled)), "{workers}: {:?}", r.result.as_ref().map(|_| ()));
+        assert!(
+            matches!(r.result, Err(Error::Cancelled)),
+            "{workers}: {:?}",
+            r.result.as_ref().map(|_| ())
+        );
         // Only chunks already in flight (at most the window) may still arrive.
-        assert!(r.delivered.len() <= 3 + 2 * workers, "{workers} workers delivered {}", r.delivered.len());
+        assert!(
+            r.delivered.len() <= 3 + 2 * workers,
+            "{workers} workers delivered {}",
+            r.delivered.len()
+        );
     }
 }
 
@@ -140,7 +178,13 @@ fn cancellation_stops_promptly() {
 fn a_sink_error_stops_the_run() {
     let (text, chunks) = chunks(&[(1, false); 20]);
     let voice = voice();
-    let fakes: Vec<Fake> = (0..3).map(|_| Fake { started: Arc::default(), delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)), window: usize::MAX / 2 }).collect();
+    let fakes: Vec<Fake> = (0..3)
+        .map(|_| Fake {
+            started: Arc::default(),
+            delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)),
+            window: usize::MAX / 2,
+        })
+        .collect();
     let mut scheduler = Parallel::new(fakes, 1).unwrap();
     let mut n = 0;
     let mut sink = |_: Audio| -> Result<(), SinkError> {
@@ -150,8 +194,19 @@ fn a_sink_error_stops_the_run() {
         }
         Ok(())
     };
-    let request = Request { text: &text, voice: &voice, speed: 1.0 };
-    let err = scheduler.run(&request, &mut chunks.into_iter(), &mut sink, &Control::default()).unwrap_err();
+    let request = Request {
+        text: &text,
+        voice: &voice,
+        speed: 1.0,
+    };
+    let err = scheduler
+        .run(
+            &request,
+            &mut chunks.into_iter(),
+            &mut sink,
+            &Control::default(),
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::Sink(_)), "{err}");
     assert_eq!(n, 5);
 }
@@ -160,16 +215,50 @@ fn a_sink_error_stops_the_run() {
 fn progress_reports_every_chunk_in_order() {
     let (text, chunks) = chunks(&[(1, false); 12]);
     let voice = voice();
-    let fakes: Vec<Fake> = (0..2).map(|_| Fake { started: Arc::default(), delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)), window: usize::MAX / 2 }).collect();
+    let fakes: Vec<Fake> = (0..2)
+        .map(|_| Fake {
+            started: Arc::default(),
+            delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)),
+            window: usize::MAX / 2,
+        })
+        .collect();
     let mut scheduler = Parallel::new(fakes, 1).unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen2 = seen.clone();
-    let control = Control { progress: Some(Arc::new(move |p: &kokoro_sched::Progress| seen2.lock().unwrap().push((p.chunks_done, p.fraction_done, p.eta)))), ..Control::default() };
-    let request = Request { text: &text, voice: &voice, speed: 1.0 };
-    scheduler.run(&request, &mut chunks.into_iter(), &mut |_: Audio| -> Result<(), SinkError> { Ok(()) }, &control).unwrap();
+    let control = Control {
+        progress: Some(Arc::new(move |p: &kokoro_sched::Progress| {
+            seen2
+                .lock()
+                .unwrap()
+                .push((p.chunks_done, p.fraction_done, p.eta))
+        })),
+        ..Control::default()
+    };
+    let request = Request {
+        text: &text,
+        voice: &voice,
+        speed: 1.0,
+    };
+    scheduler
+        .run(
+            &request,
+            &mut chunks.into_iter(),
+            &mut |_: Audio| -> Result<(), SinkError> { Ok(()) },
+            &control,
+        )
+        .unwrap();
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
-    assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "the share of text done grows");
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].1 < w[1].1),
+        "the share of text done grows"
+    );
     assert!(seen.last().unwrap().1 > 0.99);
-    assert!(seen.last().unwrap().2.unwrap() < Duration::from_millis(50), "nothing left at the end");
+    assert!(
+        seen.last().unwrap().2.unwrap() < Duration::from_millis(50),
+        "nothing left at the end"
+    );
 }

@@ -27,7 +27,10 @@ pub struct ChunkOptions {
 
 impl Default for ChunkOptions {
     fn default() -> Self {
-        Self { target_tokens: 250, first_chunk_tokens: None }
+        Self {
+            target_tokens: 250,
+            first_chunk_tokens: None,
+        }
     }
 }
 
@@ -35,12 +38,18 @@ impl ChunkOptions {
     /// Options for streaming: a first chunk of a few words, so that audio starts
     /// within a second, then chunks doubling in size up to the target.
     pub fn streaming() -> Self {
-        Self { first_chunk_tokens: Some(16), ..Self::default() }
+        Self {
+            first_chunk_tokens: Some(16),
+            ..Self::default()
+        }
     }
 
     fn clamp(self) -> Self {
         let target = self.target_tokens.clamp(1, MAX_TOKENS);
-        Self { target_tokens: target, first_chunk_tokens: self.first_chunk_tokens.map(|f| f.clamp(1, target)) }
+        Self {
+            target_tokens: target,
+            first_chunk_tokens: self.first_chunk_tokens.map(|f| f.clamp(1, target)),
+        }
     }
 
     /// The size limit of chunk `index`, and whether it is a ramp chunk (smaller
@@ -48,8 +57,16 @@ impl ChunkOptions {
     fn limit(&self, index: usize) -> (usize, bool) {
         match self.first_chunk_tokens {
             Some(first) => {
-                let ramp = first.saturating_mul(1usize.checked_shl(index.min(30) as u32).unwrap_or(usize::MAX));
-                if ramp < self.target_tokens { (ramp, true) } else { (self.target_tokens, false) }
+                let ramp = first.saturating_mul(
+                    1usize
+                        .checked_shl(index.min(30) as u32)
+                        .unwrap_or(usize::MAX),
+                );
+                if ramp < self.target_tokens {
+                    (ramp, true)
+                } else {
+                    (self.target_tokens, false)
+                }
             }
             None => (self.target_tokens, false),
         }
@@ -97,20 +114,38 @@ pub struct Chunks<'a> {
 
 impl std::fmt::Debug for Chunks<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chunks").field("next_index", &self.next_index).finish_non_exhaustive()
+        f.debug_struct("Chunks")
+            .field("next_index", &self.next_index)
+            .finish_non_exhaustive()
     }
 }
 
 impl<'a> Chunks<'a> {
     pub(crate) fn new(g2p: &'a G2p, text: &'a str, opts: ChunkOptions) -> Self {
-        Self { g2p, text, opts: opts.clamp(), sentences: split_sentences(text).into_iter(), pieces: VecDeque::new(), next_index: 0 }
+        Self {
+            g2p,
+            text,
+            opts: opts.clamp(),
+            sentences: split_sentences(text).into_iter(),
+            pieces: VecDeque::new(),
+            next_index: 0,
+        }
     }
 
     /// Phonemizes the next sentence into pieces that fit `limit`. False at the end.
     fn pull_sentence(&mut self, limit: usize, words: bool) -> bool {
-        let Some(sentence) = self.sentences.next() else { return false };
+        let Some(sentence) = self.sentences.next() else {
+            return false;
+        };
         let first = self.pieces.len();
-        split_piece(self.g2p, self.text, sentence.span, limit, words, &mut self.pieces);
+        split_piece(
+            self.g2p,
+            self.text,
+            sentence.span,
+            limit,
+            words,
+            &mut self.pieces,
+        );
         if let Some(p) = self.pieces.get_mut(first) {
             p.paragraph_start = sentence.paragraph_start;
         }
@@ -154,7 +189,8 @@ impl Iterator for Chunks<'_> {
                         c.diagnostics.append(&mut piece.diagnostics);
                     }
                     None => {
-                        let (span, mut d) = silent.take().unwrap_or((piece.span.clone(), Vec::new()));
+                        let (span, mut d) =
+                            silent.take().unwrap_or((piece.span.clone(), Vec::new()));
                         d.append(&mut piece.diagnostics);
                         silent = Some((span.start..piece.span.end, d));
                     }
@@ -180,7 +216,12 @@ impl Iterator for Chunks<'_> {
                         None => (piece.span.start, Vec::new()),
                     };
                     diagnostics.append(&mut piece.diagnostics);
-                    cur = Some(Building { span: start..piece.span.end, phonemes: piece.phonemes, tokens: piece.tokens, diagnostics });
+                    cur = Some(Building {
+                        span: start..piece.span.end,
+                        phonemes: piece.phonemes,
+                        tokens: piece.tokens,
+                        diagnostics,
+                    });
                 }
             }
         }
@@ -204,15 +245,32 @@ impl Iterator for Chunks<'_> {
         let ids = to_ids(&c.phonemes, &mut c.diagnostics);
         let index = self.next_index;
         self.next_index += 1;
-        Some(Chunk { index, span: c.span, phonemes: c.phonemes, ids, ends_paragraph, diagnostics: c.diagnostics })
+        Some(Chunk {
+            index,
+            span: c.span,
+            phonemes: c.phonemes,
+            ids,
+            ends_paragraph,
+            diagnostics: c.diagnostics,
+        })
     }
 }
 
 /// Phonemizes `span`, splitting it until every piece fits `limit`: at clauses and
 /// commas, and at words when `words` is set or the piece is past [`MAX_TOKENS`].
-fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, limit: usize, words: bool, out: &mut VecDeque<Piece>) {
+fn split_piece(
+    g2p: &G2p,
+    text: &str,
+    span: Range<usize>,
+    limit: usize,
+    words: bool,
+    out: &mut VecDeque<Piece>,
+) {
     let mut diagnostics = Vec::new();
-    let phonemes = g2p.phonemize(&crate::normalize::for_speech(&normalize(&text[span.clone()])), &mut diagnostics);
+    let phonemes = g2p.phonemize(
+        &crate::normalize::for_speech(&normalize(&text[span.clone()])),
+        &mut diagnostics,
+    );
     let tokens = count_ids(&phonemes);
     if tokens > limit {
         let hard = words || tokens > MAX_TOKENS;
@@ -226,7 +284,13 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, limit: usize, words: b
             return;
         }
     }
-    out.push_back(Piece { span, phonemes, tokens, paragraph_start: false, diagnostics });
+    out.push_back(Piece {
+        span,
+        phonemes,
+        tokens,
+        paragraph_start: false,
+        diagnostics,
+    });
 }
 
 /// Collapses runs of whitespace (line breaks of hard-wrapped text included).
@@ -250,20 +314,33 @@ fn split_point(s: &str, hard: bool) -> Option<usize> {
     let before_space = |i: usize| s[i..].chars().nth(1).is_none_or(char::is_whitespace);
     let candidates = |pred: &dyn Fn(char) -> bool| {
         s.char_indices()
-            .filter(|&(i, c)| pred(c) && !in_link.iter().any(|r| r.contains(&i)) && (c.is_whitespace() || !c.is_ascii() || before_space(i)))
+            .filter(|&(i, c)| {
+                pred(c)
+                    && !in_link.iter().any(|r| r.contains(&i))
+                    && (c.is_whitespace() || !c.is_ascii() || before_space(i))
+            })
             .map(|(i, c)| i + c.len_utf8())
             .filter(|&end| end > 0 && end < s.trim_end().len())
             .min_by_key(|&end| end.abs_diff(mid))
     };
     candidates(&|c| matches!(c, ';' | ':'))
         .or_else(|| candidates(&|c| matches!(c, ',' | '—' | '–' | '、' | '，' | '；')))
-        .or_else(|| if hard { candidates(&char::is_whitespace) } else { None })
+        .or_else(|| {
+            if hard {
+                candidates(&char::is_whitespace)
+            } else {
+                None
+            }
+        })
         .or_else(|| {
             if !hard {
                 return None;
             }
             // One enormous "word": cut at the character nearest the middle.
-            s.char_indices().map(|(i, _)| i).filter(|&i| i > 0).min_by_key(|&i| i.abs_diff(mid))
+            s.char_indices()
+                .map(|(i, _)| i)
+                .filter(|&i| i > 0)
+                .min_by_key(|&i| i.abs_diff(mid))
         })
 }
 
@@ -273,7 +350,10 @@ fn link_ranges(s: &str) -> Vec<Range<usize>> {
     let mut from = 0;
     while let Some(open) = s[from..].find('[') {
         let start = from + open;
-        match s[start..].find("](").and_then(|c| s[start + c..].find(')').map(|p| start + c + p + 1)) {
+        match s[start..]
+            .find("](")
+            .and_then(|c| s[start + c..].find(')').map(|p| start + c + p + 1))
+        {
             Some(end) => {
                 out.push(start..end);
                 from = end;
@@ -295,7 +375,10 @@ mod tests {
         let s = "one two, three four five six";
         assert_eq!(&s[..split_point(s, false).unwrap()], "one two,");
         assert_eq!(split_point("one two three", false), None);
-        assert_eq!(&"one two three"[..split_point("one two three", true).unwrap()], "one ");
+        assert_eq!(
+            &"one two three"[..split_point("one two three", true).unwrap()],
+            "one "
+        );
     }
 
     #[test]

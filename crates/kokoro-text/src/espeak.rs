@@ -50,16 +50,46 @@ impl EspeakFallback {
     pub fn install(data_dir: &Path) -> Result<Self, EspeakError> {
         let dir = data_dir.display().to_string();
         if !data_dir.join("en_dict").exists() {
-            std::fs::create_dir_all(data_dir)
-                .and_then(|()| espeak_ng::install_bundled_language(data_dir, "en"))
-                .map_err(|source| EspeakError::Install { dir: dir.clone(), source })?;
+            install_atomically(data_dir).map_err(|source| EspeakError::Install {
+                dir: dir.clone(),
+                source,
+            })?;
         }
         let load = |voice: &str| {
             Translator::new(voice, Some(data_dir))
                 .map(Mutex::new)
-                .map_err(|e| EspeakError::Load { dir: dir.clone(), reason: e.to_string() })
+                .map_err(|e| EspeakError::Load {
+                    dir: dir.clone(),
+                    reason: e.to_string(),
+                })
         };
-        Ok(Self { us: load("en-us")?, gb: load("en")? })
+        Ok(Self {
+            us: load("en-us")?,
+            gb: load("en")?,
+        })
+    }
+}
+
+/// Writes the data into a fresh directory beside `data_dir` and renames it into
+/// place, so that processes starting at once never read half-written files.
+fn install_atomically(data_dir: &Path) -> std::io::Result<()> {
+    let parent = data_dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let staging = parent.join(format!(
+        ".espeak-ng-data-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&staging);
+    espeak_ng::install_bundled_language(&staging, "en")?;
+    match std::fs::rename(&staging, data_dir) {
+        Ok(()) => Ok(()),
+        // Another process won the race: its copy is complete, ours goes.
+        Err(_) if data_dir.join("en_dict").exists() => std::fs::remove_dir_all(&staging),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
     }
 }
 
@@ -103,7 +133,10 @@ pub fn espeak_to_misaki(ipa: &str, british: bool) -> String {
         ("ɬ", "l"),
         ("\u{303}", ""),
     ];
-    let mut ps = ipa.trim().trim_end_matches(['.', ',', '?', '!']).to_string();
+    let mut ps = ipa
+        .trim()
+        .trim_end_matches(['.', ',', '?', '!'])
+        .to_string();
     if british {
         ps = ps.replace("eə", "ɛː").replace("əʊ", "Q");
     } else {
@@ -128,7 +161,11 @@ pub fn espeak_to_misaki(ipa: &str, british: bool) -> String {
     if british {
         ps = ps.replace("iə", "ɪə");
     } else {
-        ps = ps.replace("ɜːɹ", "ɜɹ").replace("ɜː", "ɜɹ").replace("ɪə", "iə").replace('ː', "");
+        ps = ps
+            .replace("ɜːɹ", "ɜɹ")
+            .replace("ɜː", "ɜɹ")
+            .replace("ɪə", "iə")
+            .replace('ː', "");
     }
     ps.replace('e', "A").replace('o', "ɔ")
 }
@@ -148,7 +185,9 @@ mod tests {
     fn reads_an_unknown_word() {
         let dir = std::env::temp_dir().join(format!("kokoro-espeak-test-{}", std::process::id()));
         let fb = EspeakFallback::install(&dir).expect("espeak data installs");
-        let ps = fb.phonemize("zorblax", Lang::EnUs).expect("espeak reads any word");
+        let ps = fb
+            .phonemize("zorblax", Lang::EnUs)
+            .expect("espeak reads any word");
         assert!(ps.contains('z'), "{ps}");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -27,10 +27,45 @@ pub struct SpellingFallback;
 
 /// Letter names in misaki's US phonemes.
 const LETTERS: [&str; 26] = [
-    "ˈA", "bˈi", "sˈi", "dˈi", "ˈi", "ˈɛf", "ʤˈi", "ˈAʧ", "ˈI", "ʤˈA", "kˈA", "ˈɛl", "ˈɛm", "ˈɛn",
-    "ˈO", "pˈi", "kjˈu", "ˈɑɹ", "ˈɛs", "tˈi", "jˈu", "vˈi", "dˈʌbᵊljˌu", "ˈɛks", "wˈI", "zˈi",
+    "ˈA",
+    "bˈi",
+    "sˈi",
+    "dˈi",
+    "ˈi",
+    "ˈɛf",
+    "ʤˈi",
+    "ˈAʧ",
+    "ˈI",
+    "ʤˈA",
+    "kˈA",
+    "ˈɛl",
+    "ˈɛm",
+    "ˈɛn",
+    "ˈO",
+    "pˈi",
+    "kjˈu",
+    "ˈɑɹ",
+    "ˈɛs",
+    "tˈi",
+    "jˈu",
+    "vˈi",
+    "dˈʌbᵊljˌu",
+    "ˈɛks",
+    "wˈI",
+    "zˈi",
 ];
-const DIGITS: [&str; 10] = ["zˈiɹO", "wˈʌn", "tˈu", "θɹˈi", "fˈɔɹ", "fˈIv", "sˈɪks", "sˈɛvən", "ˈAt", "nˈIn"];
+const DIGITS: [&str; 10] = [
+    "zˈiɹO",
+    "wˈʌn",
+    "tˈu",
+    "θɹˈi",
+    "fˈɔɹ",
+    "fˈIv",
+    "sˈɪks",
+    "sˈɛvən",
+    "ˈAt",
+    "nˈIn",
+];
 
 impl OovFallback for SpellingFallback {
     fn name(&self) -> &'static str {
@@ -89,9 +124,15 @@ impl misaki_rs::Fallback for Recorder {
             .inner
             .phonemize(word, self.lang)
             .or_else(|| SpellingFallback.phonemize(word, self.lang));
-        let via = if out.is_some() { self.inner.name() } else { "none" };
+        let via = if out.is_some() {
+            self.inner.name()
+        } else {
+            "none"
+        };
         FALLBACK_WORDS.with(|w| w.borrow_mut().push((word.to_string(), via)));
-        out.ok_or_else(|| FallbackError::NoPhonemes { word: word.to_string() })
+        out.ok_or_else(|| FallbackError::NoPhonemes {
+            word: word.to_string(),
+        })
     }
 }
 
@@ -106,7 +147,9 @@ pub struct G2p {
 
 impl std::fmt::Debug for G2p {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("G2p").field("lang", &self.lang).finish_non_exhaustive()
+        f.debug_struct("G2p")
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,8 +160,14 @@ impl G2p {
             Lang::EnGb => misaki_rs::Language::EnglishGB,
             Lang::EnUs => misaki_rs::Language::EnglishUS,
         };
-        let recorder: Box<dyn misaki_rs::Fallback> = Box::new(Recorder { inner: fallback, lang });
-        Self { inner: misaki_rs::G2P::with_fallback(misaki_lang, Some(recorder)), lang }
+        let recorder: Box<dyn misaki_rs::Fallback> = Box::new(Recorder {
+            inner: fallback,
+            lang,
+        });
+        Self {
+            inner: misaki_rs::G2P::with_fallback(misaki_lang, Some(recorder)),
+            lang,
+        }
     }
 
     /// The language this G2P speaks.
@@ -133,7 +182,10 @@ impl G2p {
         let phonemes = match self.inner.g2p(text) {
             Ok((ps, _)) => ps,
             Err(e) => {
-                diagnostics.push(Diagnostic::G2pFailed { text: text.to_string(), reason: e.to_string() });
+                diagnostics.push(Diagnostic::G2pFailed {
+                    text: text.to_string(),
+                    reason: e.to_string(),
+                });
                 text.split_whitespace()
                     .map(|w| SpellingFallback.phonemize(w, self.lang).unwrap_or_default())
                     .collect::<Vec<_>>()
@@ -159,8 +211,14 @@ mod tests {
 
     #[test]
     fn spelling_fallback_names_every_letter_and_digit() {
-        assert_eq!(SpellingFallback.phonemize("Qz9", Lang::EnUs).as_deref(), Some("kjˈu zˈi nˈIn"));
-        assert_eq!(SpellingFallback.phonemize("é", Lang::EnUs).as_deref(), Some("ˈi"));
+        assert_eq!(
+            SpellingFallback.phonemize("Qz9", Lang::EnUs).as_deref(),
+            Some("kjˈu zˈi nˈIn")
+        );
+        assert_eq!(
+            SpellingFallback.phonemize("é", Lang::EnUs).as_deref(),
+            Some("ˈi")
+        );
         assert_eq!(SpellingFallback.phonemize("—", Lang::EnUs), None);
     }
 }

@@ -148,11 +148,20 @@ pub enum Diagnostic {
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Diagnostic::OutOfLexicon { word, via } => write!(f, "`{word}` is not in the lexicon; read by {via}"),
+            Diagnostic::OutOfLexicon { word, via } => {
+                write!(f, "`{word}` is not in the lexicon; read by {via}")
+            }
             Diagnostic::Unpronounceable { word } => write!(f, "`{word}` could not be pronounced"),
-            Diagnostic::UnknownSymbol { symbol } => write!(f, "phoneme {symbol:?} is not in the model's vocabulary; dropped"),
-            Diagnostic::G2pFailed { text, reason } => write!(f, "G2P failed on `{text}` ({reason}); spelled out"),
-            Diagnostic::NothingToSay { span } => write!(f, "nothing to speak in bytes {}..{}", span.start, span.end),
+            Diagnostic::UnknownSymbol { symbol } => write!(
+                f,
+                "phoneme {symbol:?} is not in the model's vocabulary; dropped"
+            ),
+            Diagnostic::G2pFailed { text, reason } => {
+                write!(f, "G2P failed on `{text}` ({reason}); spelled out")
+            }
+            Diagnostic::NothingToSay { span } => {
+                write!(f, "nothing to speak in bytes {}..{}", span.start, span.end)
+            }
         }
     }
 }
@@ -192,18 +201,28 @@ impl Frontend {
     /// Splits, phonemizes and chunks all of `text` at once.
     pub fn process(&self, text: &str, opts: ChunkOptions) -> Processed {
         let chunks: Vec<Chunk> = self.chunks(text, opts).collect();
-        let mut diagnostics: Vec<Diagnostic> = chunks.iter().flat_map(|c| c.diagnostics.iter().cloned()).collect();
+        let mut diagnostics: Vec<Diagnostic> = chunks
+            .iter()
+            .flat_map(|c| c.diagnostics.iter().cloned())
+            .collect();
         if chunks.is_empty() && !text.trim().is_empty() {
             let start = text.len() - text.trim_start().len();
-            diagnostics.push(Diagnostic::NothingToSay { span: start..start + text.trim().len() });
+            diagnostics.push(Diagnostic::NothingToSay {
+                span: start..start + text.trim().len(),
+            });
         }
-        Processed { chunks, diagnostics }
+        Processed {
+            chunks,
+            diagnostics,
+        }
     }
 
     /// Phonemes of a piece of text, without chunking.
     pub fn phonemize(&self, text: &str) -> (String, Vec<Diagnostic>) {
         let mut d = Vec::new();
-        let ps = self.g2p.phonemize(&normalize::for_speech(&normalize(text)), &mut d);
+        let ps = self
+            .g2p
+            .phonemize(&normalize::for_speech(&normalize(text)), &mut d);
         (ps, d)
     }
 }

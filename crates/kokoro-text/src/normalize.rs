@@ -34,10 +34,30 @@ fn rules() -> &'static Rules {
 }
 
 const ONES: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
-const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const TENS: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 
 fn two_digits(n: u32) -> String {
     match n {
@@ -59,7 +79,11 @@ fn decade(digits: &str) -> Option<String> {
     }
     let (hi, lo) = (n / 100, n % 100);
     if lo == 0 {
-        return Some(if hi % 10 == 0 { format!("{} thousands", ONES[(hi / 10) as usize]) } else { format!("{} hundreds", two_digits(hi)) });
+        return Some(if hi % 10 == 0 {
+            format!("{} thousands", ONES[(hi / 10) as usize])
+        } else {
+            format!("{} hundreds", two_digits(hi))
+        });
     }
     (lo % 10 == 0).then(|| format!("{} {}", two_digits(hi), plural(&two_digits(lo))))
 }
@@ -132,7 +156,9 @@ pub fn for_speech(text: &str) -> Cow<'_, str> {
         }
     };
     apply(&r.double_hyphen, &|_| " — ".to_string());
-    apply(&r.decade, &|c| decade(&c[1]).unwrap_or_else(|| c[0].to_string()));
+    apply(&r.decade, &|c| {
+        decade(&c[1]).unwrap_or_else(|| c[0].to_string())
+    });
     apply(&r.percent, &|c| format!("{} percent", &c[1]));
     apply(&r.clock, &|c| {
         let (h, m): (u32, u32) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
@@ -145,7 +171,11 @@ pub fn for_speech(text: &str) -> Cow<'_, str> {
     });
     apply(&r.abbreviation, &|c| {
         let full = abbreviation(&c[1], &c[3]);
-        if full.is_empty() { c[0].to_string() } else { format!("{full}{}{}", &c[2], &c[3]) }
+        if full.is_empty() {
+            c[0].to_string()
+        } else {
+            format!("{full}{}{}", &c[2], &c[3])
+        }
     });
     apply(&r.unit, &|c| format!("{} {}", &c[1], unit(&c[2])));
     apply(&r.alnum_hyphen, &|c| format!("{} {}", &c[1], &c[2]));
@@ -171,15 +201,27 @@ mod tests {
 
     #[test]
     fn rewrites() {
-        check("in the 1990s and the '80s", "in the nineteen nineties and the eighties");
-        check("the 2000s, the 1900s", "the two thousands, the nineteen hundreds");
+        check(
+            "in the 1990s and the '80s",
+            "in the nineteen nineties and the eighties",
+        );
+        check(
+            "the 2000s, the 1900s",
+            "the two thousands, the nineteen hundreds",
+        );
         check("grew 3.5% or 50 %", "grew 3.5 percent or 50 percent");
         check("at 10:30, 9:05 or 12:00", "at 10 30, 9 oh 5 or 12 o'clock");
-        check("on Jan. 5th at Baker St. in St. Louis", "on January 5th at Baker Street in Saint Louis");
+        check(
+            "on Jan. 5th at Baker St. in St. Louis",
+            "on January 5th at Baker Street in Saint Louis",
+        );
         check("No. 5 vs. No. I said no.", "number 5 versus No. I said no.");
         check("We met on Baker St.", "We met on Baker Street");
         check("program--to make", "program — to make");
-        check("5kg at 60 mph, 3.5 GHz", "5 kilograms at 60 miles per hour, 3.5 gigahertz");
+        check(
+            "5kg at 60 mph, 3.5 GHz",
+            "5 kilograms at 60 miles per hour, 3.5 gigahertz",
+        );
         check("COVID-19 and x = y", "COVID 19 and x equals y");
         check("plain text stays", "plain text stays");
         assert!(matches!(for_speech("plain"), Cow::Borrowed(_)));

@@ -27,7 +27,10 @@ const TITLES: &[&str] = &[
 ];
 
 /// Words that often end in a period but may also end a sentence.
-const ABBREVIATIONS: &[&str] = &["etc", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "aug", "sept", "sep", "oct", "nov", "dec"];
+const ABBREVIATIONS: &[&str] = &[
+    "etc", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "aug", "sept", "sep", "oct",
+    "nov", "dec",
+];
 
 const TERMINATORS: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
 const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»', '」', '』'];
@@ -41,10 +44,20 @@ pub fn split_sentences(text: &str) -> Vec<Sentence> {
         let mut first = true;
         let mut start = 0;
         for end in boundaries(para) {
-            push_trimmed(&mut out, text, para_span.start + start..para_span.start + end, &mut first);
+            push_trimmed(
+                &mut out,
+                text,
+                para_span.start + start..para_span.start + end,
+                &mut first,
+            );
             start = end;
         }
-        push_trimmed(&mut out, text, para_span.start + start..para_span.end, &mut first);
+        push_trimmed(
+            &mut out,
+            text,
+            para_span.start + start..para_span.end,
+            &mut first,
+        );
     }
     out
 }
@@ -57,7 +70,10 @@ fn push_trimmed(out: &mut Vec<Sentence>, text: &str, span: Range<usize>, first: 
         return;
     }
     let start = span.start + lead;
-    out.push(Sentence { span: start..start + trimmed.len(), paragraph_start: *first });
+    out.push(Sentence {
+        span: start..start + trimmed.len(),
+        paragraph_start: *first,
+    });
     *first = false;
 }
 
@@ -147,7 +163,9 @@ fn ends_sentence(para: &str, chars: &[(usize, char)], i: usize, j: usize) -> boo
     // The word the period closes: back to whitespace or an opening bracket/quote.
     let word_start = chars[..i]
         .iter()
-        .rposition(|&(_, ch)| ch.is_whitespace() || matches!(ch, '(' | '"' | '“' | '\'' | '‘' | '['))
+        .rposition(|&(_, ch)| {
+            ch.is_whitespace() || matches!(ch, '(' | '"' | '“' | '\'' | '‘' | '[')
+        })
         .map_or(0, |k| k + 1);
     let word: String = chars[word_start..i].iter().map(|&(_, ch)| ch).collect();
     if word.is_empty() {
@@ -184,36 +202,73 @@ mod tests {
 
     #[track_caller]
     fn check(input: &str, expect: &[&str]) {
-        let got: Vec<&str> = split_sentences(input).iter().map(|s| &input[s.span.clone()]).collect();
+        let got: Vec<&str> = split_sentences(input)
+            .iter()
+            .map(|s| &input[s.span.clone()])
+            .collect();
         assert_eq!(got, expect);
     }
 
     #[test]
     fn titles_numbers_and_abbreviations() {
-        check("Dr. Smith paid $3.14 at 5 p.m. on Friday. He left.", &["Dr. Smith paid $3.14 at 5 p.m. on Friday.", "He left."]);
-        check("She moved to the U.S. in 1990. It rained.", &["She moved to the U.S. in 1990.", "It rained."]);
-        check("I met him at 7 p.m. Then we left.", &["I met him at 7 p.m.", "Then we left."]);
-        check("It was Jan. 5 and then Oct. We left.", &["It was Jan. 5 and then Oct.", "We left."]);
-        check("J. R. R. Tolkien wrote it, e.g. this one.", &["J. R. R. Tolkien wrote it, e.g. this one."]);
+        check(
+            "Dr. Smith paid $3.14 at 5 p.m. on Friday. He left.",
+            &["Dr. Smith paid $3.14 at 5 p.m. on Friday.", "He left."],
+        );
+        check(
+            "She moved to the U.S. in 1990. It rained.",
+            &["She moved to the U.S. in 1990.", "It rained."],
+        );
+        check(
+            "I met him at 7 p.m. Then we left.",
+            &["I met him at 7 p.m.", "Then we left."],
+        );
+        check(
+            "It was Jan. 5 and then Oct. We left.",
+            &["It was Jan. 5 and then Oct.", "We left."],
+        );
+        check(
+            "J. R. R. Tolkien wrote it, e.g. this one.",
+            &["J. R. R. Tolkien wrote it, e.g. this one."],
+        );
     }
 
     #[test]
     fn quotes_and_runs_of_terminators() {
-        check("He said \"Stop.\" Then he ran! Really?! Yes...", &["He said \"Stop.\"", "Then he ran!", "Really?!", "Yes..."]);
-        check("Wait… what? (Fine.) Ok.", &["Wait…", "what?", "(Fine.)", "Ok."]);
+        check(
+            "He said \"Stop.\" Then he ran! Really?! Yes...",
+            &["He said \"Stop.\"", "Then he ran!", "Really?!", "Yes..."],
+        );
+        check(
+            "Wait… what? (Fine.) Ok.",
+            &["Wait…", "what?", "(Fine.)", "Ok."],
+        );
     }
 
     #[test]
     fn hard_wrapped_lines_and_paragraphs() {
         let text = "This line is\nwrapped by hand. Next\none.\n\n  New paragraph.\n";
-        check(text, &["This line is\nwrapped by hand.", "Next\none.", "New paragraph."]);
+        check(
+            text,
+            &[
+                "This line is\nwrapped by hand.",
+                "Next\none.",
+                "New paragraph.",
+            ],
+        );
         let s = split_sentences(text);
-        assert_eq!(s.iter().map(|s| s.paragraph_start).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(
+            s.iter().map(|s| s.paragraph_start).collect::<Vec<_>>(),
+            [true, false, true]
+        );
     }
 
     #[test]
     fn inline_overrides_are_not_cut() {
-        check("Say [Kokoro](/kˈOkəɹO/). Then [U.S.](/jˌuˈɛs/) stop.", &["Say [Kokoro](/kˈOkəɹO/).", "Then [U.S.](/jˌuˈɛs/) stop."]);
+        check(
+            "Say [Kokoro](/kˈOkəɹO/). Then [U.S.](/jˌuˈɛs/) stop.",
+            &["Say [Kokoro](/kˈOkəɹO/).", "Then [U.S.](/jˌuˈɛs/) stop."],
+        );
     }
 
     #[test]

@@ -125,7 +125,10 @@ const VOCAB: &[(char, u8)] = &[
 
 /// The id of one phoneme symbol, or `None` when the model does not know it.
 pub fn id_of(symbol: char) -> Option<i64> {
-    VOCAB.iter().find(|(c, _)| *c == symbol).map(|(_, id)| i64::from(*id))
+    VOCAB
+        .iter()
+        .find(|(c, _)| *c == symbol)
+        .map(|(_, id)| i64::from(*id))
 }
 
 /// Maps a phoneme string to ids. Symbols outside the vocabulary are dropped, each
@@ -162,7 +165,10 @@ mod tests {
     fn known_symbols_map_to_model_ids() {
         let mut d = Vec::new();
         // "kˈOkəɹO": values from the model's config.
-        assert_eq!(to_ids("kˈOkəɹO", &mut d), vec![53, 156, 31, 53, 83, 123, 31]);
+        assert_eq!(
+            to_ids("kˈOkəɹO", &mut d),
+            vec![53, 156, 31, 53, 83, 123, 31]
+        );
         assert!(d.is_empty());
     }
 
@@ -179,6 +185,9 @@ mod tests {
         // The reference phonemes of short.txt give exactly the reference ids.
         let phonemes = "ðə dʒˌiːˌɛnjˈuː";
         let mut d = Vec::new();
-        assert_eq!(to_ids(phonemes, &mut d), vec![81, 83, 16, 46, 147, 157, 51, 158, 157, 86, 56, 52, 156, 63, 158]);
+        assert_eq!(
+            to_ids(phonemes, &mut d),
+            vec![81, 83, 16, 46, 147, 157, 51, 158, 157, 86, 56, 52, 156, 63, 158]
+        );
     }
 }

@@ -12,7 +12,10 @@ fn frontend() -> &'static Frontend {
 }
 
 fn corpus(name: &str) -> String {
-    let path = format!("{}/../../../shared/corpus/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../../shared/corpus/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -25,7 +28,13 @@ fn render(text: &str, opts: ChunkOptions) -> String {
     let out = frontend().process(text, opts);
     let mut s = String::new();
     for c in &out.chunks {
-        s += &format!("#{} [{} ids] {}\n    {}\n", c.index, c.ids.len(), kokoro_text::normalize(&text[c.span.clone()]), c.phonemes);
+        s += &format!(
+            "#{} [{} ids] {}\n    {}\n",
+            c.index,
+            c.ids.len(),
+            kokoro_text::normalize(&text[c.span.clone()]),
+            c.phonemes
+        );
     }
     for d in &out.diagnostics {
         s += &format!("! {d}\n");
@@ -44,13 +53,22 @@ fn assert_covered(text: &str, out: &kokoro_text::Processed) {
         covered[span].iter_mut().for_each(|c| *c = true);
     }
     for (i, ch) in text.char_indices() {
-        assert!(ch.is_whitespace() || covered[i], "character {ch:?} at byte {i} is in no chunk");
+        assert!(
+            ch.is_whitespace() || covered[i],
+            "character {ch:?} at byte {i} is in no chunk"
+        );
     }
 }
 
 #[test]
 fn snapshot_tricky_sentences() {
-    insta::assert_snapshot!(render(&test_data("tricky.txt"), ChunkOptions { target_tokens: 1, first_chunk_tokens: None }));
+    insta::assert_snapshot!(render(
+        &test_data("tricky.txt"),
+        ChunkOptions {
+            target_tokens: 1,
+            first_chunk_tokens: None
+        }
+    ));
 }
 
 #[test]
@@ -71,10 +89,25 @@ fn snapshot_medium_corpus_streaming() {
 #[test]
 fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
     let text = corpus("long.txt");
-    for opts in [ChunkOptions::default(), ChunkOptions::streaming(), ChunkOptions { target_tokens: MAX_TOKENS, first_chunk_tokens: None }] {
+    for opts in [
+        ChunkOptions::default(),
+        ChunkOptions::streaming(),
+        ChunkOptions {
+            target_tokens: MAX_TOKENS,
+            first_chunk_tokens: None,
+        },
+    ] {
         let out = frontend().process(&text, opts);
-        assert!(out.chunks.iter().all(|c| !c.ids.is_empty() && c.ids.len() <= opts.target_tokens.min(MAX_TOKENS)));
-        assert!(out.chunks.windows(2).all(|w| w[0].span.end <= w[1].span.start), "spans in order");
+        assert!(out
+            .chunks
+            .iter()
+            .all(|c| !c.ids.is_empty() && c.ids.len() <= opts.target_tokens.min(MAX_TOKENS)));
+        assert!(
+            out.chunks
+                .windows(2)
+                .all(|w| w[0].span.end <= w[1].span.start),
+            "spans in order"
+        );
         assert_covered(&text, &out);
     }
 }
@@ -90,12 +123,19 @@ fn the_first_streaming_chunk_is_short() {
 fn a_sentence_past_the_limit_is_split_at_words_never_truncated() {
     // One 300-word sentence with no punctuation at all.
     let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
-    let text: String = (0..300).map(|i| words[i % words.len()]).collect::<Vec<_>>().join(" ");
+    let text: String = (0..300)
+        .map(|i| words[i % words.len()])
+        .collect::<Vec<_>>()
+        .join(" ");
     let out = frontend().process(&text, ChunkOptions::default());
     assert!(out.chunks.len() >= 6);
     assert!(out.chunks.iter().all(|c| c.ids.len() <= MAX_TOKENS));
     assert_covered(&text, &out);
-    let spoken: usize = out.chunks.iter().map(|c| text[c.span.clone()].split_whitespace().count()).sum();
+    let spoken: usize = out
+        .chunks
+        .iter()
+        .map(|c| text[c.span.clone()].split_whitespace().count())
+        .sum();
     assert_eq!(spoken, 300, "every word is in exactly one chunk");
 }
 
@@ -108,7 +148,13 @@ fn inline_override_sets_the_phonemes() {
 #[test]
 fn out_of_lexicon_words_are_reported_and_spoken() {
     let out = frontend().process("The zorblaxian grunted.", ChunkOptions::default());
-    assert!(out.diagnostics.iter().any(|d| matches!(d, Diagnostic::OutOfLexicon { word, .. } if word.contains("orblax"))), "{:?}", out.diagnostics);
+    assert!(
+        out.diagnostics
+            .iter()
+            .any(|d| matches!(d, Diagnostic::OutOfLexicon { word, .. } if word.contains("orblax"))),
+        "{:?}",
+        out.diagnostics
+    );
     assert!(!out.chunks[0].phonemes.contains('❓'));
 }
 
