@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -317,7 +316,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         Ok(())
     };
     let control = Control {
-        progress: None::<Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>>,
+        progress: None::<kokoro_sched::ProgressFn>,
         ..Control::default()
     };
     let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;

@@ -158,7 +158,7 @@ pub fn main(mut args: Args) -> Result<()> {
                     format!(", {:.0} s left", d.as_secs_f64())
                 });
                 bar.set_message(format!("{:.1} s of audio{eta}", p.audio_seconds));
-            }) as Arc<dyn Fn(&kokoro_sched::Progress) + Send + Sync>
+            }) as kokoro_sched::ProgressFn
         }),
         cancel: cancel.clone(),
     };

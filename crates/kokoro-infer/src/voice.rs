@@ -24,7 +24,7 @@ impl Voice {
     /// A voice from raw little-endian float32 bytes, shape (rows, 1, 256).
     pub fn from_bytes(name: &str, bytes: &[u8], origin: &Path) -> Result<Self> {
         let row_bytes = STYLE_DIM * 4;
-        if bytes.is_empty() || bytes.len() % row_bytes != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(row_bytes) {
             return Err(Error::BadVoice {
                 path: origin.to_path_buf(),
                 reason: format!(

@@ -174,13 +174,16 @@ pub struct Progress {
     pub eta: Option<Duration>,
 }
 
+/// A progress callback, called from the thread that runs the scheduler.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// Cancellation and progress for a run.
 #[derive(Default, Clone)]
 pub struct Control {
     /// Set to stop the run: no new chunk starts, and the run returns [`Error::Cancelled`].
     pub cancel: Arc<AtomicBool>,
     /// Called after each delivered chunk, from the thread that called `run`.
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for Control {

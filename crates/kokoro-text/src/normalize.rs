@@ -62,7 +62,7 @@ const TENS: [&str; 10] = [
 fn two_digits(n: u32) -> String {
     match n {
         0..=19 => ONES[n as usize].to_string(),
-        _ if n % 10 == 0 => TENS[(n / 10) as usize].to_string(),
+        _ if n.is_multiple_of(10) => TENS[(n / 10) as usize].to_string(),
         _ => format!("{}-{}", TENS[(n / 10) as usize], ONES[(n % 10) as usize]),
     }
 }
@@ -75,17 +75,18 @@ fn decade(digits: &str) -> Option<String> {
         None => format!("{w}s"),
     };
     if digits.len() == 2 {
-        return (n % 10 == 0).then(|| plural(&two_digits(n)));
+        return n.is_multiple_of(10).then(|| plural(&two_digits(n)));
     }
     let (hi, lo) = (n / 100, n % 100);
     if lo == 0 {
-        return Some(if hi % 10 == 0 {
+        return Some(if hi.is_multiple_of(10) {
             format!("{} thousands", ONES[(hi / 10) as usize])
         } else {
             format!("{} hundreds", two_digits(hi))
         });
     }
-    (lo % 10 == 0).then(|| format!("{} {}", two_digits(hi), plural(&two_digits(lo))))
+    lo.is_multiple_of(10)
+        .then(|| format!("{} {}", two_digits(hi), plural(&two_digits(lo))))
 }
 
 fn abbreviation(word: &str, next: &str) -> &'static str {
