@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module per stage:
 //!
-//! 1. [`split`] and [`normalize`]: sentences with byte spans into the caller's text, robust to
+//! 1. [`split`] and [`mod@normalize`]: sentences with byte spans into the caller's text, robust to
 //!    "Dr.", "U.S.", "3.14", "p.m.", quotes and hard-wrapped lines.
 //! 2. [`g2p`]: misaki's lexicons, tagger, number and currency handling (through
 //!    `misaki-rs`), and an out-of-lexicon fallback so no word is ever silently dropped.
