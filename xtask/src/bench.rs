@@ -89,7 +89,10 @@ pub fn run(args: &[String]) -> Result<()> {
             l
         }
     };
-    let target = flag(args, "--target").unwrap_or("250");
+    let default_target = kokoro_text::ChunkOptions::default()
+        .target_tokens
+        .to_string();
+    let target = flag(args, "--target").unwrap_or(&default_target);
     let out = PathBuf::from(flag(args, "--out").unwrap_or("docs/BENCHMARKS.md"));
     let exe = std::env::current_exe()?;
     let scratch = tempfile_dir()?;
@@ -273,7 +276,8 @@ fn peak_rss_mib() -> f64 {
 pub fn run_one(args: &[String]) -> Result<()> {
     let file = PathBuf::from(flag(args, "--file").context("--file")?);
     let (workers, threads) = parse_layout(flag(args, "--layout").context("--layout")?)?;
-    let target: usize = flag(args, "--target").unwrap_or("250").parse()?;
+    let target: usize =
+        flag(args, "--target").map_or(Ok(ChunkOptions::default().target_tokens), str::parse)?;
     let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
     let paths = crate::fetch::cache()?.paths();
     let text = std::fs::read_to_string(&file)?;

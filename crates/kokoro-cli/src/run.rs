@@ -110,7 +110,12 @@ pub fn main(mut args: Args) -> Result<()> {
     };
 
     let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)));
-    let chunk_options = ChunkOptions::default();
+    // A stream starts with a short chunk so that a player hears audio at once.
+    let chunk_options = if output.as_os_str() == "-" {
+        ChunkOptions::streaming()
+    } else {
+        ChunkOptions::default()
+    };
     let sentences = kokoro_text::split_sentences(&text).len();
 
     let runtime = match &settings.ort_lib {

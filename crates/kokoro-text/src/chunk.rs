@@ -16,8 +16,10 @@ use crate::Diagnostic;
 /// How text is cut into model calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkOptions {
-    /// Preferred largest chunk, in phoneme ids. Cost per second of audio and the
-    /// runtime's memory both grow with chunk length, so this is well under the limit.
+    /// Preferred largest chunk, in phoneme ids (default 150). Cost per second of
+    /// audio and the runtime's memory both grow with chunk length, so this is well
+    /// under the limit: on the int8 model, 120-180 ids measured 5-8 % faster and
+    /// 200 MiB leaner per two sessions than 250 (docs/BENCHMARKS.md).
     pub target_tokens: usize,
     /// Largest first chunk, for a quick first audio when streaming; each later
     /// chunk may be twice as long as the one before, up to the target, so that
@@ -28,7 +30,7 @@ pub struct ChunkOptions {
 impl Default for ChunkOptions {
     fn default() -> Self {
         Self {
-            target_tokens: 250,
+            target_tokens: 150,
             first_chunk_tokens: None,
         }
     }
