@@ -18,7 +18,7 @@ use clap::Parser;
 pub struct Args {
     /// Text file to read, or `-` for standard input.
     pub input: Option<PathBuf>,
-    /// WAV file to write, or `-` for standard output [default: INPUT with .wav, or kokoro.wav].
+    /// Audio file to write (.wav, .flac, .mp3, .opus, .pcm), or `-` for standard output [default: INPUT's name with the format's extension, or kokoro.wav].
     pub output: Option<PathBuf>,
     /// Text to speak, instead of INPUT (then the only positional argument is OUTPUT).
     #[arg(long, short = 't')]
@@ -32,9 +32,26 @@ pub struct Args {
     /// Language: en-us or en-gb [default: from the voice's prefix].
     #[arg(long, short = 'l')]
     pub lang: Option<String>,
-    /// Write 32-bit float WAV instead of 16-bit PCM.
-    #[arg(long)]
+    /// Output format: wav, wav-float, flac, mp3, opus, pcm [default: from OUTPUT's extension, else wav].
+    #[arg(long, short = 'f')]
+    pub format: Option<String>,
+    /// Same as --format wav-float: 32-bit float WAV.
+    #[arg(long, conflicts_with = "format")]
     pub float: bool,
+    /// Stream: write audio while synthesis goes on. Without OUTPUT, to standard
+    /// output, starting with a short first chunk so that a player starts at once;
+    /// with OUTPUT, the file grows as chunks complete (and is removed if the run fails).
+    #[arg(long)]
+    pub stream: bool,
+    /// Trim the silence around each chunk and join chunks with the pauses below.
+    #[arg(long)]
+    pub trim: bool,
+    /// Pause between sentences, in seconds (implies --trim) [default: 0.25].
+    #[arg(long, value_name = "SECONDS")]
+    pub pause_sentence: Option<f32>,
+    /// Pause between paragraphs, in seconds (implies --trim) [default: 0.6].
+    #[arg(long, value_name = "SECONDS")]
+    pub pause_paragraph: Option<f32>,
     /// List the voices and exit.
     #[arg(long)]
     pub list_voices: bool,

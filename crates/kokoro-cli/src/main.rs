@@ -4,6 +4,8 @@
 //! environment and the config file, writes to stdout and chooses the exit code.
 
 mod cli;
+mod codecs;
+mod output;
 mod run;
 mod settings;
 mod wav;

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use kokoro_infer::{init_runtime, Cache, FetchEvent, KokoroSession, VoiceSet, Want};
+use kokoro_infer::{
+    init_runtime, Cache, FetchEvent, Joiner, KokoroSession, Pauses, VoiceSet, Want,
+};
 use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
 use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, OovFallback};
 
 use crate::cli::Args;
+use crate::output::{self, Dest, Format};
 use crate::settings::{self, Settings};
-use crate::wav::{SampleFormat, WavWriter};
 
 /// The run was stopped by Ctrl-C.
 #[derive(Debug, thiserror::Error)]
@@ -75,26 +77,34 @@ pub fn main(mut args: Args) -> Result<()> {
     };
     let text = read_input(&input)?;
 
-    let format = if args.float {
-        SampleFormat::Float32
-    } else {
-        SampleFormat::Pcm16
+    let format = match (&args.format, args.float) {
+        (Some(f), _) => f.parse::<Format>()?,
+        (None, true) => Format::WavFloat,
+        (None, false) => args
+            .output
+            .as_deref()
+            .and_then(Format::from_path)
+            .unwrap_or(Format::Wav),
     };
     let output = match &args.output {
         Some(p) => p.clone(),
+        None if args.stream => PathBuf::from("-"),
         None => match &input {
             Input::File(p) => {
-                PathBuf::from(p.file_stem().unwrap_or_default()).with_extension("wav")
+                PathBuf::from(p.file_stem().unwrap_or_default()).with_extension(format.extension())
             }
-            _ => PathBuf::from("kokoro.wav"),
+            _ => PathBuf::from("kokoro").with_extension(format.extension()),
         },
     };
+    let to_stdout = output.as_os_str() == "-";
+    let pauses = shaping(&args)?;
     // Open the output first: an unwritable path fails before any work.
-    let mut writer = if output.as_os_str() == "-" {
-        WavWriter::stdout(format)?
+    let dest = if to_stdout {
+        Dest::stdout()
     } else {
-        WavWriter::file(&output, format)?
+        Dest::file(&output, args.stream)?
     };
+    let mut encoder = output::encoder(format, dest)?;
 
     let voices = voice_set(&cache, &settings, &log)?;
     let voice = voices.resolve(&settings.voice)?;
@@ -110,11 +120,16 @@ pub fn main(mut args: Args) -> Result<()> {
     };
 
     let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)));
-    // A stream starts with a short chunk so that a player hears audio at once.
-    let chunk_options = if output.as_os_str() == "-" {
-        ChunkOptions::streaming()
-    } else {
-        ChunkOptions::default()
+    // A stream to a player starts with a short chunk so that it is heard at once.
+    // A file gets the same chunks whether it is streamed or not, so the two are
+    // equal. Chosen pauses go between model calls, so each sentence gets its own.
+    let chunk_options = ChunkOptions {
+        sentence_per_chunk: pauses.is_some(),
+        ..if to_stdout {
+            ChunkOptions::streaming()
+        } else {
+            ChunkOptions::default()
+        }
     };
     let sentences = kokoro_text::split_sentences(&text).len();
 
@@ -185,7 +200,24 @@ pub fn main(mut args: Args) -> Result<()> {
             );
         }
     });
-    let mut sink = |audio: Audio| -> Result<(), SinkError> { Ok(writer.write(&audio.samples)?) };
+    let mut joiner = pauses.map(Joiner::new);
+    let mut joined = Vec::new();
+    let mut sink = |audio: Audio| -> Result<(), SinkError> {
+        let samples = match joiner.as_mut() {
+            Some(j) => {
+                joined.clear();
+                j.push(
+                    &audio.samples,
+                    audio.ends_sentence,
+                    audio.ends_paragraph,
+                    &mut joined,
+                );
+                &joined
+            }
+            None => &audio.samples,
+        };
+        Ok(encoder.write(samples)?)
+    };
     let result = scheduler.run(&request, &mut chunks, &mut sink, &control);
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -198,7 +230,7 @@ pub fn main(mut args: Args) -> Result<()> {
     if summary.chunks == 0 {
         bail!("the input has nothing to speak");
     }
-    writer.finish()?;
+    encoder.finish()?.commit()?;
     log.info(&format!(
         "{}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
         output.display(),
@@ -338,6 +370,29 @@ fn report_diagnostics(diagnostics: &[Diagnostic], log: &Log) {
             _ => log.warn(&d.to_string()),
         }
     }
+}
+
+/// The pauses to join chunks with, when the user asked for trimming or pauses.
+fn shaping(args: &Args) -> Result<Option<Pauses>> {
+    for (flag, v) in [
+        ("--pause-sentence", args.pause_sentence),
+        ("--pause-paragraph", args.pause_paragraph),
+    ] {
+        if let Some(v) = v {
+            if !(0.0..=10.0).contains(&v) {
+                bail!("{flag}: {v} is out of range (0 to 10 seconds)");
+            }
+        }
+    }
+    if !args.trim && args.pause_sentence.is_none() && args.pause_paragraph.is_none() {
+        return Ok(None);
+    }
+    let d = Pauses::default();
+    Ok(Some(Pauses {
+        sentence: args.pause_sentence.unwrap_or(d.sentence),
+        paragraph: args.pause_paragraph.unwrap_or(d.paragraph),
+        clause: d.clause,
+    }))
 }
 
 fn cores() -> usize {

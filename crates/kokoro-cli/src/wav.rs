@@ -1,16 +1,13 @@
-//! WAV output, written as audio arrives.
-//!
-//! A file is written to a temporary file beside the destination and renamed into
-//! place only when complete, so an existing file is never left half-written. To
-//! standard output the header carries the "unknown length" sizes that players
-//! accept for streams.
+//! WAV encoding, as audio arrives: the header is written first with the
+//! "unknown length" sizes that players accept for streams, and fixed at the end
+//! where the destination can seek.
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
 
 use anyhow::{Context, Result};
 use kokoro_infer::SAMPLE_RATE;
+
+use crate::output::{to_i16, Dest, Encoder};
 
 /// Sample format of the WAV data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,22 +27,7 @@ impl SampleFormat {
     }
 }
 
-enum Target {
-    File {
-        tmp: BufWriter<tempfile::NamedTempFile>,
-        dest: PathBuf,
-    },
-    Stdout(BufWriter<std::io::Stdout>),
-}
-
-/// A WAV stream being written.
-pub struct WavWriter {
-    target: Target,
-    format: SampleFormat,
-    data_bytes: u64,
-    buf: Vec<u8>,
-}
-
+/// The 44-byte header; `None` data size means unknown (a stream).
 fn header(format: SampleFormat, data_bytes: Option<u32>) -> [u8; 44] {
     let bytes = format.bytes();
     let data = data_bytes.unwrap_or(u32::MAX - 36);
@@ -70,126 +52,70 @@ fn header(format: SampleFormat, data_bytes: Option<u32>) -> [u8; 44] {
     h
 }
 
-/// Converts a float sample to 16-bit PCM, clipping.
-pub fn to_i16(x: f32) -> i16 {
-    (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16
+/// A WAV stream being written.
+pub struct WavEncoder {
+    dest: Dest,
+    format: SampleFormat,
+    data_bytes: u64,
 }
 
-impl WavWriter {
-    /// Starts a WAV file at `dest` (through a temporary file), failing early if the
-    /// destination's directory cannot be written.
-    pub fn file(dest: &Path, format: SampleFormat) -> Result<Self> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        if dest.is_dir() {
-            anyhow::bail!("cannot write {}: it is a directory", dest.display());
-        }
-        let tmp = tempfile::Builder::new()
-            .prefix(".kokoro-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .with_context(|| {
-                format!(
-                    "cannot write {}: directory {} is not writable or does not exist",
-                    dest.display(),
-                    dir.display()
-                )
-            })?;
-        let mut w = Self {
-            target: Target::File {
-                tmp: BufWriter::new(tmp),
-                dest: dest.to_path_buf(),
-            },
+impl WavEncoder {
+    /// Starts a WAV stream on `dest`.
+    pub fn new(mut dest: Dest, format: SampleFormat) -> Result<Self> {
+        dest.write_all(&header(format, None))
+            .context("cannot write the WAV header")?;
+        Ok(Self {
+            dest,
             format,
             data_bytes: 0,
-            buf: Vec::new(),
+        })
+    }
+}
+
+impl Encoder for WavEncoder {
+    fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
+        let buf: Vec<u8> = match self.format {
+            SampleFormat::Pcm16 => samples
+                .iter()
+                .flat_map(|&s| to_i16(s).to_le_bytes())
+                .collect(),
+            SampleFormat::Float32 => samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
         };
-        w.raw_write(&header(format, Some(0)))
-            .with_context(|| format!("cannot write {}", dest.display()))?;
-        Ok(w)
-    }
-
-    /// Starts a WAV stream on standard output.
-    pub fn stdout(format: SampleFormat) -> Result<Self> {
-        let mut w = Self {
-            target: Target::Stdout(BufWriter::new(std::io::stdout())),
-            format,
-            data_bytes: 0,
-            buf: Vec::new(),
-        };
-        w.raw_write(&header(format, None))?;
-        Ok(w)
-    }
-
-    fn raw_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match &mut self.target {
-            Target::File { tmp, .. } => tmp.write_all(bytes),
-            Target::Stdout(out) => out.write_all(bytes),
-        }
-    }
-
-    /// Appends samples. To standard output they are flushed at once, so that a
-    /// player hears them while synthesis goes on.
-    pub fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        match self.format {
-            SampleFormat::Pcm16 => {
-                buf.extend(samples.iter().flat_map(|&s| to_i16(s).to_le_bytes()))
-            }
-            SampleFormat::Float32 => buf.extend(samples.iter().flat_map(|s| s.to_le_bytes())),
-        }
         self.data_bytes += buf.len() as u64;
-        let result = self.raw_write(&buf);
-        self.buf = buf;
-        result?;
-        if let Target::Stdout(out) = &mut self.target {
-            out.flush()?;
+        self.dest.write_all(&buf)?;
+        if self.dest.is_stream() {
+            self.dest.flush()?;
         }
         Ok(())
     }
 
-    /// Completes the stream: for a file, fixes the header sizes and renames the
-    /// temporary file into place.
-    pub fn finish(self) -> Result<()> {
-        match self.target {
-            Target::Stdout(mut out) => Ok(out.flush()?),
-            Target::File { tmp, dest } => {
-                let data = u32::try_from(self.data_bytes)
-                    .context("audio longer than a WAV file can hold (4 GiB)")?;
-                let mut tmp = tmp
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .with_context(|| format!("cannot write {}", dest.display()))?;
-                let file: &mut File = tmp.as_file_mut();
-                file.seek(SeekFrom::Start(0))?;
-                file.write_all(&header(self.format, Some(data)))?;
-                file.sync_all()
-                    .with_context(|| format!("cannot write {}", dest.display()))?;
-                tmp.persist(&dest).map_err(|e| e.error).with_context(|| {
-                    format!("cannot rename the finished audio to {}", dest.display())
-                })?;
-                Ok(())
-            }
-        }
+    fn finish(mut self: Box<Self>) -> Result<Dest> {
+        let data = u32::try_from(self.data_bytes)
+            .context("audio longer than a WAV file can hold (4 GiB)")?;
+        self.dest.patch(0, &header(self.format, Some(data)))?;
+        Ok(self.dest)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Dest;
 
     #[test]
     fn a_finished_file_reads_back() {
         let dir = tempfile::tempdir().unwrap();
-        for format in [SampleFormat::Pcm16, SampleFormat::Float32] {
+        for (format, in_place) in [
+            (SampleFormat::Pcm16, false),
+            (SampleFormat::Float32, false),
+            (SampleFormat::Pcm16, true),
+        ] {
             let path = dir.path().join("x.wav");
-            let mut w = WavWriter::file(&path, format).unwrap();
+            let mut w: Box<dyn Encoder> =
+                Box::new(WavEncoder::new(Dest::file(&path, in_place).unwrap(), format).unwrap());
             w.write(&[0.0, 0.5, -0.5, 1.5]).unwrap();
             w.write(&[0.25]).unwrap();
-            w.finish().unwrap();
+            w.finish().unwrap().commit().unwrap();
             let r = hound::WavReader::open(&path).unwrap();
             assert_eq!(r.spec().sample_rate, 24_000);
             assert_eq!(r.len(), 5);
@@ -201,7 +127,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.wav");
         std::fs::write(&path, b"old").unwrap();
-        let mut w = WavWriter::file(&path, SampleFormat::Pcm16).unwrap();
+        let mut w =
+            WavEncoder::new(Dest::file(&path, false).unwrap(), SampleFormat::Pcm16).unwrap();
         w.write(&[0.1; 100]).unwrap();
         drop(w);
         assert_eq!(std::fs::read(&path).unwrap(), b"old");

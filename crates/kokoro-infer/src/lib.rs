@@ -28,11 +28,13 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod audio;
 mod error;
 pub mod session;
 pub mod voice;
 
 pub use assets::{AssetPaths, Cache, FetchEvent, Want};
+pub use audio::{Joiner, Pauses};
 pub use error::{Error, Result};
 pub use session::{
     init_runtime, KokoroSession, SessionOptions, Synthesize, MAX_TOKENS, SAMPLE_RATE,

@@ -94,6 +94,8 @@ pub struct Audio {
     pub samples: Vec<f32>,
     /// True when the chunk ends a paragraph.
     pub ends_paragraph: bool,
+    /// True when the chunk ends a sentence.
+    pub ends_sentence: bool,
 }
 
 /// Receives audio in input order. Returning an error stops the run.
@@ -155,6 +157,7 @@ impl Request<'_> {
             span: chunk.span,
             samples,
             ends_paragraph: chunk.ends_paragraph,
+            ends_sentence: chunk.ends_sentence,
         })
     }
 }

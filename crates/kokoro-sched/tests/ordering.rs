@@ -64,6 +64,7 @@ fn chunks(spec: &[(u8, bool)]) -> (String, Vec<Chunk>) {
             phonemes: String::new(),
             ids,
             ends_paragraph: false,
+            ends_sentence: true,
             diagnostics: Vec::new(),
         });
     }

@@ -25,6 +25,9 @@ pub struct ChunkOptions {
     /// chunk may be twice as long as the one before, up to the target, so that
     /// synthesis stays ahead of playback. `None` treats every chunk alike.
     pub first_chunk_tokens: Option<usize>,
+    /// End a chunk at every sentence end (for chosen pauses between sentences,
+    /// which can only go between model calls).
+    pub sentence_per_chunk: bool,
 }
 
 impl Default for ChunkOptions {
@@ -32,6 +35,7 @@ impl Default for ChunkOptions {
         Self {
             target_tokens: 150,
             first_chunk_tokens: None,
+            sentence_per_chunk: false,
         }
     }
 }
@@ -51,6 +55,7 @@ impl ChunkOptions {
         Self {
             target_tokens: target,
             first_chunk_tokens: self.first_chunk_tokens.map(|f| f.clamp(1, target)),
+            ..self
         }
     }
 
@@ -88,6 +93,9 @@ pub struct Chunk {
     pub ids: Vec<i64>,
     /// True when the chunk ends a paragraph (a longer pause may follow).
     pub ends_paragraph: bool,
+    /// True when the chunk ends a sentence (false when a long sentence or a
+    /// streaming ramp cut it at a clause, comma or word).
+    pub ends_sentence: bool,
     /// What the front end noticed in this chunk's text.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -99,6 +107,7 @@ struct Piece {
     phonemes: String,
     tokens: usize,
     paragraph_start: bool,
+    ends_sentence: bool,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -151,6 +160,9 @@ impl<'a> Chunks<'a> {
         if let Some(p) = self.pieces.get_mut(first) {
             p.paragraph_start = sentence.paragraph_start;
         }
+        if let Some(p) = self.pieces.back_mut() {
+            p.ends_sentence = true;
+        }
         true
     }
 
@@ -171,6 +183,7 @@ struct Building {
     span: Range<usize>,
     phonemes: String,
     tokens: usize,
+    ends_sentence: bool,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -199,12 +212,20 @@ impl Iterator for Chunks<'_> {
                 }
                 continue;
             }
+            let closed = cur
+                .as_ref()
+                .is_some_and(|c| c.ends_sentence && self.opts.sentence_per_chunk);
             match cur.as_mut() {
-                Some(c) if !piece.paragraph_start && c.tokens + 1 + piece.tokens <= limit => {
+                Some(c)
+                    if !closed
+                        && !piece.paragraph_start
+                        && c.tokens + 1 + piece.tokens <= limit =>
+                {
                     c.span.end = piece.span.end;
                     c.phonemes.push(' ');
                     c.phonemes.push_str(&piece.phonemes);
                     c.tokens += 1 + piece.tokens;
+                    c.ends_sentence = piece.ends_sentence;
                     c.diagnostics.append(&mut piece.diagnostics);
                 }
                 Some(_) => {
@@ -222,6 +243,7 @@ impl Iterator for Chunks<'_> {
                         span: start..piece.span.end,
                         phonemes: piece.phonemes,
                         tokens: piece.tokens,
+                        ends_sentence: piece.ends_sentence,
                         diagnostics,
                     });
                 }
@@ -253,6 +275,7 @@ impl Iterator for Chunks<'_> {
             phonemes: c.phonemes,
             ids,
             ends_paragraph,
+            ends_sentence: c.ends_sentence || ends_paragraph,
             diagnostics: c.diagnostics,
         })
     }
@@ -291,6 +314,7 @@ fn split_piece(
         phonemes,
         tokens,
         paragraph_start: false,
+        ends_sentence: false,
         diagnostics,
     });
 }

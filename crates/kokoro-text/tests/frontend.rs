@@ -66,7 +66,8 @@ fn snapshot_tricky_sentences() {
         &test_data("tricky.txt"),
         ChunkOptions {
             target_tokens: 1,
-            first_chunk_tokens: None
+            first_chunk_tokens: None,
+            sentence_per_chunk: false,
         }
     ));
 }
@@ -95,6 +96,7 @@ fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
         ChunkOptions {
             target_tokens: MAX_TOKENS,
             first_chunk_tokens: None,
+            sentence_per_chunk: false,
         },
     ] {
         let out = frontend().process(&text, opts);
@@ -119,6 +121,26 @@ fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
         );
         assert_covered(&text, &out);
     }
+}
+
+#[test]
+fn sentence_per_chunk_ends_a_chunk_at_every_sentence() {
+    let text = "One two. Three four! Five six? Seven.";
+    let opts = ChunkOptions {
+        sentence_per_chunk: true,
+        ..ChunkOptions::default()
+    };
+    let out = frontend().process(text, opts);
+    let spans: Vec<&str> = out.chunks.iter().map(|c| &text[c.span.clone()]).collect();
+    assert_eq!(spans, ["One two.", "Three four!", "Five six?", "Seven."]);
+    assert!(out.chunks.iter().all(|c| c.ends_sentence));
+    assert_eq!(
+        frontend()
+            .process(text, ChunkOptions::default())
+            .chunks
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -187,7 +209,7 @@ proptest! {
 
     #[test]
     fn chunker_never_panics_never_exceeds_never_loses(text in "(\\PC|[ .,;:!?\n\"'()\\[\\]0-9a-zA-Z]){0,400}", target in 1usize..600, first in proptest::option::of(1usize..80)) {
-        let opts = ChunkOptions { target_tokens: target, first_chunk_tokens: first };
+        let opts = ChunkOptions { target_tokens: target, first_chunk_tokens: first, sentence_per_chunk: false };
         let out = frontend().process(&text, opts);
         for c in &out.chunks {
             prop_assert!(c.ids.len() <= MAX_TOKENS);
@@ -199,7 +221,7 @@ proptest! {
     #[test]
     fn prose_chunks_respect_the_target(words in proptest::collection::vec("[a-z]{1,9}", 1..120), target in 20usize..300) {
         let text = words.join(" ") + ".";
-        let out = frontend().process(&text, ChunkOptions { target_tokens: target, first_chunk_tokens: None });
+        let out = frontend().process(&text, ChunkOptions { target_tokens: target, first_chunk_tokens: None, sentence_per_chunk: false });
         for c in &out.chunks {
             // Word-boundary splits happen only past the hard limit; below it a chunk
             // may exceed the target only when no clause or comma point exists.

@@ -1,0 +1,141 @@
+//! Shaping audio between chunks: trimming the silence the model puts around
+//! each chunk, and inserting pauses of chosen lengths between sentences and
+//! paragraphs. Deterministic, so sequential and parallel runs stay identical.
+
+use std::ops::Range;
+
+use crate::SAMPLE_RATE;
+
+/// Pauses between chunks, in seconds, and whether to trim silence at all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pauses {
+    /// After a chunk that ends a sentence.
+    pub sentence: f32,
+    /// After a chunk that ends a paragraph.
+    pub paragraph: f32,
+    /// After a chunk cut inside a sentence (at a clause, comma or word).
+    pub clause: f32,
+}
+
+impl Default for Pauses {
+    /// kokoro-onnx's choices: 0.25 s between sentences, 0.1 s at clauses, and
+    /// 0.6 s between paragraphs.
+    fn default() -> Self {
+        Self {
+            sentence: 0.25,
+            paragraph: 0.6,
+            clause: 0.1,
+        }
+    }
+}
+
+/// Frames of 10 ms whose RMS is under this (-50 dBFS) count as silence.
+const SILENCE_RMS: f32 = 0.003;
+const FRAME: usize = SAMPLE_RATE as usize / 100;
+/// Kept before the first and after the last loud frame, so that onsets and
+/// decaying tails are never cut.
+const LEAD_MARGIN: usize = SAMPLE_RATE as usize * 30 / 1000;
+const TAIL_MARGIN: usize = SAMPLE_RATE as usize * 80 / 1000;
+
+/// The part of `samples` that holds speech, with margins; `None` if all silent.
+pub fn speech_bounds(samples: &[f32]) -> Option<Range<usize>> {
+    let loud = |frame: &[f32]| {
+        (frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32).sqrt() >= SILENCE_RMS
+    };
+    let frames: Vec<&[f32]> = samples.chunks(FRAME).collect();
+    let first = frames.iter().position(|f| loud(f))?;
+    let last = frames.iter().rposition(|f| loud(f))?;
+    let start = (first * FRAME).saturating_sub(LEAD_MARGIN);
+    let end = ((last + 1) * FRAME + TAIL_MARGIN).min(samples.len());
+    Some(start..end)
+}
+
+/// Joins chunks' audio: each chunk trimmed to its speech, with a pause before it
+/// that depends on how the previous chunk ended. Nothing is added after the last.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    pauses: Pauses,
+    pending_gap: Option<f32>,
+}
+
+impl Joiner {
+    /// A joiner with these pauses.
+    pub fn new(pauses: Pauses) -> Self {
+        Self {
+            pauses,
+            pending_gap: None,
+        }
+    }
+
+    /// Appends one chunk's audio to `out`.
+    pub fn push(
+        &mut self,
+        samples: &[f32],
+        ends_sentence: bool,
+        ends_paragraph: bool,
+        out: &mut Vec<f32>,
+    ) {
+        let Some(bounds) = speech_bounds(samples) else {
+            return;
+        };
+        if let Some(gap) = self.pending_gap.take() {
+            out.resize(
+                out.len() + (gap.max(0.0) * SAMPLE_RATE as f32).round() as usize,
+                0.0,
+            );
+        }
+        out.extend_from_slice(&samples[bounds]);
+        self.pending_gap = Some(if ends_paragraph {
+            self.pauses.paragraph
+        } else if ends_sentence {
+            self.pauses.sentence
+        } else {
+            self.pauses.clause
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(n: usize) -> Vec<f32> {
+        (0..n).map(|i| 0.3 * (i as f32 * 0.1).sin()).collect()
+    }
+
+    #[test]
+    fn silence_is_trimmed_with_margins() {
+        let mut s = vec![0.0; 24_000];
+        s.extend(tone(12_000));
+        s.extend(vec![0.0; 24_000]);
+        let b = speech_bounds(&s).unwrap();
+        assert!(b.start <= 24_000 && b.start >= 24_000 - LEAD_MARGIN - FRAME);
+        assert!(b.end >= 36_000 + TAIL_MARGIN - FRAME && b.end <= 36_000 + TAIL_MARGIN + FRAME);
+        assert_eq!(speech_bounds(&[0.0; 1000]), None);
+    }
+
+    #[test]
+    fn pauses_follow_how_the_chunk_ended() {
+        let mut j = Joiner::new(Pauses {
+            sentence: 0.5,
+            paragraph: 1.0,
+            clause: 0.1,
+        });
+        let mut out = Vec::new();
+        let chunk = tone(2400);
+        j.push(&chunk, true, false, &mut out);
+        let one = out.len();
+        j.push(&chunk, false, true, &mut out);
+        assert_eq!(
+            out.len(),
+            2 * one + 12_000,
+            "a sentence pause before the second chunk"
+        );
+        j.push(&chunk, true, false, &mut out);
+        assert_eq!(
+            out.len(),
+            3 * one + 12_000 + 24_000,
+            "a paragraph pause before the third"
+        );
+    }
+}
