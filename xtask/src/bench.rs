@@ -30,6 +30,7 @@ struct Row {
     load: f64,
     frontend: f64,
     rss_mib: f64,
+    stall: f64,
     sha: String,
     raw: PathBuf,
 }
@@ -96,6 +97,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let out = PathBuf::from(flag(args, "--out").unwrap_or("docs/BENCHMARKS.md"));
     let exe = std::env::current_exe()?;
     let scratch = tempfile_dir()?;
+    if args.iter().any(|a| a == "--first-audio") {
+        return first_audio(&exe, &corpus, &texts, &layouts, &scratch, cores);
+    }
 
     let mut rows = Vec::new();
     for text in &texts {
@@ -145,10 +149,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 load: num("load"),
                 frontend: num("frontend"),
                 rss_mib: num("rss_mib"),
+                stall: num("stall"),
                 sha: kv.get("sha").unwrap_or(&"").to_string(),
                 raw,
             };
-            eprintln!("xtask:   wall {:.1} s, audio {:.1} s, RTF {:.3}, first audio {:.2} s, peak RSS {:.0} MiB", row.wall, row.audio, row.wall / row.audio, row.ttfa, row.rss_mib);
+            eprintln!("xtask:   {}", line);
             rows.push(row);
         }
     }
@@ -160,6 +165,60 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{report}");
     eprintln!("xtask: wrote {}", out.display());
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// `--first-audio`: time to first audio only, five runs per layout (median), in
+/// the streaming configuration, after the model is loaded.
+fn first_audio(
+    exe: &Path,
+    corpus: &Path,
+    texts: &[String],
+    layouts: &[String],
+    scratch: &Path,
+    cores: usize,
+) -> Result<()> {
+    let mut s = format!("### Time to first audio when streaming ({}), median of 5\n\n| text | layout | first audio s | runs |\n|---|---|---:|---|\n", machine());
+    for text in texts {
+        for layout in layouts {
+            let (w, t) = parse_layout(layout)?;
+            if w * t > cores {
+                continue;
+            }
+            let mut runs = Vec::new();
+            for _ in 0..5 {
+                let output = Command::new(exe)
+                    .args(["bench-run", "--first-audio-only", "--file"])
+                    .arg(corpus.join(format!("{text}.txt")))
+                    .args(["--layout", layout, "--raw"])
+                    .arg(scratch.join("first.f32"))
+                    .output()?;
+                anyhow::ensure!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                let v = stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix("RESULT ttfa="))
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .context("no ttfa")?;
+                runs.push(v);
+            }
+            let mut sorted = runs.clone();
+            sorted.sort_by(f64::total_cmp);
+            let shown: Vec<String> = runs.iter().map(|r| format!("{r:.2}")).collect();
+            eprintln!("xtask: first audio {text} {layout}: {:.2} s", sorted[2]);
+            s += &format!(
+                "| {text}.txt | {layout} | {:.2} | {} |\n",
+                sorted[2],
+                shown.join(", ")
+            );
+        }
+    }
+    println!("{s}");
     Ok(())
 }
 
@@ -207,7 +266,7 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
     use std::fmt::Write as _;
     writeln!(s, "## `cargo xtask bench` on {}\n", machine())?;
     writeln!(s, "Kokoro v1.0 int8 model, ONNX Runtime {}, voice af_heart, chunk target {target} ids with a short first chunk (streaming chunking).", kokoro_infer::assets::ORT_VERSION)?;
-    writeln!(s, "Wall time is synthesis after the sessions are loaded; speedup and efficiency are against the first layout (1 worker x 1 thread) in the same run; efficiency = speedup / threads used ({cores} cores available).\n")?;
+    writeln!(s, "Wall time is synthesis after the sessions are loaded (the front end runs lazily inside it, so first audio includes phonemizing the first chunk); playback stalls is how long a player that starts at the first audio would wait for later chunks; speedup and efficiency are against the first layout (1 worker x 1 thread) in the same run; efficiency = speedup / threads used ({cores} cores available).\n")?;
     for text in rows
         .iter()
         .map(|r| r.text.clone())
@@ -221,8 +280,8 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
             "### {text}.txt ({} chunks, {:.1} s of audio)\n",
             base.chunks, base.audio
         )?;
-        writeln!(s, "| layout (workers x threads) | wall s | RTF | speedup | efficiency | first audio s | session load s | front end s | peak RSS MiB | output vs baseline |")?;
-        writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
+        writeln!(s, "| layout (workers x threads) | wall s | RTF | speedup | efficiency | first audio s | playback stalls s | session load s | front end s | peak RSS MiB | output vs baseline |")?;
+        writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
         for r in &group {
             let speedup = base.wall / r.wall;
             let same = if r.sha == base.sha {
@@ -242,13 +301,14 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
             };
             writeln!(
                 s,
-                "| {} | {:.1} | {:.3} | {:.2} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+                "| {} | {:.1} | {:.3} | {:.2} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
                 r.layout,
                 r.wall,
                 r.wall / r.audio,
                 speedup,
                 100.0 * speedup / r.threads as f64,
                 r.ttfa,
+                r.stall,
                 r.load,
                 r.frontend,
                 r.rss_mib,
@@ -279,6 +339,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let target: usize =
         flag(args, "--target").map_or(Ok(ChunkOptions::default().target_tokens), str::parse)?;
     let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
+    let first_only = args.iter().any(|a| a == "--first-audio-only");
     let paths = crate::fetch::cache()?.paths();
     let text = std::fs::read_to_string(&file)?;
 
@@ -311,7 +372,15 @@ pub fn run_one(args: &[String]) -> Result<()> {
         speed: 1.0,
     };
     let mut chunks = frontend.chunks(&text, opts);
+    // A player that starts with the first chunk: how long would it wait for later ones?
+    let started = Instant::now();
+    let mut first_at: Option<f64> = None;
+    let (mut played, mut stall) = (0.0f64, 0.0f64);
     let mut sink = |a: Audio| -> Result<(), SinkError> {
+        let now = started.elapsed().as_secs_f64();
+        let t0 = *first_at.get_or_insert(now);
+        stall += (now - (t0 + played + stall)).max(0.0);
+        played += a.samples.len() as f64 / 24_000.0;
         for s in &a.samples {
             let b = s.to_le_bytes();
             hash.write(&b);
@@ -323,10 +392,30 @@ pub fn run_one(args: &[String]) -> Result<()> {
         progress: None::<kokoro_sched::ProgressFn>,
         ..Control::default()
     };
+    if first_only {
+        // Time to first audio only: stop once the first chunk is out.
+        let cancel = control.cancel.clone();
+        let mut first = |a: Audio| -> Result<(), SinkError> {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            sink(a)
+        };
+        let result = scheduler.run(&request, &mut chunks, &mut first, &control);
+        anyhow::ensure!(
+            matches!(result, Err(kokoro_sched::Error::Cancelled) | Ok(_)),
+            "run failed: {:?}",
+            result.err()
+        );
+        let ttfa = first_at.unwrap_or(f64::NAN);
+        println!(
+            "RESULT ttfa={ttfa:.3} load={load:.3} rss_mib={:.1}",
+            peak_rss_mib()
+        );
+        return Ok(());
+    }
     let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;
     out.flush()?;
     println!(
-        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} sha={:016x}",
+        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} stall={:.3} sha={:016x}",
         n_chunks,
         summary.elapsed.as_secs_f64(),
         summary.audio_seconds(),
@@ -334,6 +423,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         load,
         frontend_s,
         peak_rss_mib(),
+        stall,
         hash.0
     );
     Ok(())

@@ -52,6 +52,13 @@ pub struct Args {
     /// Pause between paragraphs, in seconds (implies --trim) [default: 0.6].
     #[arg(long, value_name = "SECONDS")]
     pub pause_paragraph: Option<f32>,
+    /// A user lexicon: one `word phonemes` entry a line, used before the built-in
+    /// lexicon (lowercase entries match any case) [env: KOKORO_LEXICON].
+    #[arg(long, value_name = "FILE")]
+    pub lexicon: Option<PathBuf>,
+    /// Print the chunks and their phonemes, without running the model.
+    #[arg(long)]
+    pub phonemes_only: bool,
     /// List the voices and exit.
     #[arg(long)]
     pub list_voices: bool,

@@ -6,6 +6,8 @@
 mod cli;
 mod codecs;
 mod output;
+#[cfg(feature = "playback")]
+mod playback;
 mod run;
 mod settings;
 mod wav;

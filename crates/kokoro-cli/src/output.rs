@@ -118,6 +118,15 @@ impl Dest {
         })
     }
 
+    /// No bytes at all (audio that went to a device).
+    #[cfg_attr(not(feature = "playback"), allow(dead_code))]
+    pub fn nowhere() -> Self {
+        Self {
+            target: None,
+            path: None,
+        }
+    }
+
     /// Standard output.
     pub fn stdout() -> Self {
         Self {

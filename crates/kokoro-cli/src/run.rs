@@ -11,7 +11,7 @@ use kokoro_infer::{
     init_runtime, Cache, FetchEvent, Joiner, KokoroSession, Pauses, VoiceSet, Want,
 };
 use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
-use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, OovFallback};
+use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, Lexicon, OovFallback};
 
 use crate::cli::Args;
 use crate::output::{self, Dest, Format};
@@ -76,6 +76,29 @@ pub fn main(mut args: Args) -> Result<()> {
         ),
     };
     let text = read_input(&input)?;
+    let lang = match &settings.lang {
+        Some(code) => code.parse::<Lang>()?,
+        None => {
+            let first = settings.voice.split([',', ':']).next().unwrap_or_default();
+            Lang::from_voice(first).unwrap_or_else(|| {
+                log.warn(&format!("voice `{first}` is not an English voice; speaking en-us (use --lang to choose)"));
+                Lang::EnUs
+            })
+        }
+    };
+
+    let lexicon = match &settings.lexicon {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read lexicon {}", path.display()))?;
+            Lexicon::parse(&text).with_context(|| format!("lexicon {}", path.display()))?
+        }
+        None => Lexicon::default(),
+    };
+    let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)).with_lexicon(lexicon));
+    if args.phonemes_only {
+        return print_phonemes(&frontend, &text);
+    }
 
     let format = match (&args.format, args.float) {
         (Some(f), _) => f.parse::<Format>()?,
@@ -99,27 +122,20 @@ pub fn main(mut args: Args) -> Result<()> {
     let to_stdout = output.as_os_str() == "-";
     let pauses = shaping(&args)?;
     // Open the output first: an unwritable path fails before any work.
-    let dest = if to_stdout {
-        Dest::stdout()
+    let mut encoder = if play_on_device(&args) {
+        open_player()?
     } else {
-        Dest::file(&output, args.stream)?
+        let dest = if to_stdout {
+            Dest::stdout()
+        } else {
+            Dest::file(&output, args.stream)?
+        };
+        output::encoder(format, dest)?
     };
-    let mut encoder = output::encoder(format, dest)?;
 
     let voices = voice_set(&cache, &settings, &log)?;
     let voice = voices.resolve(&settings.voice)?;
-    let lang = match &settings.lang {
-        Some(code) => code.parse::<Lang>()?,
-        None => {
-            let first = settings.voice.split([',', ':']).next().unwrap_or_default();
-            Lang::from_voice(first).unwrap_or_else(|| {
-                log.warn(&format!("voice `{first}` is not an English voice; speaking en-us (use --lang to choose)"));
-                Lang::EnUs
-            })
-        }
-    };
 
-    let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)));
     // A stream to a player starts with a short chunk so that it is heard at once.
     // A file gets the same chunks whether it is streamed or not, so the two are
     // equal. Chosen pauses go between model calls, so each sentence gets its own.
@@ -370,6 +386,46 @@ fn report_diagnostics(diagnostics: &[Diagnostic], log: &Log) {
             _ => log.warn(&d.to_string()),
         }
     }
+}
+
+/// `--phonemes-only`: chunks, ids and phonemes on stdout, diagnostics on stderr.
+fn print_phonemes(frontend: &Frontend, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut any = false;
+    for c in frontend.chunks(text, ChunkOptions::default()) {
+        any = true;
+        writeln!(
+            out,
+            "# chunk {} ({} ids): {}",
+            c.index,
+            c.ids.len(),
+            kokoro_text::normalize(&text[c.span.clone()])
+        )?;
+        writeln!(out, "{}", c.phonemes)?;
+        for d in &c.diagnostics {
+            eprintln!("kokoro: chunk {}: {d}", c.index);
+        }
+    }
+    if !any {
+        bail!("the input has nothing to speak");
+    }
+    Ok(())
+}
+
+/// `--stream` without OUTPUT plays on the audio device, where the build can.
+fn play_on_device(args: &Args) -> bool {
+    cfg!(feature = "playback") && args.stream && args.output.is_none()
+}
+
+#[cfg(feature = "playback")]
+fn open_player() -> Result<Box<dyn output::Encoder>> {
+    Ok(Box::new(crate::playback::Player::open()?))
+}
+
+#[cfg(not(feature = "playback"))]
+fn open_player() -> Result<Box<dyn output::Encoder>> {
+    bail!("this build has no audio playback (build with --features playback)")
 }
 
 /// The pauses to join chunks with, when the user asked for trimming or pauses.

@@ -28,6 +28,7 @@ pub struct Settings {
     pub voices: Option<PathBuf>,
     pub ort_lib: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    pub lexicon: Option<PathBuf>,
 }
 
 /// The keys of the file, with the type each takes.
@@ -42,6 +43,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("voices", Kind::Text),
     ("ort_lib", Kind::Text),
     ("cache_dir", Kind::Text),
+    ("lexicon", Kind::Text),
 ];
 
 /// Environment variables and the keys they set.
@@ -56,6 +58,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KOKORO_VOICES", "voices"),
     ("KOKORO_ORT_LIB", "ort_lib"),
     ("KOKORO_CACHE_DIR", "cache_dir"),
+    ("KOKORO_LEXICON", "lexicon"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +225,7 @@ fn flag_layer(args: &Args) -> Result<Vec<(String, Value)>> {
     text_flag("voices", "voices", path(&args.voices))?;
     text_flag("ort-lib", "ort_lib", path(&args.ort_lib))?;
     text_flag("cache-dir", "cache_dir", path(&args.cache_dir))?;
+    text_flag("lexicon", "lexicon", path(&args.lexicon))?;
     if args.parallel {
         out.push(("use_parallel".into(), Value::Bool(true)));
     }

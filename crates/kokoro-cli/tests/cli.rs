@@ -326,3 +326,84 @@ fn ctrl_c_stops_promptly_and_leaves_no_output() {
         "no temporary file left"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    use std::io::Read;
+    let mut child = kokoro()
+        .args([
+            corpus("medium.txt").to_str().unwrap(),
+            "-",
+            "--sequential",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    assert_eq!(&head[..4], b"RIFF");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(&o));
+    assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_format_and_pause_values_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wav");
+    assert_fails(
+        &run(&["--text", "hi", out.to_str().unwrap(), "--format", "aiff"]),
+        &["unknown format `aiff`"],
+    );
+    assert_fails(
+        &run(&[
+            "--text",
+            "hi",
+            out.to_str().unwrap(),
+            "--pause-sentence",
+            "20",
+        ]),
+        &["--pause-sentence", "out of range"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn phonemes_only_and_a_user_lexicon() {
+    let dir = tempfile::tempdir().unwrap();
+    let lex = dir.path().join("lexicon.txt");
+    std::fs::write(&lex, "# mine\nzorblax zˈɔɹblæks\n").unwrap();
+    let o = run(&[
+        "--text",
+        "The zorblax sang. Dr. Who listened.",
+        "--phonemes-only",
+        "--lexicon",
+        lex.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("# chunk 0") && out.contains("zˈɔɹblæks") && out.contains("dˈɑktəɹ"),
+        "{out}"
+    );
+    std::fs::write(&lex, "ok ˈO\nbroken\n").unwrap();
+    assert_fails(
+        &run(&[
+            "--text",
+            "hi",
+            "--phonemes-only",
+            "--lexicon",
+            lex.to_str().unwrap(),
+        ]),
+        &["lexicon.txt", "line 2"],
+    );
+}

@@ -40,15 +40,21 @@ impl Layout {
     /// The layout chosen from the number of chunks, the cores and the memory
     /// available (bytes; `None` when unknown).
     ///
-    /// On the int8 model, `n` single-thread sessions beat one `n`-thread session:
-    /// ONNX Runtime's intra-op parallelism on this model scales poorly, while
-    /// independent chunks scale almost perfectly. So: one single-thread worker per
-    /// core, as many as there are chunks and as memory allows; the cores left
-    /// over go to intra-op threads.
+    /// Measured on the int8 model (docs/BENCHMARKS.md): independent chunks scale
+    /// almost perfectly across sessions while ONNX Runtime's intra-op threads on
+    /// this model scale poorly, so below 8 cores every core gets a single-thread
+    /// session (2 cores: 2 x 1, 99 % efficiency on medium.txt). From 8 cores on,
+    /// sessions of 2 threads win (16 cores: 8 x 2 took 17.4 s where 16 x 1 took
+    /// 19.8 s, with half the memory), as the last chunks of a text otherwise leave
+    /// most cores idle. Workers never outnumber the chunks, nor what memory holds.
     pub fn auto(chunks: usize, cores: usize, mem_available: Option<u64>) -> Self {
         let cores = cores.max(1);
+        let per_session = if cores >= 8 { 2 } else { 1 };
         let by_memory = mem_available.map_or(usize::MAX, |m| (m / SESSION_BYTES).max(1) as usize);
-        let workers = cores.min(chunks.max(1)).min(by_memory).max(1);
+        let workers = (cores / per_session)
+            .min(chunks.max(1))
+            .min(by_memory)
+            .max(1);
         Self::fitted(workers, cores / workers, cores)
     }
 

@@ -45,7 +45,7 @@ impl ChunkOptions {
     /// within a second, then chunks doubling in size up to the target.
     pub fn streaming() -> Self {
         Self {
-            first_chunk_tokens: Some(16),
+            first_chunk_tokens: Some(10),
             ..Self::default()
         }
     }
@@ -347,6 +347,11 @@ fn split_point(s: &str, hard: bool) -> Option<usize> {
             })
             .map(|(i, c)| i + c.len_utf8())
             .filter(|&end| end > 0 && end < s.trim_end().len())
+            // Unless the cut is forced, a clause or comma point must leave a fifth
+            // of the text on each side: "By contrast," alone is no chunk.
+            .filter(|&end| {
+                hard || pred(' ') || (end >= s.len() / 5 && end <= s.len() - s.len() / 5)
+            })
             .min_by_key(|&end| end.abs_diff(mid))
     };
     candidates(&|c| matches!(c, ';' | ':'))
@@ -401,6 +406,10 @@ mod tests {
         let s = "one two, three four five six";
         assert_eq!(&s[..split_point(s, false).unwrap()], "one two,");
         assert_eq!(split_point("one two three", false), None);
+        // Too lopsided to be worth it, unless forced.
+        let s = "By contrast, the license is intended to guarantee your freedom to share";
+        assert_eq!(split_point(s, false), None);
+        assert_eq!(&s[..split_point(s, true).unwrap()], "By contrast,");
         assert_eq!(
             &"one two three"[..split_point("one two three", true).unwrap()],
             "one "

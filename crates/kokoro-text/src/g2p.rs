@@ -143,6 +143,7 @@ impl misaki_rs::Fallback for Recorder {
 pub struct G2p {
     inner: misaki_rs::G2P,
     lang: Lang,
+    lexicon: crate::Lexicon,
 }
 
 impl std::fmt::Debug for G2p {
@@ -164,10 +165,21 @@ impl G2p {
             inner: fallback,
             lang,
         });
-        Self {
+        let g2p = Self {
             inner: misaki_rs::G2P::with_fallback(misaki_lang, Some(recorder)),
             lang,
-        }
+            lexicon: crate::Lexicon::default(),
+        };
+        // The first call builds misaki's lazily made tables; pay for it here, at
+        // load time, rather than in the first chunk's time to audio.
+        let _ = g2p.phonemize("Warm up.", &mut Vec::new());
+        g2p
+    }
+
+    /// Uses `lexicon` before the built-in one.
+    pub fn with_lexicon(mut self, lexicon: crate::Lexicon) -> Self {
+        self.lexicon = lexicon;
+        self
     }
 
     /// The language this G2P speaks.
@@ -179,19 +191,21 @@ impl G2p {
     /// fallback, or that no fallback could say, are reported in `diagnostics`.
     pub fn phonemize(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> String {
         FALLBACK_WORDS.with(|w| w.borrow_mut().clear());
-        let phonemes = match self.inner.g2p(text) {
-            Ok((ps, _)) => ps,
-            Err(e) => {
-                diagnostics.push(Diagnostic::G2pFailed {
-                    text: text.to_string(),
-                    reason: e.to_string(),
-                });
-                text.split_whitespace()
-                    .map(|w| SpellingFallback.phonemize(w, self.lang).unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+        let text = self.lexicon.apply(text);
+        // Phoneme overrides are applied here rather than by misaki-rs, which lets
+        // its own lexicon win over them for known words ("[read](/rˈɛd/)").
+        let mut phonemes = String::new();
+        for (segment, fixed) in overrides(&text) {
+            let ps = match fixed {
+                Some(ps) => ps.to_string(),
+                None if segment.trim().is_empty() => continue,
+                None => self.misaki(segment, diagnostics),
+            };
+            if !phonemes.is_empty() && segment.starts_with(char::is_whitespace) {
+                phonemes.push(' ');
             }
-        };
+            phonemes.push_str(ps.trim());
+        }
         FALLBACK_WORDS.with(|w| {
             for (word, via) in w.borrow_mut().drain(..) {
                 diagnostics.push(if via == "none" {
@@ -203,6 +217,55 @@ impl G2p {
         });
         phonemes.trim().to_string()
     }
+
+    /// misaki's G2P on plain text; if it fails, the words are spelled out.
+    fn misaki(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> String {
+        match self.inner.g2p(text) {
+            Ok((ps, _)) => ps,
+            Err(e) => {
+                diagnostics.push(Diagnostic::G2pFailed {
+                    text: text.to_string(),
+                    reason: e.to_string(),
+                });
+                text.split_whitespace()
+                    .map(|w| SpellingFallback.phonemize(w, self.lang).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        }
+    }
+}
+
+/// Splits text into plain segments and phoneme overrides `[word](/phonemes/)`.
+/// A segment keeps its leading whitespace, which says whether a space goes
+/// before its phonemes; an override gets `" "` when whitespace preceded it.
+fn overrides(text: &str) -> Vec<(&str, Option<&str>)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open..];
+        let parsed = after.find("](/").and_then(|close| {
+            let body = &after[close + 3..];
+            let end = body.find(')')?;
+            let ps = body[..end].strip_suffix('/')?;
+            (!after[1..close].contains('[')).then_some((close + 3 + end + 1, ps))
+        });
+        match parsed {
+            Some((len, ps)) => {
+                let before = &rest[..open];
+                out.push((before, None));
+                let spaced = before.ends_with(char::is_whitespace);
+                out.push((if spaced { " " } else { "" }, Some(ps)));
+                rest = &rest[open + len..];
+            }
+            None => {
+                out.push((&rest[..open + 1], None));
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push((rest, None));
+    out
 }
 
 #[cfg(test)]
@@ -220,5 +283,21 @@ mod tests {
             Some("ˈi")
         );
         assert_eq!(SpellingFallback.phonemize("—", Lang::EnUs), None);
+    }
+
+    #[test]
+    fn overrides_are_cut_out_with_their_spacing() {
+        assert_eq!(
+            overrides("I [read](/rˈɛd/) it."),
+            vec![("I ", None), (" ", Some("rˈɛd")), (" it.", None)]
+        );
+        assert_eq!(
+            overrides("[a](/ˈA/)."),
+            vec![("", None), ("", Some("ˈA")), (".", None)]
+        );
+        assert_eq!(
+            overrides("no [link] (here)"),
+            vec![("no [", None), ("link] (here)", None)]
+        );
     }
 }

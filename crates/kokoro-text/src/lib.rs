@@ -40,6 +40,7 @@ pub mod chunk;
 #[cfg(feature = "espeak")]
 pub mod espeak;
 pub mod g2p;
+pub mod lexicon;
 pub mod normalize;
 pub mod split;
 pub mod vocab;
@@ -51,6 +52,7 @@ pub use chunk::{normalize, Chunk, ChunkOptions, Chunks};
 #[cfg(feature = "espeak")]
 pub use espeak::{EspeakError, EspeakFallback};
 pub use g2p::{G2p, OovFallback, SpellingFallback};
+pub use lexicon::{Lexicon, LexiconError};
 pub use split::{split_sentences, Sentence};
 pub use vocab::MAX_TOKENS;
 

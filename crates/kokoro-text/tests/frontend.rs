@@ -103,11 +103,13 @@ fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
         for c in &out.chunks {
             assert!(!c.ids.is_empty() && c.ids.len() <= MAX_TOKENS);
             if c.ids.len() > opts.target_tokens {
-                // Past the target only as one piece with no clause or comma point left.
-                let src = text[c.span.clone()].trim_end_matches(|ch: char| !ch.is_alphanumeric());
-                assert!(
-                    ![", ", "; ", ": ", "— "].iter().any(|p| src.contains(p)),
-                    "chunk {} ({} ids) could have been split: {src}",
+                // Past the target only as (part of) one sentence that had no
+                // balanced clause or comma point: never two sentences packed.
+                let src = kokoro_text::normalize(&text[c.span.clone()]);
+                assert_eq!(
+                    kokoro_text::split_sentences(&src).len(),
+                    1,
+                    "chunk {} ({} ids) packs sentences past the target: {src}",
                     c.index,
                     c.ids.len()
                 );
@@ -229,4 +231,24 @@ proptest! {
         }
         assert_covered(&text, &out);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_lexicon_parser_never_panics(text in "(\\PC|[ \t\n#/])*") {
+        if let Ok(lex) = kokoro_text::Lexicon::parse(&text) {
+            let _ = lex.apply(&text);
+        }
+    }
+}
+
+#[test]
+fn a_user_lexicon_comes_before_the_built_in_one() {
+    let lex = kokoro_text::Lexicon::parse("read ɹˈɛd\nKokoro kˈOkəɹO\n").unwrap();
+    let fe = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)).with_lexicon(lex));
+    let (ps, d) = fe.phonemize("I will read Kokoro.");
+    assert!(ps.contains("ɹˈɛd") && ps.contains("kˈOkəɹO"), "{ps}");
+    assert!(d.is_empty(), "{d:?}");
 }
