@@ -181,7 +181,7 @@ pub fn main(mut args: Args) -> Result<()> {
         }
     };
 
-    let layout = choose_layout(&settings, sentences);
+    let layout = choose_layout(&settings, sentences, to_stdout || play_on_device(&args));
     log.debug(&format!("layout: {layout} for {sentences} sentences"));
     let mut scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
 
@@ -249,7 +249,11 @@ pub fn main(mut args: Args) -> Result<()> {
     encoder.finish()?.commit()?;
     log.info(&format!(
         "{}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
-        output.display(),
+        if play_on_device(&args) {
+            "audio device".to_string()
+        } else {
+            output.display().to_string()
+        },
         summary.audio_seconds(),
         summary.elapsed.as_secs_f64(),
         summary.elapsed.as_secs_f64() / summary.audio_seconds().max(1e-9),
@@ -463,7 +467,9 @@ fn mem_available() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn choose_layout(settings: &Settings, chunks: usize) -> Layout {
+/// The worker layout: forced by the settings, or chosen for the chunks, cores
+/// and memory; a stream to a listener favours latency (see `Layout::auto_streaming`).
+fn choose_layout(settings: &Settings, chunks: usize, streaming: bool) -> Layout {
     let cores = cores();
     match settings.use_parallel {
         Some(false) => Layout::fitted(1, settings.intra_threads.unwrap_or(cores), cores),
@@ -478,7 +484,11 @@ fn choose_layout(settings: &Settings, chunks: usize) -> Layout {
             )
         }
         None => {
-            let auto = Layout::auto(chunks, cores, mem_available());
+            let auto = if streaming {
+                Layout::auto_streaming(chunks, cores, mem_available())
+            } else {
+                Layout::auto(chunks, cores, mem_available())
+            };
             let workers = settings
                 .max_workers
                 .map_or(auto.workers, |m| auto.workers.min(m));

@@ -58,6 +58,18 @@ impl Layout {
         Self::fitted(workers, cores / workers, cores)
     }
 
+    /// The layout for streaming to a listener: latency before throughput. The
+    /// first chunk runs on one session alone, so two-thread sessions halve the
+    /// wait for it (2 cores: 0.86 s to first audio with 1 x 2, 1.35 s with 2 x 1,
+    /// and no stalls once playing); a stream needs only to stay ahead of playback,
+    /// and on 2 cores 1 x 2 is 1.9 times faster than real time.
+    pub fn auto_streaming(chunks: usize, cores: usize, mem_available: Option<u64>) -> Self {
+        let cores = cores.max(1);
+        let by_memory = mem_available.map_or(usize::MAX, |m| (m / SESSION_BYTES).max(1) as usize);
+        let workers = (cores / 2).min(chunks.max(1)).min(by_memory).max(1);
+        Self::fitted(workers, cores / workers, cores)
+    }
+
     /// Total threads used.
     pub fn threads(&self) -> usize {
         self.workers * self.intra_threads
