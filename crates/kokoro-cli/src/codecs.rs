@@ -173,7 +173,7 @@ impl Encoder for Mp3Encoder {
         self.drain()?;
         // The first frame is the Info tag: rewrite it with the final counts where possible.
         if let Some(tag) = self.encoder.lame_tag_frame() {
-            self.dest.patch(0, &tag)?;
+            self.dest.patch(0, tag)?;
         }
         Ok(self.dest)
     }
