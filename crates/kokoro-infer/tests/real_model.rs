@@ -24,6 +24,24 @@ fn assets() -> &'static AssetPaths {
     })
 }
 
+/// af_heart and a session at one intra-op thread, as the reference ran.
+fn af_heart_one_thread() -> (kokoro_infer::Voice, KokoroSession) {
+    let paths = assets();
+    let voice = VoiceSet::open(&paths.voices)
+        .unwrap()
+        .load("af_heart")
+        .unwrap();
+    let session = KokoroSession::open(
+        &paths.model,
+        SessionOptions {
+            intra_threads: 1,
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
+    (voice, session)
+}
+
 fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference")
@@ -86,19 +104,7 @@ fn batches(name: &str) -> Vec<(Vec<i64>, usize, PathBuf)> {
 /// found in the reference WAV within rounding.
 #[test]
 fn parity_with_the_python_reference() {
-    let paths = assets();
-    let voice = VoiceSet::open(&paths.voices)
-        .unwrap()
-        .load("af_heart")
-        .unwrap();
-    let mut session = KokoroSession::open(
-        &paths.model,
-        SessionOptions {
-            intra_threads: 1,
-            ..SessionOptions::default()
-        },
-    )
-    .unwrap();
+    let (voice, mut session) = af_heart_one_thread();
     for name in ["short"] {
         let wav = read_wav_i16(&reference(&format!("{name}.pcm16.wav")));
         for (ids, row, raw) in batches(name) {
@@ -157,19 +163,7 @@ fn parity_with_the_python_reference() {
 /// within 2 %, and the same loudness within 10 %.
 #[test]
 fn long_batches_match_the_reference_within_duration_rounding() {
-    let paths = assets();
-    let voice = VoiceSet::open(&paths.voices)
-        .unwrap()
-        .load("af_heart")
-        .unwrap();
-    let mut session = KokoroSession::open(
-        &paths.model,
-        SessionOptions {
-            intra_threads: 1,
-            ..SessionOptions::default()
-        },
-    )
-    .unwrap();
+    let (voice, mut session) = af_heart_one_thread();
     for (ids, row, raw) in batches("medium") {
         assert_eq!(row, ids.len() - 1);
         let ours = session

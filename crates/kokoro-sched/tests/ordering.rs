@@ -41,6 +41,17 @@ impl Synthesize for Fake {
     }
 }
 
+/// Fakes that do not check the reorder window.
+fn unwindowed_fakes(n: usize) -> Vec<Fake> {
+    (0..n)
+        .map(|_| Fake {
+            started: Arc::default(),
+            delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)),
+            window: usize::MAX / 2,
+        })
+        .collect()
+}
+
 fn voice() -> Voice {
     let bytes: Vec<u8> = (0..510 * 256)
         .flat_map(|i| ((i / 256) as f32).to_le_bytes())
@@ -179,13 +190,7 @@ fn cancellation_stops_promptly() {
 fn a_sink_error_stops_the_run() {
     let (text, chunks) = chunks(&[(1, false); 20]);
     let voice = voice();
-    let fakes: Vec<Fake> = (0..3)
-        .map(|_| Fake {
-            started: Arc::default(),
-            delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)),
-            window: usize::MAX / 2,
-        })
-        .collect();
+    let fakes = unwindowed_fakes(3);
     let mut scheduler = Parallel::new(fakes, 1).unwrap();
     let mut n = 0;
     let mut sink = |_: Audio| -> Result<(), SinkError> {
@@ -216,13 +221,7 @@ fn a_sink_error_stops_the_run() {
 fn progress_reports_every_chunk_in_order() {
     let (text, chunks) = chunks(&[(1, false); 12]);
     let voice = voice();
-    let fakes: Vec<Fake> = (0..2)
-        .map(|_| Fake {
-            started: Arc::default(),
-            delivered: Arc::new(AtomicUsize::new(usize::MAX / 2)),
-            window: usize::MAX / 2,
-        })
-        .collect();
+    let fakes = unwindowed_fakes(2);
     let mut scheduler = Parallel::new(fakes, 1).unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen2 = seen.clone();
