@@ -48,14 +48,7 @@ impl Layout {
     /// 19.8 s, with half the memory), as the last chunks of a text otherwise leave
     /// most cores idle. Workers never outnumber the chunks, nor what memory holds.
     pub fn auto(chunks: usize, cores: usize, mem_available: Option<u64>) -> Self {
-        let cores = cores.max(1);
-        let per_session = if cores >= 8 { 2 } else { 1 };
-        let by_memory = mem_available.map_or(usize::MAX, |m| (m / SESSION_BYTES).max(1) as usize);
-        let workers = (cores / per_session)
-            .min(chunks.max(1))
-            .min(by_memory)
-            .max(1);
-        Self::fitted(workers, cores / workers, cores)
+        Self::sized(if cores >= 8 { 2 } else { 1 }, chunks, cores, mem_available)
     }
 
     /// The layout for streaming to a listener: latency before throughput. The
@@ -64,9 +57,19 @@ impl Layout {
     /// and no stalls once playing); a stream needs only to stay ahead of playback,
     /// and on 2 cores 1 x 2 is 1.9 times faster than real time.
     pub fn auto_streaming(chunks: usize, cores: usize, mem_available: Option<u64>) -> Self {
+        Self::sized(2, chunks, cores, mem_available)
+    }
+
+    /// Sessions of about `per_session` threads: as many as the cores allow, but
+    /// never more than the chunks or than memory holds; leftover cores become
+    /// intra-op threads.
+    fn sized(per_session: usize, chunks: usize, cores: usize, mem_available: Option<u64>) -> Self {
         let cores = cores.max(1);
         let by_memory = mem_available.map_or(usize::MAX, |m| (m / SESSION_BYTES).max(1) as usize);
-        let workers = (cores / 2).min(chunks.max(1)).min(by_memory).max(1);
+        let workers = (cores / per_session)
+            .min(chunks.max(1))
+            .min(by_memory)
+            .max(1);
         Self::fitted(workers, cores / workers, cores)
     }
 

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::g2p::G2p;
-use crate::split::{split_sentences, Sentence};
+use crate::split::{link_len, split_sentences, Sentence};
 use crate::vocab::{count_ids, to_ids, MAX_TOKENS};
 use crate::Diagnostic;
 
@@ -381,13 +381,10 @@ fn link_ranges(s: &str) -> Vec<Range<usize>> {
     let mut from = 0;
     while let Some(open) = s[from..].find('[') {
         let start = from + open;
-        match s[start..]
-            .find("](")
-            .and_then(|c| s[start + c..].find(')').map(|p| start + c + p + 1))
-        {
-            Some(end) => {
-                out.push(start..end);
-                from = end;
+        match link_len(&s[start..]) {
+            Some(len) => {
+                out.push(start..start + len);
+                from = start + len;
             }
             None => from = start + 1,
         }

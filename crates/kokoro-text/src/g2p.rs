@@ -244,11 +244,12 @@ fn overrides(text: &str) -> Vec<(&str, Option<&str>)> {
     let mut rest = text;
     while let Some(open) = rest.find('[') {
         let after = &rest[open..];
-        let parsed = after.find("](/").and_then(|close| {
-            let body = &after[close + 3..];
-            let end = body.find(')')?;
-            let ps = body[..end].strip_suffix('/')?;
-            (!after[1..close].contains('[')).then_some((close + 3 + end + 1, ps))
+        let parsed = crate::split::link_len(after).and_then(|len| {
+            let close = after.find("](")?;
+            let ps = after[close + 2..len - 1]
+                .strip_prefix('/')?
+                .strip_suffix('/')?;
+            Some((len, ps))
         });
         match parsed {
             Some((len, ps)) => {

@@ -108,12 +108,14 @@ impl Lexicon {
         let mut rest = text;
         while !rest.is_empty() {
             // Keep an existing override whole.
-            if rest.starts_with('[') {
-                if let Some(end) = rest.find(')').filter(|&e| rest[..e].contains("](")) {
-                    out.push_str(&rest[..=end]);
-                    rest = &rest[end + 1..];
-                    continue;
-                }
+            if let Some(len) = rest
+                .starts_with('[')
+                .then(|| crate::split::link_len(rest))
+                .flatten()
+            {
+                out.push_str(&rest[..len]);
+                rest = &rest[len..];
+                continue;
             }
             let word_len = rest
                 .find(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))

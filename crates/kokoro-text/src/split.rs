@@ -140,8 +140,9 @@ fn boundaries(para: &str) -> Vec<usize> {
     out
 }
 
-/// Length of an inline override `[text](/phonemes/)` at the start of `s`, if one is there.
-fn link_len(s: &str) -> Option<usize> {
+/// Length of an inline override `[text](/phonemes/)` at the start of `s`, if one
+/// is there: the one parser of that markup in the crate.
+pub(crate) fn link_len(s: &str) -> Option<usize> {
     let close = s.find("](")?;
     if s[1..close].contains(['[', '\n']) {
         return None;
