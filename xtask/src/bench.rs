@@ -345,7 +345,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
 
     let t = Instant::now();
     let fallback = crate::fetch::fallback()?;
-    let frontend = Frontend::new(G2p::new(Lang::EnUs, fallback));
+    let frontend = Frontend::new(G2p::new(Lang::EnUs, fallback)?);
     let opts = ChunkOptions {
         target_tokens: target,
         ..ChunkOptions::streaming()

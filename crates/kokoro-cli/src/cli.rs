@@ -29,7 +29,8 @@ pub struct Args {
     /// Speaking speed, 0.5 to 2.0.
     #[arg(long, short = 's', allow_negative_numbers = true)]
     pub speed: Option<f32>,
-    /// Language: en-us or en-gb [default: from the voice's prefix].
+    /// Language: en-us, en-gb, es, fr-fr, hi, it, pt-br, ja, cmn (or a b e f h i p j z)
+    /// [default: from the voice's prefix].
     #[arg(long, short = 'l')]
     pub lang: Option<String>,
     /// Output format: wav, wav-float, flac, mp3, opus, pcm [default: from OUTPUT's extension, else wav].

@@ -76,17 +76,7 @@ pub fn main(mut args: Args) -> Result<()> {
         ),
     };
     let text = read_input(&input)?;
-    let lang = match &settings.lang {
-        Some(code) => code.parse::<Lang>()?,
-        None => {
-            let first = settings.voice.split([',', ':']).next().unwrap_or_default();
-            Lang::from_voice(first).unwrap_or_else(|| {
-                log.warn(&format!("voice `{first}` is not an English voice; speaking en-us (use --lang to choose)"));
-                Lang::EnUs
-            })
-        }
-    };
-
+    let lang = choose_lang(settings.lang.as_deref(), &settings.voice, &log)?;
     let lexicon = match &settings.lexicon {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -95,7 +85,8 @@ pub fn main(mut args: Args) -> Result<()> {
         }
         None => Lexicon::default(),
     };
-    let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log)).with_lexicon(lexicon));
+    let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log))?.with_lexicon(lexicon));
+    log.debug(&format!("language: {} ({})", lang.code(), lang.name()));
     if args.phonemes_only {
         return print_phonemes(&frontend, &text);
     }
@@ -208,26 +199,28 @@ pub fn main(mut args: Args) -> Result<()> {
         report_diagnostics(&c.diagnostics, &log);
         if log.debug {
             eprintln!(
-                "chunk {} [{} ids] {:?}\n  {}",
+                "chunk {} [{} ids] {:?}\n  {}{}",
                 c.index,
                 c.ids.len(),
                 kokoro_text::normalize(&text[c.span.clone()]),
-                c.phonemes
+                c.phonemes,
+                pause_note(c)
             );
         }
     });
     let mut joiner = pauses.map(Joiner::new);
     let mut joined = Vec::new();
     let mut sink = |audio: Audio| -> Result<(), SinkError> {
+        let boundary = audio.boundary();
         let samples = match joiner.as_mut() {
             Some(j) => {
                 joined.clear();
-                j.push(
-                    &audio.samples,
-                    audio.ends_sentence,
-                    audio.ends_paragraph,
-                    &mut joined,
-                );
+                j.push(&audio.samples, boundary, &mut joined);
+                &joined
+            }
+            None if boundary.pause_before_ms > 0 || boundary.pause_after_ms.is_some() => {
+                joined.clear();
+                kokoro_infer::audio::push_raw(&audio.samples, boundary, &mut joined);
                 &joined
             }
             None => &audio.samples,
@@ -344,19 +337,51 @@ fn voice_set(cache: &Cache, settings: &Settings, log: &Log) -> Result<VoiceSet> 
     Ok(VoiceSet::open(&path)?)
 }
 
-fn voice_language(name: &str) -> &'static str {
-    match name.chars().next() {
-        Some('a') => "en-us",
-        Some('b') => "en-gb",
-        Some('e') => "es",
-        Some('f') => "fr-fr",
-        Some('h') => "hi",
-        Some('i') => "it",
-        Some('j') => "ja",
-        Some('p') => "pt-br",
-        Some('z') => "cmn",
-        _ => "?",
+/// How `--debug` and `--phonemes-only` show pause markup around a chunk.
+fn pause_note(c: &kokoro_text::Chunk) -> String {
+    let mut note = String::new();
+    if c.pause_before_ms > 0 {
+        note.push_str(&format!("\n  (pause {} ms before)", c.pause_before_ms));
     }
+    if let Some(ms) = c.pause_after_ms {
+        note.push_str(&format!("\n  (pause {ms} ms after)"));
+    }
+    note
+}
+
+fn voice_language(name: &str) -> &'static str {
+    Lang::from_voice(name).map_or("?", Lang::code)
+}
+
+/// The language to speak: `--lang` when given, else the (first) voice's. A voice
+/// of another language still speaks, with a warning: its accent will show.
+fn choose_lang(code: Option<&str>, voice: &str, log: &Log) -> Result<Lang> {
+    let first = voice
+        .split([',', ':', '+'])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let of_voice = Lang::from_voice(first);
+    Ok(match (code, of_voice) {
+        (Some(code), of_voice) => {
+            let lang = code.parse::<Lang>()?;
+            if let Some(v) = of_voice.filter(|&v| v != lang) {
+                log.warn(&format!(
+                    "voice `{first}` is {} but the text is read as {}; expect an accent",
+                    v.name(),
+                    lang.name()
+                ));
+            }
+            lang
+        }
+        (None, Some(lang)) => lang,
+        (None, None) => {
+            log.warn(&format!(
+                "cannot tell the language of voice `{first}`; reading en-us (use --lang to choose)"
+            ));
+            Lang::EnUs
+        }
+    })
 }
 
 fn voice_gender(name: &str) -> &'static str {
@@ -399,6 +424,9 @@ fn print_phonemes(frontend: &Frontend, text: &str) -> Result<()> {
     let mut any = false;
     for c in frontend.chunks(text, ChunkOptions::default()) {
         any = true;
+        if c.pause_before_ms > 0 {
+            writeln!(out, "# pause {} ms", c.pause_before_ms)?;
+        }
         writeln!(
             out,
             "# chunk {} ({} ids): {}",
@@ -407,6 +435,9 @@ fn print_phonemes(frontend: &Frontend, text: &str) -> Result<()> {
             kokoro_text::normalize(&text[c.span.clone()])
         )?;
         writeln!(out, "{}", c.phonemes)?;
+        if let Some(ms) = c.pause_after_ms {
+            writeln!(out, "# pause {ms} ms")?;
+        }
         for d in &c.diagnostics {
             eprintln!("kokoro: chunk {}: {d}", c.index);
         }

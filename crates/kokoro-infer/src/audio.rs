@@ -29,6 +29,34 @@ impl Default for Pauses {
     }
 }
 
+/// How a chunk ended, and the silence pause markup asked for around it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Boundary {
+    /// The chunk ends a sentence.
+    pub ends_sentence: bool,
+    /// The chunk ends a paragraph.
+    pub ends_paragraph: bool,
+    /// Milliseconds of silence before the chunk (markup at the start of a text).
+    pub pause_before_ms: u32,
+    /// Milliseconds of silence after the chunk, in place of the usual pause.
+    pub pause_after_ms: Option<u32>,
+}
+
+/// Samples in `ms` milliseconds.
+pub fn samples_in(ms: u32) -> usize {
+    (u64::from(ms) * u64::from(SAMPLE_RATE) / 1000) as usize
+}
+
+/// Appends a chunk's audio untrimmed, with the silence markup asked for around it.
+pub fn push_raw(samples: &[f32], boundary: Boundary, out: &mut Vec<f32>) {
+    out.resize(out.len() + samples_in(boundary.pause_before_ms), 0.0);
+    out.extend_from_slice(samples);
+    out.resize(
+        out.len() + samples_in(boundary.pause_after_ms.unwrap_or(0)),
+        0.0,
+    );
+}
+
 /// Frames of 10 ms whose RMS is under this (-50 dBFS) count as silence.
 const SILENCE_RMS: f32 = 0.003;
 const FRAME: usize = SAMPLE_RATE as usize / 100;
@@ -67,31 +95,34 @@ impl Joiner {
         }
     }
 
-    /// Appends one chunk's audio to `out`.
-    pub fn push(
-        &mut self,
-        samples: &[f32],
-        ends_sentence: bool,
-        ends_paragraph: bool,
-        out: &mut Vec<f32>,
-    ) {
+    /// Appends one chunk's audio to `out`. A pause asked for by markup replaces
+    /// the usual one, and is kept even after the last chunk.
+    pub fn push(&mut self, samples: &[f32], boundary: Boundary, out: &mut Vec<f32>) {
+        let gap = self.pending_gap.take().unwrap_or(0.0) + boundary.pause_before_ms as f32 / 1000.0;
         let Some(bounds) = speech_bounds(samples) else {
+            self.pending_gap = Some(gap);
             return;
         };
-        if let Some(gap) = self.pending_gap.take() {
-            out.resize(
-                out.len() + (gap.max(0.0) * SAMPLE_RATE as f32).round() as usize,
-                0.0,
-            );
-        }
+        out.resize(
+            out.len() + (gap.max(0.0) * SAMPLE_RATE as f32).round() as usize,
+            0.0,
+        );
         out.extend_from_slice(&samples[bounds]);
-        self.pending_gap = Some(if ends_paragraph {
+        let usual = if boundary.ends_paragraph {
             self.pauses.paragraph
-        } else if ends_sentence {
+        } else if boundary.ends_sentence {
             self.pauses.sentence
         } else {
             self.pauses.clause
-        });
+        };
+        self.pending_gap = match boundary.pause_after_ms {
+            Some(ms) => {
+                // Written now, so that a pause at the very end is not lost.
+                out.resize(out.len() + samples_in(ms), 0.0);
+                Some(0.0)
+            }
+            None => Some(usual),
+        };
     }
 }
 
@@ -123,19 +154,53 @@ mod tests {
         });
         let mut out = Vec::new();
         let chunk = tone(2400);
-        j.push(&chunk, true, false, &mut out);
+        let sentence = Boundary {
+            ends_sentence: true,
+            ..Boundary::default()
+        };
+        let paragraph = Boundary {
+            ends_paragraph: true,
+            ..Boundary::default()
+        };
+        j.push(&chunk, sentence, &mut out);
         let one = out.len();
-        j.push(&chunk, false, true, &mut out);
+        j.push(&chunk, paragraph, &mut out);
         assert_eq!(
             out.len(),
             2 * one + 12_000,
             "a sentence pause before the second chunk"
         );
-        j.push(&chunk, true, false, &mut out);
+        j.push(
+            &chunk,
+            Boundary {
+                pause_after_ms: Some(2000),
+                ..sentence
+            },
+            &mut out,
+        );
         assert_eq!(
             out.len(),
-            3 * one + 12_000 + 24_000,
-            "a paragraph pause before the third"
+            3 * one + 12_000 + 24_000 + 48_000,
+            "a paragraph pause before the third, and the marked-up pause after it"
         );
+        j.push(&chunk, sentence, &mut out);
+        assert_eq!(
+            out.len(),
+            4 * one + 12_000 + 24_000 + 48_000,
+            "the marked-up pause replaces the sentence pause"
+        );
+    }
+
+    #[test]
+    fn raw_audio_keeps_marked_up_pauses() {
+        let mut out = Vec::new();
+        let b = Boundary {
+            pause_before_ms: 500,
+            pause_after_ms: Some(250),
+            ..Boundary::default()
+        };
+        push_raw(&[0.5; 100], b, &mut out);
+        assert_eq!(out.len(), 12_000 + 100 + 6_000);
+        assert_eq!(out[12_000], 0.5);
     }
 }

@@ -34,7 +34,7 @@ pub mod session;
 pub mod voice;
 
 pub use assets::{AssetPaths, Cache, FetchEvent, Want};
-pub use audio::{Joiner, Pauses};
+pub use audio::{Boundary, Joiner, Pauses};
 pub use error::{Error, Result};
 pub use session::{
     init_runtime, KokoroSession, SessionOptions, Synthesize, MAX_TOKENS, SAMPLE_RATE,

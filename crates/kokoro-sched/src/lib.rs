@@ -27,7 +27,7 @@
 //! let paths = Cache::new("/tmp/kokoro-cache").ensure(Want::ALL, &mut |_| {})?;
 //! init_runtime(&paths.runtime)?;
 //! let text = "Hello there. This is Kokoro, speaking from Rust.";
-//! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)));
+//! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback))?);
 //! let voice = VoiceSet::open(&paths.voices)?.resolve("af_heart")?;
 //! let layout = Layout::auto(usize::MAX, 2, None);
 //! let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
@@ -96,6 +96,22 @@ pub struct Audio {
     pub ends_paragraph: bool,
     /// True when the chunk ends a sentence.
     pub ends_sentence: bool,
+    /// Silence asked for by pause markup before the chunk, in milliseconds.
+    pub pause_before_ms: u32,
+    /// Silence asked for by pause markup after the chunk, in milliseconds.
+    pub pause_after_ms: Option<u32>,
+}
+
+impl Audio {
+    /// How the chunk ends, for [`kokoro_infer::Joiner`].
+    pub fn boundary(&self) -> kokoro_infer::Boundary {
+        kokoro_infer::Boundary {
+            ends_sentence: self.ends_sentence,
+            ends_paragraph: self.ends_paragraph,
+            pause_before_ms: self.pause_before_ms,
+            pause_after_ms: self.pause_after_ms,
+        }
+    }
 }
 
 /// Receives audio in input order. Returning an error stops the run.
@@ -158,6 +174,8 @@ impl Request<'_> {
             samples,
             ends_paragraph: chunk.ends_paragraph,
             ends_sentence: chunk.ends_sentence,
+            pause_before_ms: chunk.pause_before_ms,
+            pause_after_ms: chunk.pause_after_ms,
         })
     }
 }

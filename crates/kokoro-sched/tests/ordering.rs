@@ -76,6 +76,8 @@ fn chunks(spec: &[(u8, bool)]) -> (String, Vec<Chunk>) {
             ids,
             ends_paragraph: false,
             ends_sentence: true,
+            pause_before_ms: 0,
+            pause_after_ms: None,
             diagnostics: Vec::new(),
         });
     }

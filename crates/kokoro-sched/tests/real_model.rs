@@ -18,7 +18,9 @@ fn synthesise(text: &str, layout: Layout) -> Vec<f32> {
         .unwrap()
         .resolve("af_heart")
         .unwrap();
-    let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)));
+    let frontend = Frontend::new(
+        G2p::new(Lang::EnUs, Arc::new(SpellingFallback)).expect("English needs no backend"),
+    );
     let mut scheduler = layout
         .build(|o| KokoroSession::open(&paths.model, o))
         .unwrap();

@@ -96,6 +96,12 @@ pub struct Chunk {
     /// True when the chunk ends a sentence (false when a long sentence or a
     /// streaming ramp cut it at a clause, comma or word).
     pub ends_sentence: bool,
+    /// Silence asked for by pause markup before this chunk, in milliseconds
+    /// (only the first chunk of a text that starts with `[pause:..]` has one).
+    pub pause_before_ms: u32,
+    /// Silence asked for by pause markup after this chunk, in milliseconds, in
+    /// place of the usual gap; `None` for the usual gap.
+    pub pause_after_ms: Option<u32>,
     /// What the front end noticed in this chunk's text.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -108,6 +114,8 @@ struct Piece {
     tokens: usize,
     paragraph_start: bool,
     ends_sentence: bool,
+    /// Pause markup: silence, nothing to say.
+    pause_ms: Option<u32>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -149,6 +157,18 @@ impl<'a> Chunks<'a> {
             return false;
         };
         let first = self.pieces.len();
+        if sentence.pause_ms.is_some() {
+            self.pieces.push_back(Piece {
+                span: sentence.span,
+                phonemes: String::new(),
+                tokens: 0,
+                paragraph_start: sentence.paragraph_start,
+                ends_sentence: true,
+                pause_ms: sentence.pause_ms,
+                diagnostics: Vec::new(),
+            });
+            return true;
+        }
         split_piece(
             self.g2p,
             self.text,
@@ -184,7 +204,19 @@ struct Building {
     phonemes: String,
     tokens: usize,
     ends_sentence: bool,
+    pause_after_ms: Option<u32>,
     diagnostics: Vec<Diagnostic>,
+}
+
+impl Building {
+    /// Takes in a piece with nothing to say (symbols, pause markup).
+    fn absorb_silent(&mut self, mut piece: Piece) {
+        self.span.end = piece.span.end;
+        self.diagnostics.append(&mut piece.diagnostics);
+        if let Some(ms) = piece.pause_ms {
+            self.pause_after_ms = Some(self.pause_after_ms.unwrap_or(0).saturating_add(ms));
+        }
+    }
 }
 
 impl Iterator for Chunks<'_> {
@@ -195,20 +227,26 @@ impl Iterator for Chunks<'_> {
         let mut cur: Option<Building> = None;
         let mut silent: Option<(Range<usize>, Vec<Diagnostic>)> = None;
         let mut ends_paragraph = true;
+        let mut paused = false;
+        let mut pause_before_ms = 0u32;
         while let Some(mut piece) = self.next_piece(limit, words) {
             if piece.tokens == 0 {
-                // Nothing to say (symbols only): keep its text inside this chunk's span.
+                // Nothing to say (symbols only, or pause markup): keep its text
+                // inside this chunk's span. A pause ends the chunk.
+                let pause = piece.pause_ms;
                 match cur.as_mut() {
-                    Some(c) => {
-                        c.span.end = piece.span.end;
-                        c.diagnostics.append(&mut piece.diagnostics);
-                    }
+                    Some(c) => c.absorb_silent(piece),
                     None => {
                         let (span, mut d) =
                             silent.take().unwrap_or((piece.span.clone(), Vec::new()));
                         d.append(&mut piece.diagnostics);
                         silent = Some((span.start..piece.span.end, d));
+                        pause_before_ms = pause_before_ms.saturating_add(pause.unwrap_or(0));
                     }
+                }
+                if pause.is_some() && cur.is_some() {
+                    paused = true;
+                    break;
                 }
                 continue;
             }
@@ -244,6 +282,7 @@ impl Iterator for Chunks<'_> {
                         phonemes: piece.phonemes,
                         tokens: piece.tokens,
                         ends_sentence: piece.ends_sentence,
+                        pause_after_ms: None,
                         diagnostics,
                     });
                 }
@@ -259,12 +298,16 @@ impl Iterator for Chunks<'_> {
             }
             match self.pieces.front() {
                 Some(p) if p.tokens == 0 => {
-                    let mut p = self.pieces.pop_front()?;
-                    c.span.end = p.span.end;
-                    c.diagnostics.append(&mut p.diagnostics);
+                    let p = self.pieces.pop_front()?;
+                    paused |= p.pause_ms.is_some();
+                    c.absorb_silent(p);
                 }
                 _ => break,
             }
+        }
+        if paused {
+            // The chunk ended at a pause: what follows says whether a paragraph ended.
+            ends_paragraph = self.pieces.front().is_none_or(|p| p.paragraph_start);
         }
         let ids = to_ids(&c.phonemes, &mut c.diagnostics);
         let index = self.next_index;
@@ -276,6 +319,8 @@ impl Iterator for Chunks<'_> {
             ids,
             ends_paragraph,
             ends_sentence: c.ends_sentence || ends_paragraph,
+            pause_before_ms,
+            pause_after_ms: c.pause_after_ms,
             diagnostics: c.diagnostics,
         })
     }
@@ -293,7 +338,7 @@ fn split_piece(
 ) {
     let mut diagnostics = Vec::new();
     let phonemes = g2p.phonemize(
-        &crate::normalize::for_speech(&normalize(&text[span.clone()])),
+        &crate::normalize::for_lang(&normalize(&text[span.clone()]), g2p.lang()),
         &mut diagnostics,
     );
     let tokens = count_ids(&phonemes);
@@ -315,6 +360,7 @@ fn split_piece(
         tokens,
         paragraph_start: false,
         ends_sentence: false,
+        pause_ms: None,
         diagnostics,
     });
 }

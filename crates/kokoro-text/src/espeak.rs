@@ -1,21 +1,40 @@
-//! Out-of-lexicon fallback through espeak-ng (feature `espeak`, GPL-3.0-or-later).
+//! espeak-ng (feature `espeak`, GPL-3.0-or-later): the out-of-lexicon fallback
+//! for English, and the whole G2P of Spanish, French, Hindi, Italian and
+//! Brazilian Portuguese, as in Kokoro's own pipeline.
 //!
-//! espeak-ng's IPA is mapped into misaki's symbol set the way misaki's own espeak
-//! fallback does, so the model hears the phonemes it was trained on.
+//! espeak-ng's IPA is mapped into misaki's symbol set the way misaki does it
+//! (its `EspeakFallback` for English, its `EspeakG2P` for the other languages),
+//! so the model hears the phonemes it was trained on.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use espeak_ng::Translator;
 
 use crate::g2p::OovFallback;
 use crate::Lang;
 
-/// Reads out-of-lexicon words with the pure-Rust espeak-ng port.
+/// The espeak-ng dictionaries installed: English and the languages read through espeak-ng.
+const DICTS: [&str; 6] = ["en", "es", "fr", "hi", "it", "pt"];
+
+/// Reads out-of-lexicon English words, and whole texts in the languages misaki
+/// does not speak, with the pure-Rust espeak-ng port.
 pub struct EspeakFallback {
     us: Mutex<Translator>,
     gb: Mutex<Translator>,
+    /// Translators of the other languages, loaded on first use.
+    others: [OnceLock<Option<Mutex<Translator>>>; 5],
+    data_dir: std::path::PathBuf,
 }
+
+/// The other languages espeak-ng reads, with their espeak-ng voices.
+const OTHERS: [(Lang, &str); 5] = [
+    (Lang::Es, "es"),
+    (Lang::Fr, "fr-fr"),
+    (Lang::Hi, "hi"),
+    (Lang::It, "it"),
+    (Lang::PtBr, "pt-br"),
+];
 
 impl std::fmt::Debug for EspeakFallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,11 +64,12 @@ pub enum EspeakError {
 }
 
 impl EspeakFallback {
-    /// Writes the bundled English data into `data_dir` (once; it is reused after)
-    /// and loads it. This is the only I/O kokoro-text does.
+    /// Writes the bundled data into `data_dir` (once; it is reused after) and
+    /// loads the English voices; the others load on first use. This is the only
+    /// I/O kokoro-text does.
     pub fn install(data_dir: &Path) -> Result<Self, EspeakError> {
         let dir = data_dir.display().to_string();
-        if !data_dir.join("en_dict").exists() {
+        if !complete(data_dir) {
             install_atomically(data_dir).map_err(|source| EspeakError::Install {
                 dir: dir.clone(),
                 source,
@@ -66,8 +86,29 @@ impl EspeakFallback {
         Ok(Self {
             us: load("en-us")?,
             gb: load("en")?,
+            others: Default::default(),
+            data_dir: data_dir.to_path_buf(),
         })
     }
+
+    /// The translator of a language other than English, loading it on first use.
+    fn other(&self, lang: Lang) -> Option<&Mutex<Translator>> {
+        let i = OTHERS.iter().position(|&(l, _)| l == lang)?;
+        self.others[i]
+            .get_or_init(|| {
+                Translator::new(OTHERS[i].1, Some(&self.data_dir))
+                    .ok()
+                    .map(Mutex::new)
+            })
+            .as_ref()
+    }
+}
+
+/// Whether every dictionary is in `data_dir`.
+fn complete(data_dir: &Path) -> bool {
+    DICTS
+        .iter()
+        .all(|d| data_dir.join(format!("{d}_dict")).exists())
 }
 
 /// Writes the data into a fresh directory beside `data_dir` and renames it into
@@ -81,11 +122,18 @@ fn install_atomically(data_dir: &Path) -> std::io::Result<()> {
         std::thread::current().id()
     ));
     let _ = std::fs::remove_dir_all(&staging);
-    espeak_ng::install_bundled_language(&staging, "en")?;
+    espeak_ng::install_bundled_languages(&staging, &DICTS)?;
+    if data_dir.exists() && !complete(data_dir) {
+        // An older, smaller install: move it aside (a reader that has it open
+        // keeps its files) and put the complete one in its place.
+        let old = parent.join(format!(".espeak-ng-data-old-{}", std::process::id()));
+        std::fs::rename(data_dir, &old)?;
+        let _ = std::fs::remove_dir_all(old);
+    }
     match std::fs::rename(&staging, data_dir) {
         Ok(()) => Ok(()),
         // Another process won the race: its copy is complete, ours goes.
-        Err(_) if data_dir.join("en_dict").exists() => std::fs::remove_dir_all(&staging),
+        Err(_) if complete(data_dir) => std::fs::remove_dir_all(&staging),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
             Err(e)
@@ -105,6 +153,124 @@ impl OovFallback for EspeakFallback {
         let ps = espeak_to_misaki(&ipa, british);
         (!ps.trim().is_empty()).then_some(ps)
     }
+
+    fn speaks(&self, lang: Lang) -> bool {
+        self.other(lang).is_some()
+    }
+
+    fn phonemize_text(&self, text: &str, lang: Lang) -> Option<String> {
+        let translator = self.other(lang)?.lock().ok()?;
+        let mut out = String::new();
+        for piece in punctuated(text) {
+            match piece {
+                Piece::Words(words) => {
+                    let ipa = translator.text_to_ipa(words).ok()?;
+                    let ps = espeak_to_kokoro(&ipa);
+                    if ps.is_empty() {
+                        continue;
+                    }
+                    if !out.is_empty() && !out.ends_with(['“', '(', ' ']) {
+                        out.push(' ');
+                    }
+                    out.push_str(&ps);
+                }
+                Piece::Open(p) => {
+                    if !out.is_empty() && !out.ends_with(' ') {
+                        out.push(' ');
+                    }
+                    out.push(p);
+                }
+                Piece::Close(p) => out.push(p),
+            }
+        }
+        Some(out.trim().to_string())
+    }
+}
+
+/// A run of text between punctuation marks, or a mark in Kokoro's vocabulary.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Words(&'a str),
+    /// Opens a phrase: `“`, `(`.
+    Open(char),
+    /// Closes one or stands after a word: `,`, `.`, `”`, `)`...
+    Close(char),
+}
+
+/// Cuts text at punctuation, as phonemizer's `preserve_punctuation` does for
+/// misaki: espeak-ng reads the words, the marks go to the model as they are.
+/// Marks outside the vocabulary become their nearest vocabulary mark (`«` is `“`,
+/// CJK `，` is `,`) or, like `¿` and `¡`, nothing.
+fn punctuated(text: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        let mark = match c {
+            ',' | '、' | '，' => Some(Piece::Close(',')),
+            '.' | '。' | '．' | '।' | '॥' => Some(Piece::Close('.')),
+            '!' | '！' => Some(Piece::Close('!')),
+            '?' | '？' => Some(Piece::Close('?')),
+            ';' | '；' => Some(Piece::Close(';')),
+            ':' | '：' => Some(Piece::Close(':')),
+            '—' | '–' => Some(Piece::Close('—')),
+            '…' => Some(Piece::Close('…')),
+            '»' | '”' | '」' | '』' => Some(Piece::Close('”')),
+            ')' | '）' => Some(Piece::Close(')')),
+            '«' | '“' | '「' | '『' => Some(Piece::Open('“')),
+            '(' | '（' => Some(Piece::Open('(')),
+            '"' | '¿' | '¡' => Some(Piece::Close(' ')),
+            _ => None,
+        };
+        // A period between digits is part of a number ("3.5"), not a mark.
+        let in_number = matches!(c, '.' | ',')
+            && text[..i].ends_with(|p: char| p.is_ascii_digit())
+            && text[i + 1..].starts_with(|n: char| n.is_ascii_digit());
+        let Some(mark) = mark.filter(|_| !in_number) else {
+            continue;
+        };
+        if !text[start..i].trim().is_empty() {
+            out.push(Piece::Words(&text[start..i]));
+        }
+        if mark != Piece::Close(' ') {
+            out.push(mark);
+        }
+        start = i + c.len_utf8();
+    }
+    if !text[start..].trim().is_empty() {
+        out.push(Piece::Words(&text[start..]));
+    }
+    out
+}
+
+/// Rewrites espeak-ng IPA into Kokoro's symbols for the languages misaki reads
+/// through espeak-ng (its `EspeakG2P`, version 1.0). espeak-ng here writes no
+/// tie bars, so the pairs misaki joins are joined wherever they occur.
+pub fn espeak_to_kokoro(ipa: &str) -> String {
+    const E2M: &[(&str, &str)] = &[
+        ("aɪ", "I"),
+        ("aʊ", "W"),
+        ("dz", "ʣ"),
+        ("dʒ", "ʤ"),
+        ("eɪ", "A"),
+        ("oʊ", "O"),
+        ("əʊ", "Q"),
+        ("ts", "ʦ"),
+        ("tʃ", "ʧ"),
+        ("ɔɪ", "Y"),
+    ];
+    let mut ps = ipa.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (from, to) in E2M {
+        ps = ps.replace(from, to);
+    }
+    // Hyphens, ties and diacritics the model was not trained with.
+    ps.chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '-' | '^' | '\u{361}' | '\u{329}' | '\u{32a}' | '\u{31e}' | '\u{31f}'
+            )
+        })
+        .collect()
 }
 
 /// Rewrites espeak-ng IPA (without tie marks) into misaki's phoneme symbols.

@@ -16,6 +16,18 @@ pub trait OovFallback: Send + Sync {
     fn name(&self) -> &'static str;
     /// Phonemes for one word, or `None` when this fallback cannot say it.
     fn phonemize(&self, word: &str, lang: Lang) -> Option<String>;
+    /// Whether [`OovFallback::phonemize_text`] speaks `lang`, which makes this
+    /// the whole G2P of a language misaki does not speak.
+    fn speaks(&self, lang: Lang) -> bool {
+        let _ = lang;
+        false
+    }
+    /// Phonemes for a run of text in a language misaki does not speak: words,
+    /// numbers and punctuation, no markup. `None` when it cannot.
+    fn phonemize_text(&self, text: &str, lang: Lang) -> Option<String> {
+        let _ = (text, lang);
+        None
+    }
 }
 
 /// The fallback every build has: the word is spelled out letter by letter.
@@ -136,44 +148,91 @@ impl misaki_rs::Fallback for Recorder {
     }
 }
 
-/// English G2P of misaki quality, with an out-of-lexicon fallback.
+/// G2P of misaki quality for English, with an out-of-lexicon fallback; for the
+/// other languages, the fallback's whole-text G2P ([`OovFallback::phonemize_text`]).
 ///
-/// Building one takes ~150 ms and ~100 MB (lexicons and tagger); build it once and
-/// share it: it is `Send + Sync`.
+/// Building an English one takes ~150 ms and ~100 MB (lexicons and tagger); build
+/// it once and share it: it is `Send + Sync`.
 pub struct G2p {
-    inner: misaki_rs::G2P,
+    engine: Engine,
+    fallback: Arc<dyn OovFallback>,
     lang: Lang,
     lexicon: crate::Lexicon,
+}
+
+/// Who reads a language.
+enum Engine {
+    /// misaki, for English.
+    Misaki(Box<misaki_rs::G2P>),
+    /// Japanese through kakasi and misaki's kana table.
+    #[cfg(feature = "ja")]
+    Japanese,
+    /// Mandarin through jieba, pinyin and misaki's table.
+    #[cfg(feature = "zh")]
+    Mandarin(Box<crate::zh::Mandarin>),
+    /// The fallback's whole-text G2P.
+    Fallback,
+}
+
+/// A language the chosen G2P backend does not speak.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} is not in this build: it needs the `{}` feature (`{backend}` does not speak it)",
+    lang.name(),
+    match lang { Lang::Ja => "ja", Lang::Cmn => "zh", _ => "espeak" }
+)]
+pub struct UnsupportedLang {
+    /// The language asked for.
+    pub lang: Lang,
+    /// The backend that was offered.
+    pub backend: &'static str,
 }
 
 impl std::fmt::Debug for G2p {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("G2p")
             .field("lang", &self.lang)
+            .field("fallback", &self.fallback.name())
             .finish_non_exhaustive()
     }
 }
 
 impl G2p {
-    /// G2P for `lang` with the given fallback for out-of-lexicon words.
-    pub fn new(lang: Lang, fallback: Arc<dyn OovFallback>) -> Self {
-        let misaki_lang = match lang {
-            Lang::EnGb => misaki_rs::Language::EnglishGB,
-            Lang::EnUs => misaki_rs::Language::EnglishUS,
+    /// G2P for `lang`: misaki with `fallback` for out-of-lexicon words in English,
+    /// `fallback`'s whole-text G2P in the other languages, which it must speak.
+    pub fn new(lang: Lang, fallback: Arc<dyn OovFallback>) -> Result<Self, UnsupportedLang> {
+        let misaki = |l| {
+            let recorder: Box<dyn misaki_rs::Fallback> = Box::new(Recorder {
+                inner: fallback.clone(),
+                lang,
+            });
+            Engine::Misaki(Box::new(misaki_rs::G2P::with_fallback(l, Some(recorder))))
         };
-        let recorder: Box<dyn misaki_rs::Fallback> = Box::new(Recorder {
-            inner: fallback,
-            lang,
-        });
+        let engine = match lang {
+            Lang::EnGb => misaki(misaki_rs::Language::EnglishGB),
+            Lang::EnUs => misaki(misaki_rs::Language::EnglishUS),
+            #[cfg(feature = "ja")]
+            Lang::Ja => Engine::Japanese,
+            #[cfg(feature = "zh")]
+            Lang::Cmn => Engine::Mandarin(Box::default()),
+            _ if fallback.speaks(lang) => Engine::Fallback,
+            _ => {
+                return Err(UnsupportedLang {
+                    lang,
+                    backend: fallback.name(),
+                })
+            }
+        };
         let g2p = Self {
-            inner: misaki_rs::G2P::with_fallback(misaki_lang, Some(recorder)),
+            engine,
+            fallback,
             lang,
             lexicon: crate::Lexicon::default(),
         };
-        // The first call builds misaki's lazily made tables; pay for it here, at
-        // load time, rather than in the first chunk's time to audio.
+        // The first call builds lazily made tables; pay for it here, at load
+        // time, rather than in the first chunk's time to audio.
         let _ = g2p.phonemize("Warm up.", &mut Vec::new());
-        g2p
+        Ok(g2p)
     }
 
     /// Uses `lexicon` before the built-in one.
@@ -199,7 +258,7 @@ impl G2p {
             let ps = match fixed {
                 Some(ps) => ps.to_string(),
                 None if segment.trim().is_empty() => continue,
-                None => self.misaki(segment, diagnostics),
+                None => self.plain(segment, diagnostics),
             };
             if !phonemes.is_empty() && segment.starts_with(char::is_whitespace) {
                 phonemes.push(' ');
@@ -218,14 +277,28 @@ impl G2p {
         phonemes.trim().to_string()
     }
 
-    /// misaki's G2P on plain text; if it fails, the words are spelled out.
-    fn misaki(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> String {
-        match self.inner.g2p(text) {
-            Ok((ps, _)) => ps,
-            Err(e) => {
+    /// The language's G2P on plain text; if it fails, the words are spelled out.
+    fn plain(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> String {
+        let result = match &self.engine {
+            Engine::Misaki(misaki) => misaki
+                .g2p(text)
+                .map(|(ps, _)| ps)
+                .map_err(|e| e.to_string()),
+            #[cfg(feature = "ja")]
+            Engine::Japanese => Ok(crate::ja::phonemize(text)),
+            #[cfg(feature = "zh")]
+            Engine::Mandarin(zh) => Ok(zh.phonemize(text)),
+            Engine::Fallback => self
+                .fallback
+                .phonemize_text(text, self.lang)
+                .ok_or_else(|| format!("{} could not read it", self.fallback.name())),
+        };
+        match result {
+            Ok(ps) => ps,
+            Err(reason) => {
                 diagnostics.push(Diagnostic::G2pFailed {
                     text: text.to_string(),
-                    reason: e.to_string(),
+                    reason,
                 });
                 text.split_whitespace()
                     .map(|w| SpellingFallback.phonemize(w, self.lang).unwrap_or_default())

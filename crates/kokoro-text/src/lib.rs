@@ -22,12 +22,13 @@
 //! use std::sync::Arc;
 //! use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
 //!
-//! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)));
+//! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback))?);
 //! let text = "Dr. Smith paid $3.14. Then he left.";
 //! let out = frontend.process(text, ChunkOptions::default());
 //! assert_eq!(out.chunks.len(), 1);
 //! assert!(out.chunks[0].ids.len() <= kokoro_text::MAX_TOKENS);
 //! assert_eq!(&text[out.chunks[0].span.clone()], text);
+//! # Ok::<(), kokoro_text::UnsupportedLang>(())
 //! ```
 //!
 //! # Licence
@@ -40,10 +41,14 @@ pub mod chunk;
 #[cfg(feature = "espeak")]
 pub mod espeak;
 pub mod g2p;
+#[cfg(feature = "ja")]
+pub mod ja;
 pub mod lexicon;
 pub mod normalize;
 pub mod split;
 pub mod vocab;
+#[cfg(feature = "zh")]
+pub mod zh;
 
 use std::ops::Range;
 use std::str::FromStr;
@@ -51,29 +56,79 @@ use std::str::FromStr;
 pub use chunk::{normalize, Chunk, ChunkOptions, Chunks};
 #[cfg(feature = "espeak")]
 pub use espeak::{EspeakError, EspeakFallback};
-pub use g2p::{G2p, OovFallback, SpellingFallback};
+pub use g2p::{G2p, OovFallback, SpellingFallback, UnsupportedLang};
 pub use lexicon::{Lexicon, LexiconError};
 pub use split::{split_sentences, Sentence};
 pub use vocab::MAX_TOKENS;
 
-/// A language the front end speaks.
+/// A language the front end speaks: the nine of Kokoro v1.0's voices.
+///
+/// English goes through misaki's lexicons ([`G2p`]); the others need a G2P
+/// backend that speaks them, such as [`EspeakFallback`] (feature `espeak`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lang {
     /// American English (misaki's US lexicon).
     EnUs,
     /// British English (misaki's GB lexicon).
     EnGb,
+    /// Spanish.
+    Es,
+    /// French (France).
+    Fr,
+    /// Hindi.
+    Hi,
+    /// Italian.
+    It,
+    /// Brazilian Portuguese.
+    PtBr,
+    /// Japanese.
+    Ja,
+    /// Mandarin Chinese.
+    Cmn,
 }
 
 impl Lang {
     /// All languages, in the order `--list-languages` shows them.
-    pub const ALL: [Lang; 2] = [Lang::EnUs, Lang::EnGb];
+    pub const ALL: [Lang; 9] = [
+        Lang::EnUs,
+        Lang::EnGb,
+        Lang::Es,
+        Lang::Fr,
+        Lang::Hi,
+        Lang::It,
+        Lang::PtBr,
+        Lang::Ja,
+        Lang::Cmn,
+    ];
 
-    /// The code users type: `en-us`, `en-gb`.
+    /// The code users type: `en-us`, `en-gb`, `es`, `fr-fr`, `hi`, `it`, `pt-br`, `ja`, `cmn`.
     pub fn code(self) -> &'static str {
         match self {
             Lang::EnUs => "en-us",
             Lang::EnGb => "en-gb",
+            Lang::Es => "es",
+            Lang::Fr => "fr-fr",
+            Lang::Hi => "hi",
+            Lang::It => "it",
+            Lang::PtBr => "pt-br",
+            Lang::Ja => "ja",
+            Lang::Cmn => "cmn",
+        }
+    }
+
+    /// Kokoro's one-letter code, the first letter of the language's voices
+    /// (`a` for `af_heart`, `z` for `zf_xiaobei`).
+    pub fn letter(self) -> char {
+        match self {
+            Lang::EnUs => 'a',
+            Lang::EnGb => 'b',
+            Lang::Es => 'e',
+            Lang::Fr => 'f',
+            Lang::Hi => 'h',
+            Lang::It => 'i',
+            Lang::PtBr => 'p',
+            Lang::Ja => 'j',
+            Lang::Cmn => 'z',
         }
     }
 
@@ -82,33 +137,59 @@ impl Lang {
         match self {
             Lang::EnUs => "English (American)",
             Lang::EnGb => "English (British)",
+            Lang::Es => "Spanish",
+            Lang::Fr => "French",
+            Lang::Hi => "Hindi",
+            Lang::It => "Italian",
+            Lang::PtBr => "Portuguese (Brazilian)",
+            Lang::Ja => "Japanese",
+            Lang::Cmn => "Mandarin Chinese",
         }
     }
 
-    /// The language a Kokoro voice speaks, from its prefix (`af_heart` is American).
+    /// True for the two Englishes, which misaki's lexicons speak.
+    pub fn is_english(self) -> bool {
+        matches!(self, Lang::EnUs | Lang::EnGb)
+    }
+
+    /// The language a Kokoro voice speaks, from its prefix (`af_heart` is
+    /// American English, `ef_dora` Spanish).
     pub fn from_voice(voice: &str) -> Option<Lang> {
-        match voice.chars().next()? {
-            'a' => Some(Lang::EnUs),
-            'b' => Some(Lang::EnGb),
-            _ => None,
-        }
+        let letter = voice.chars().next()?;
+        Lang::ALL.into_iter().find(|l| l.letter() == letter)
     }
 }
 
 /// A language code that is not supported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown language `{0}` (supported: en-us, en-gb)")]
+#[error("unknown language `{0}` (supported: en-us, en-gb, es, fr-fr, hi, it, pt-br, ja, cmn, or their letters a b e f h i p j z)")]
 pub struct UnknownLang(pub String);
 
 impl FromStr for Lang {
     type Err = UnknownLang;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "en-us" | "en" | "a" | "us" => Ok(Lang::EnUs),
-            "en-gb" | "b" | "gb" | "uk" => Ok(Lang::EnGb),
-            _ => Err(UnknownLang(s.to_string())),
-        }
+        let code = s.trim().to_ascii_lowercase().replace('_', "-");
+        let lang = match code.as_str() {
+            "en-us" | "en" | "us" | "american" => Lang::EnUs,
+            "en-gb" | "gb" | "uk" | "british" => Lang::EnGb,
+            "es" | "es-es" | "es-419" | "es-mx" | "spanish" => Lang::Es,
+            "fr-fr" | "fr" | "french" => Lang::Fr,
+            "hi" | "hi-in" | "hindi" => Lang::Hi,
+            "it" | "it-it" | "italian" => Lang::It,
+            "pt-br" | "pt" | "portuguese" => Lang::PtBr,
+            "ja" | "ja-jp" | "jp" | "japanese" => Lang::Ja,
+            "cmn" | "zh" | "zh-cn" | "cmn-cn" | "mandarin" | "chinese" => Lang::Cmn,
+            one if one.chars().count() == 1 => {
+                let letter = one.chars().next().unwrap_or_default();
+                return Lang::ALL
+                    .into_iter()
+                    .find(|l| l.letter() == letter)
+                    .ok_or_else(|| UnknownLang(s.to_string()));
+            }
+            _ => return Err(UnknownLang(s.to_string())),
+        };
+        Ok(lang)
     }
 }
 
@@ -224,7 +305,7 @@ impl Frontend {
         let mut d = Vec::new();
         let ps = self
             .g2p
-            .phonemize(&normalize::for_speech(&normalize(text)), &mut d);
+            .phonemize(&normalize::for_lang(&normalize(text), self.lang()), &mut d);
         (ps, d)
     }
 }

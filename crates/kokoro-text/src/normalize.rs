@@ -147,7 +147,18 @@ fn unit(u: &str) -> &'static str {
     }
 }
 
-/// Rewrites one piece of text (whitespace already collapsed) for the G2P.
+/// Rewrites one piece of text (whitespace already collapsed) for the G2P of
+/// `lang`. The rewrites are English ("10:30" is "10 30"); the other languages'
+/// G2Ps read numbers, times and symbols themselves.
+pub fn for_lang(text: &str, lang: crate::Lang) -> Cow<'_, str> {
+    if lang.is_english() {
+        for_speech(text)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Rewrites one piece of English text (whitespace already collapsed) for the G2P.
 pub fn for_speech(text: &str) -> Cow<'_, str> {
     let r = rules();
     let mut s = Cow::Borrowed(text);

@@ -6,7 +6,8 @@
 //! A period after a title ("Dr.", "Mr.") or inside a number ("3.14") never ends a
 //! sentence; after dotted abbreviations ("U.S.", "p.m.", "etc.") it ends one only
 //! when the next word starts with a capital letter. Inline overrides such as
-//! `[Kokoro](/kˈOkəɹO/)` are never cut.
+//! `[Kokoro](/kˈOkəɹO/)` are never cut. Pause markup, `[pause:0.5s]` or
+//! `[pause:500ms]`, stands alone between sentences: it ends the text before it.
 
 use std::ops::Range;
 
@@ -17,7 +18,13 @@ pub struct Sentence {
     pub span: Range<usize>,
     /// True for the first sentence of a paragraph (after a blank line).
     pub paragraph_start: bool,
+    /// For pause markup (`[pause:0.5s]`): the silence asked for, in
+    /// milliseconds. Such a "sentence" has nothing to speak.
+    pub pause_ms: Option<u32>,
 }
+
+/// The longest pause markup may ask for, in milliseconds.
+pub const MAX_PAUSE_MS: u32 = 60_000;
 
 /// Titles that are followed by a name, never by the end of a sentence.
 const TITLES: &[&str] = &[
@@ -62,19 +69,62 @@ pub fn split_sentences(text: &str) -> Vec<Sentence> {
     out
 }
 
+/// Pushes the sentence in `span`, trimmed; pause markup inside it stands alone,
+/// cutting the text around it.
 fn push_trimmed(out: &mut Vec<Sentence>, text: &str, span: Range<usize>, first: &mut bool) {
+    let (mut from, end) = (span.start, span.end);
+    let mut at = from;
+    while let Some(open) = text[at..end].find("[pause:") {
+        let open = at + open;
+        match pause_len(&text[open..end]) {
+            Some((len, ms)) => {
+                push_text(out, text, from..open, first);
+                out.push(Sentence {
+                    span: open..open + len,
+                    paragraph_start: *first,
+                    pause_ms: Some(ms),
+                });
+                *first = false;
+                from = open + len;
+                at = from;
+            }
+            None => at = open + 1,
+        }
+    }
+    push_text(out, text, from..end, first);
+}
+
+fn push_text(out: &mut Vec<Sentence>, text: &str, span: Range<usize>, first: &mut bool) {
     let s = &text[span.clone()];
-    let lead = s.len() - s.trim_start().len();
-    let trimmed = s.trim();
-    if trimmed.is_empty() {
+    if s.trim().is_empty() {
         return;
     }
-    let start = span.start + lead;
+    let start = span.start + (s.len() - s.trim_start().len());
     out.push(Sentence {
-        span: start..start + trimmed.len(),
+        span: start..start + s.trim().len(),
         paragraph_start: *first,
+        pause_ms: None,
     });
     *first = false;
+}
+
+/// Length and milliseconds of pause markup at the start of `s`: `[pause:0.5s]`,
+/// `[pause:500ms]` or `[pause:1]` (seconds), at most [`MAX_PAUSE_MS`].
+/// Anything else is not markup, and is read as text.
+pub(crate) fn pause_len(s: &str) -> Option<(usize, u32)> {
+    let body = s.strip_prefix("[pause:")?;
+    let close = body.find(']')?;
+    let value = body[..close].trim();
+    let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
+        (ms, 1.0)
+    } else if let Some(secs) = value.strip_suffix('s') {
+        (secs, 1000.0)
+    } else {
+        (value, 1000.0)
+    };
+    let ms = number.trim().parse::<f64>().ok()? * scale;
+    (ms.is_finite() && (0.0..=f64::from(MAX_PAUSE_MS)).contains(&ms))
+        .then_some(("[pause:".len() + close + 1, ms.round() as u32))
 }
 
 /// Paragraphs: runs of lines separated by lines holding only whitespace.
@@ -193,7 +243,7 @@ fn next_word_is_capitalised(para: &str, chars: &[(usize, char)], j: usize) -> bo
     let rest = chars.get(j).map_or("", |&(p, _)| &para[p..]);
     rest.trim_start()
         .chars()
-        .find(|ch| !matches!(ch, '"' | '“' | '\'' | '‘' | '(' | '['))
+        .find(|ch| !matches!(ch, '"' | '“' | '\'' | '‘' | '(' | '[' | '¿' | '¡' | '«'))
         .is_some_and(char::is_uppercase)
 }
 

@@ -8,7 +8,11 @@ use proptest::prelude::*;
 
 fn frontend() -> &'static Frontend {
     static F: OnceLock<Frontend> = OnceLock::new();
-    F.get_or_init(|| Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback))))
+    F.get_or_init(|| {
+        Frontend::new(
+            G2p::new(Lang::EnUs, Arc::new(SpellingFallback)).expect("English needs no backend"),
+        )
+    })
 }
 
 fn corpus(name: &str) -> String {
@@ -200,7 +204,9 @@ fn symbols_only_input_is_reported_not_lost() {
 
 #[test]
 fn british_english_differs() {
-    let gb = Frontend::new(G2p::new(Lang::EnGb, Arc::new(SpellingFallback)));
+    let gb = Frontend::new(
+        G2p::new(Lang::EnGb, Arc::new(SpellingFallback)).expect("English needs no backend"),
+    );
     let (us, _) = frontend().phonemize("tomato");
     let (uk, _) = gb.phonemize("tomato");
     assert_ne!(us, uk);
@@ -247,7 +253,11 @@ proptest! {
 #[test]
 fn a_user_lexicon_comes_before_the_built_in_one() {
     let lex = kokoro_text::Lexicon::parse("read ɹˈɛd\nKokoro kˈOkəɹO\n").unwrap();
-    let fe = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback)).with_lexicon(lex));
+    let fe = Frontend::new(
+        G2p::new(Lang::EnUs, Arc::new(SpellingFallback))
+            .expect("English needs no backend")
+            .with_lexicon(lex),
+    );
     let (ps, d) = fe.phonemize("I will read Kokoro.");
     assert!(ps.contains("ɹˈɛd") && ps.contains("kˈOkəɹO"), "{ps}");
     assert!(d.is_empty(), "{d:?}");
