@@ -39,7 +39,7 @@ const ABBREVIATIONS: &[&str] = &[
     "nov", "dec",
 ];
 
-const TERMINATORS: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
+const TERMINATORS: &[char] = &['.', '!', '?', '…', '。', '！', '？', '।', '॥'];
 const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»', '」', '』'];
 const CJK_TERMINATORS: &[char] = &['。', '！', '？'];
 

@@ -262,3 +262,53 @@ fn a_user_lexicon_comes_before_the_built_in_one() {
     assert!(ps.contains("ɹˈɛd") && ps.contains("kˈOkəɹO"), "{ps}");
     assert!(d.is_empty(), "{d:?}");
 }
+
+#[test]
+fn pause_markup_ends_a_chunk_and_asks_for_silence() {
+    let text = "Hello there. [pause:1.5s] Then more. [pause:250ms][pause:1] The end.";
+    let out = frontend().process(text, ChunkOptions::default());
+    let pauses: Vec<(u32, Option<u32>)> = out
+        .chunks
+        .iter()
+        .map(|c| (c.pause_before_ms, c.pause_after_ms))
+        .collect();
+    assert_eq!(pauses, vec![(0, Some(1500)), (0, Some(1250)), (0, None)]);
+    assert!(out.chunks.iter().all(|c| !c.phonemes.contains("pˈɔz")));
+    assert_covered(text, &out);
+
+    let lead = frontend().process("[pause:0.5s] Hi.", ChunkOptions::default());
+    assert_eq!(lead.chunks[0].pause_before_ms, 500);
+    assert_eq!(lead.chunks[0].span, 0..16);
+}
+
+#[test]
+fn malformed_pause_markup_is_read_as_text() {
+    for bad in ["[pause:abc]", "[pause:-1s]", "[pause:90s]", "[pause:1s"] {
+        let text = format!("Wait {bad} here.");
+        let out = frontend().process(&text, ChunkOptions::default());
+        assert_eq!(out.chunks.len(), 1, "{bad}");
+        assert_eq!(out.chunks[0].pause_after_ms, None, "{bad}");
+        // Spoken, not swallowed: "pause" is in the phonemes (read or spelled).
+        assert!(out.chunks[0].phonemes.contains('p'), "{bad}: {}", out.chunks[0].phonemes);
+    }
+}
+
+#[test]
+fn languages_without_a_backend_are_an_error_not_silence() {
+    let err = G2p::new(Lang::Es, Arc::new(SpellingFallback)).unwrap_err();
+    assert_eq!(err.lang, Lang::Es);
+    assert!(err.to_string().contains("espeak"), "{err}");
+}
+
+#[test]
+fn language_codes_and_voice_prefixes() {
+    for lang in Lang::ALL {
+        assert_eq!(lang.code().parse::<Lang>(), Ok(lang));
+        assert_eq!(lang.letter().to_string().parse::<Lang>(), Ok(lang));
+        assert_eq!(Lang::from_voice(&format!("{}f_test", lang.letter())), Some(lang));
+    }
+    assert_eq!("zh".parse::<Lang>(), Ok(Lang::Cmn));
+    assert_eq!("pt".parse::<Lang>(), Ok(Lang::PtBr));
+    assert!("xx".parse::<Lang>().is_err());
+    assert_eq!(Lang::from_voice("xx_nobody"), None);
+}
