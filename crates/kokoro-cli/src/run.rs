@@ -208,24 +208,12 @@ pub fn main(mut args: Args) -> Result<()> {
             );
         }
     });
-    let mut joiner = pauses.map(Joiner::new);
+    let mut joiner = pauses.map_or_else(Joiner::raw, Joiner::new);
     let mut joined = Vec::new();
     let mut sink = |audio: Audio| -> Result<(), SinkError> {
-        let boundary = audio.boundary();
-        let samples = match joiner.as_mut() {
-            Some(j) => {
-                joined.clear();
-                j.push(&audio.samples, boundary, &mut joined);
-                &joined
-            }
-            None if boundary.pause_before_ms > 0 || boundary.pause_after_ms.is_some() => {
-                joined.clear();
-                kokoro_infer::audio::push_raw(&audio.samples, boundary, &mut joined);
-                &joined
-            }
-            None => &audio.samples,
-        };
-        Ok(encoder.write(samples)?)
+        joined.clear();
+        joiner.push(&audio.samples, audio.boundary(), &mut joined);
+        Ok(encoder.write(&joined)?)
     };
     let result = scheduler.run(&request, &mut chunks, &mut sink, &control);
     if let Some(bar) = bar {

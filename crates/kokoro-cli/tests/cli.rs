@@ -159,7 +159,130 @@ fn lists_voices_and_languages() {
     assert_eq!(list.lines().count(), 54);
     assert!(list.contains("af_heart\ten-us\tfemale"));
     let o = run(&["--list-languages"]);
-    assert!(String::from_utf8(o.stdout).unwrap().contains("en-gb"));
+    let langs = String::from_utf8(o.stdout).unwrap();
+    for code in [
+        "en-us", "en-gb", "es", "fr-fr", "hi", "it", "pt-br", "ja", "cmn",
+    ] {
+        assert!(
+            langs.lines().any(|l| l.starts_with(code)),
+            "{code}: {langs}"
+        );
+    }
+}
+
+/// Each language, read by one of its voices: speech of plausible length, and the
+/// language chosen from the voice's prefix.
+#[test]
+fn speaks_every_language() {
+    let cases = [
+        ("af_heart", "The weather is lovely today.", 5, "en-us"),
+        ("bf_emma", "The colour of the harbour was grey.", 7, "en-gb"),
+        ("ef_dora", "¿Cómo estás? Tengo veinticinco años.", 5, "es"),
+        (
+            "ff_siwis",
+            "Bonjour, je m'appelle Jean. Il fait beau.",
+            7,
+            "fr-fr",
+        ),
+        ("hf_alpha", "भारत एक महान देश है।", 5, "hi"),
+        ("if_sara", "Ciao, grazie mille! La pizza è buona.", 7, "it"),
+        ("pf_dora", "Olá, tudo bem? Eu moro no Rio.", 7, "pt-br"),
+        (
+            "jf_alpha",
+            "こんにちは、世界！ちょっと待ってください。",
+            6,
+            "ja",
+        ),
+        ("zf_xiaobei", "你好，世界！我有三个苹果。", 7, "cmn"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (voice, text, words, code) in cases {
+        let out = dir.path().join(format!("{voice}.wav"));
+        let o = run(&[
+            "--text",
+            text,
+            out.to_str().unwrap(),
+            "--voice",
+            voice,
+            "--debug",
+        ]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{voice}: {err}");
+        assert!(
+            err.contains(&format!("language: {code} ")),
+            "{voice}: {err}"
+        );
+        assert!(!err.contains("warning"), "{voice}: {err}");
+        assert_plausible_speech(&read_wav(&out), words);
+    }
+}
+
+#[test]
+fn a_voice_of_another_language_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wav");
+    let o = run(&[
+        "--text",
+        "Hola, amigo.",
+        out.to_str().unwrap(),
+        "--voice",
+        "af_heart",
+        "--lang",
+        "es",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expect an accent"), "{}", stderr(&o));
+    assert_plausible_speech(&read_wav(&out), 2);
+    let o = run(&[
+        "--text",
+        "Hola.",
+        out.to_str().unwrap(),
+        "--lang",
+        "klingon",
+    ]);
+    assert_fails(&o, &["unknown language `klingon`"]);
+}
+
+#[test]
+fn pause_markup_is_silence_of_the_length_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.wav");
+    let paused = dir.path().join("paused.wav");
+    let o = run(&[
+        "--text",
+        "Hello there. General Kenobi.",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "--text",
+        "Hello there. [pause:2s] General Kenobi.",
+        paused.to_str().unwrap(),
+        "--debug",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(pause 2000 ms after)"),
+        "{}",
+        stderr(&o)
+    );
+    let (a, b) = (read_wav(&plain), read_wav(&paused));
+    // The pause ends a chunk, so the model's own edges add a little.
+    let extra = (b.len() as f32 - a.len() as f32) / 24_000.0;
+    assert!((1.9..2.8).contains(&extra), "{extra} s longer");
+    // And the two seconds are silent.
+    let quiet_run = b
+        .chunks(240)
+        .map(|f| rms(f) < 0.003)
+        .collect::<Vec<_>>()
+        .split(|&q| !q)
+        .map(<[bool]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(quiet_run >= 195, "longest silence {} ms", quiet_run * 10);
+
+    let o = run(&["--text", "A. [pause:500ms] B.", "--phonemes-only"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("# pause 500 ms"));
 }
 
 #[test]

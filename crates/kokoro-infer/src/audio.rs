@@ -47,16 +47,6 @@ pub fn samples_in(ms: u32) -> usize {
     (u64::from(ms) * u64::from(SAMPLE_RATE) / 1000) as usize
 }
 
-/// Appends a chunk's audio untrimmed, with the silence markup asked for around it.
-pub fn push_raw(samples: &[f32], boundary: Boundary, out: &mut Vec<f32>) {
-    out.resize(out.len() + samples_in(boundary.pause_before_ms), 0.0);
-    out.extend_from_slice(samples);
-    out.resize(
-        out.len() + samples_in(boundary.pause_after_ms.unwrap_or(0)),
-        0.0,
-    );
-}
-
 /// Frames of 10 ms whose RMS is under this (-50 dBFS) count as silence.
 const SILENCE_RMS: f32 = 0.003;
 const FRAME: usize = SAMPLE_RATE as usize / 100;
@@ -79,49 +69,79 @@ pub fn speech_bounds(samples: &[f32]) -> Option<Range<usize>> {
 }
 
 /// Joins chunks' audio: each chunk trimmed to its speech, with a pause before it
-/// that depends on how the previous chunk ended. Nothing is added after the last.
+/// that depends on how the previous chunk ended; or, [`Joiner::raw`], each chunk
+/// as the model made it. Either way, a pause asked for by markup is exactly that
+/// long: the chunk edges beside it are trimmed. Nothing is added after the last
+/// chunk but a marked-up pause.
 #[derive(Debug, Clone)]
 pub struct Joiner {
-    pauses: Pauses,
-    pending_gap: Option<f32>,
+    /// `None`: untrimmed audio, no pauses added.
+    pauses: Option<Pauses>,
+    pending_gap: f32,
+    /// The previous chunk ended with a marked-up pause.
+    after_markup: bool,
 }
 
 impl Joiner {
-    /// A joiner with these pauses.
+    /// A joiner that trims each chunk and puts these pauses between them.
     pub fn new(pauses: Pauses) -> Self {
         Self {
-            pauses,
-            pending_gap: None,
+            pauses: Some(pauses),
+            pending_gap: 0.0,
+            after_markup: false,
+        }
+    }
+
+    /// A joiner that keeps the model's audio as it is, but for pause markup.
+    pub fn raw() -> Self {
+        Self {
+            pauses: None,
+            pending_gap: 0.0,
+            after_markup: false,
         }
     }
 
     /// Appends one chunk's audio to `out`. A pause asked for by markup replaces
     /// the usual one, and is kept even after the last chunk.
     pub fn push(&mut self, samples: &[f32], boundary: Boundary, out: &mut Vec<f32>) {
-        let gap = self.pending_gap.take().unwrap_or(0.0) + boundary.pause_before_ms as f32 / 1000.0;
-        let Some(bounds) = speech_bounds(samples) else {
-            self.pending_gap = Some(gap);
+        let gap = std::mem::take(&mut self.pending_gap) + boundary.pause_before_ms as f32 / 1000.0;
+        let trim = self.pauses.is_some();
+        let bounds = speech_bounds(samples);
+        let Some(bounds) = bounds.filter(|_| {
+            trim || self.after_markup || boundary.pause_after_ms.is_some() || gap > 0.0
+        }) else {
+            if !trim {
+                out.extend_from_slice(samples);
+            }
+            self.pending_gap = gap;
             return;
         };
         out.resize(
             out.len() + (gap.max(0.0) * SAMPLE_RATE as f32).round() as usize,
             0.0,
         );
-        out.extend_from_slice(&samples[bounds]);
-        let usual = if boundary.ends_paragraph {
-            self.pauses.paragraph
-        } else if boundary.ends_sentence {
-            self.pauses.sentence
+        let start = if trim || self.after_markup || gap > 0.0 {
+            bounds.start
         } else {
-            self.pauses.clause
+            0
         };
-        self.pending_gap = match boundary.pause_after_ms {
-            Some(ms) => {
+        let end = if trim || boundary.pause_after_ms.is_some() {
+            bounds.end
+        } else {
+            samples.len()
+        };
+        out.extend_from_slice(&samples[start..end]);
+        self.after_markup = boundary.pause_after_ms.is_some();
+        self.pending_gap = match (boundary.pause_after_ms, self.pauses) {
+            (Some(ms), _) => {
                 // Written now, so that a pause at the very end is not lost.
                 out.resize(out.len() + samples_in(ms), 0.0);
-                Some(0.0)
+                0.0
             }
-            None => Some(usual),
+            (None, None) => 0.0,
+            (None, Some(p)) if boundary.ends_paragraph => p.paragraph,
+            (None, Some(p)) if boundary.ends_sentence => p.sentence,
+            (None, Some(p)) => p.clause,
         };
     }
 }
@@ -192,15 +212,27 @@ mod tests {
     }
 
     #[test]
-    fn raw_audio_keeps_marked_up_pauses() {
+    fn raw_audio_is_untouched_but_for_marked_up_pauses() {
+        let mut chunk = vec![0.0; 4800];
+        chunk.extend(tone(2400));
+        chunk.extend(vec![0.0; 4800]);
+        let bounds = speech_bounds(&chunk).unwrap();
+        let mut j = Joiner::raw();
         let mut out = Vec::new();
-        let b = Boundary {
-            pause_before_ms: 500,
-            pause_after_ms: Some(250),
+        j.push(&chunk, Boundary::default(), &mut out);
+        j.push(&chunk, Boundary::default(), &mut out);
+        assert_eq!(out.len(), 2 * chunk.len(), "no pause, no trimming");
+        out.clear();
+        let paused = Boundary {
+            pause_after_ms: Some(1000),
             ..Boundary::default()
         };
-        push_raw(&[0.5; 100], b, &mut out);
-        assert_eq!(out.len(), 12_000 + 100 + 6_000);
-        assert_eq!(out[12_000], 0.5);
+        j.push(&chunk, paused, &mut out);
+        j.push(&chunk, Boundary::default(), &mut out);
+        assert_eq!(
+            out.len(),
+            bounds.end + 24_000 + (chunk.len() - bounds.start),
+            "the edges beside the pause are trimmed, the others kept"
+        );
     }
 }

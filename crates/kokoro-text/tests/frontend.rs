@@ -289,7 +289,11 @@ fn malformed_pause_markup_is_read_as_text() {
         assert_eq!(out.chunks.len(), 1, "{bad}");
         assert_eq!(out.chunks[0].pause_after_ms, None, "{bad}");
         // Spoken, not swallowed: "pause" is in the phonemes (read or spelled).
-        assert!(out.chunks[0].phonemes.contains('p'), "{bad}: {}", out.chunks[0].phonemes);
+        assert!(
+            out.chunks[0].phonemes.contains('p'),
+            "{bad}: {}",
+            out.chunks[0].phonemes
+        );
     }
 }
 
@@ -305,7 +309,10 @@ fn language_codes_and_voice_prefixes() {
     for lang in Lang::ALL {
         assert_eq!(lang.code().parse::<Lang>(), Ok(lang));
         assert_eq!(lang.letter().to_string().parse::<Lang>(), Ok(lang));
-        assert_eq!(Lang::from_voice(&format!("{}f_test", lang.letter())), Some(lang));
+        assert_eq!(
+            Lang::from_voice(&format!("{}f_test", lang.letter())),
+            Some(lang)
+        );
     }
     assert_eq!("zh".parse::<Lang>(), Ok(Lang::Cmn));
     assert_eq!("pt".parse::<Lang>(), Ok(Lang::PtBr));

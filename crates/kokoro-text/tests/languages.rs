@@ -15,7 +15,12 @@ fn frontend(lang: Lang) -> &'static Frontend {
         let espeak = Arc::new(EspeakFallback::install(&dir).expect("espeak-ng data installs"));
         Lang::ALL
             .into_iter()
-            .map(|l| (l, Frontend::new(G2p::new(l, espeak.clone()).expect("this build speaks it"))))
+            .map(|l| {
+                (
+                    l,
+                    Frontend::new(G2p::new(l, espeak.clone()).expect("this build speaks it")),
+                )
+            })
             .collect()
     });
     &all[&lang]
@@ -23,15 +28,39 @@ fn frontend(lang: Lang) -> &'static Frontend {
 
 /// A few sentences per language, with numbers and the language's punctuation.
 const SAMPLES: [(Lang, &str); 9] = [
-    (Lang::EnUs, "Hello there! The 3 ships sailed at 10:30, didn't they?"),
-    (Lang::EnGb, "The colour of the harbour was grey. I paid £20."),
-    (Lang::Es, "¿Cómo estás? ¡Muy bien! Tengo 25 años, y Jorge llegó ayer."),
-    (Lang::Fr, "Bonjour, je m'appelle Jean. Il a 21 ans ; un bon vin (rouge) !"),
+    (
+        Lang::EnUs,
+        "Hello there! The 3 ships sailed at 10:30, didn't they?",
+    ),
+    (
+        Lang::EnGb,
+        "The colour of the harbour was grey. I paid £20.",
+    ),
+    (
+        Lang::Es,
+        "¿Cómo estás? ¡Muy bien! Tengo 25 años, y Jorge llegó ayer.",
+    ),
+    (
+        Lang::Fr,
+        "Bonjour, je m'appelle Jean. Il a 21 ans ; un bon vin (rouge) !",
+    ),
     (Lang::Hi, "भारत एक महान देश है। मेरे पास 3 किताबें हैं, ठीक है?"),
-    (Lang::It, "Ciao, grazie mille! La pizza costa 12 euro e gli gnocchi no."),
-    (Lang::PtBr, "Olá, tudo bem? Não, eu moro no Rio de Janeiro há 15 anos."),
-    (Lang::Ja, "こんにちは、世界！コーヒーを3杯ください。ちょっと待って。"),
-    (Lang::Cmn, "你好，世界！我有3个苹果。今天天气很好，我们去公园吧？"),
+    (
+        Lang::It,
+        "Ciao, grazie mille! La pizza costa 12 euro e gli gnocchi no.",
+    ),
+    (
+        Lang::PtBr,
+        "Olá, tudo bem? Não, eu moro no Rio de Janeiro há 15 anos.",
+    ),
+    (
+        Lang::Ja,
+        "こんにちは、世界！コーヒーを3杯ください。ちょっと待って。",
+    ),
+    (
+        Lang::Cmn,
+        "你好，世界！我有3个苹果。今天天气很好，我们去公园吧？",
+    ),
 ];
 
 fn render(lang: Lang, text: &str) -> String {
@@ -65,7 +94,12 @@ fn every_language_speaks_something_for_every_sentence() {
         let unknown: Vec<_> = out
             .diagnostics
             .iter()
-            .filter(|d| matches!(d, Diagnostic::UnknownSymbol { .. } | Diagnostic::G2pFailed { .. }))
+            .filter(|d| {
+                matches!(
+                    d,
+                    Diagnostic::UnknownSymbol { .. } | Diagnostic::G2pFailed { .. }
+                )
+            })
             .collect();
         assert!(unknown.is_empty(), "{lang:?}: {unknown:?}");
     }
@@ -91,7 +125,10 @@ fn assert_covered(text: &str, out: &kokoro_text::Processed) {
         covered[span].iter_mut().for_each(|c| *c = true);
     }
     for (i, ch) in text.char_indices() {
-        assert!(ch.is_whitespace() || covered[i], "{ch:?} at byte {i} is in no chunk of {text:?}");
+        assert!(
+            ch.is_whitespace() || covered[i],
+            "{ch:?} at byte {i} is in no chunk of {text:?}"
+        );
     }
 }
 
