@@ -171,3 +171,33 @@ proptest! {
         assert_covered(&text, &out);
     }
 }
+
+#[test]
+fn inline_overrides_and_pauses_work_in_every_language() {
+    let cases = [
+        (
+            Lang::Es,
+            "Hola [Kokoro](/kˈOkəɹO/), amigo. [pause:1s] Adiós.",
+        ),
+        (
+            Lang::Fr,
+            "Bonjour [Kokoro](/kˈOkəɹO/), mon ami. [pause:1s] Au revoir.",
+        ),
+        (
+            Lang::Ja,
+            "こんにちは[Kokoro](/kˈOkəɹO/)さん。[pause:1s]さようなら。",
+        ),
+        (Lang::Cmn, "你好[Kokoro](/kˈOkəɹO/)。[pause:1s]再见。"),
+    ];
+    for (lang, text) in cases {
+        let out = frontend(lang).process(text, ChunkOptions::default());
+        assert_eq!(out.chunks.len(), 2, "{lang:?}: {:?}", out.chunks);
+        assert!(
+            out.chunks[0].phonemes.contains("kˈOkəɹO"),
+            "{lang:?}: {}",
+            out.chunks[0].phonemes
+        );
+        assert_eq!(out.chunks[0].pause_after_ms, Some(1000), "{lang:?}");
+        assert_covered(text, &out);
+    }
+}
