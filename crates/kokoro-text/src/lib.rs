@@ -38,6 +38,8 @@
 #![deny(missing_docs)]
 
 pub mod chunk;
+#[cfg(feature = "documents")]
+pub mod document;
 #[cfg(feature = "espeak")]
 pub mod espeak;
 pub mod g2p;

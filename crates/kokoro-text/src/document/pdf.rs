@@ -1,0 +1,302 @@
+//! PDF, best effort: the text layer of each page (pdf-extract), without the
+//! running headers, footers and page numbers; words broken at line ends joined
+//! again, and words the extractor glued together separated again; chapters
+//! from the outline where there is one.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::{text_chapters, Chapter, Document, DocumentError};
+
+pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
+    let pdf = lopdf::Document::load_mem(bytes).map_err(|e| DocumentError::Pdf(e.to_string()))?;
+    // pdf-extract panics on some malformed files: a panic is a bad file here.
+    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| DocumentError::Pdf("its text cannot be extracted".into()))?
+        .map_err(|e| {
+            if pdf.is_encrypted() {
+                DocumentError::Pdf(
+                    "it is encrypted, and cannot be read without its password".into(),
+                )
+            } else {
+                DocumentError::Pdf(e.to_string())
+            }
+        })?;
+    if pages.iter().all(|p| p.trim().is_empty()) {
+        return Err(DocumentError::NoTextLayer);
+    }
+    let mut warnings = Vec::new();
+    let blank = pages.iter().filter(|p| p.trim().is_empty()).count();
+    if blank > 0 {
+        warnings.push(format!(
+            "{blank} of {} pages have no text layer (scanned?); skipped",
+            pages.len()
+        ));
+    }
+    let pages = drop_running_lines(&pages);
+    let outline = outline(&pdf, pages.len());
+    let chapters = if outline.len() >= 2 {
+        let mut chapters = Vec::new();
+        if outline[0].1 > 0 {
+            chapters.push(Chapter {
+                title: String::new(),
+                text: clean(&pages[..outline[0].1].join("\n\n")),
+            });
+        }
+        for (k, (title, start)) in outline.iter().enumerate() {
+            let end = outline.get(k + 1).map_or(pages.len(), |n| n.1);
+            chapters.push(Chapter {
+                title: title.clone(),
+                text: clean(&pages[*start..end.max(*start)].join("\n\n")),
+            });
+        }
+        chapters
+    } else {
+        text_chapters(&clean(&pages.join("\n\n")))
+    };
+    Ok(Document { chapters, warnings })
+}
+
+/// Top-level outline entries as `(title, first page index)`, in page order,
+/// at most one per page.
+fn outline(pdf: &lopdf::Document, pages: usize) -> Vec<(String, usize)> {
+    let Ok(toc) = pdf.get_toc() else {
+        return Vec::new();
+    };
+    let Some(top) = toc.toc.iter().map(|t| t.level).min() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, usize)> = toc
+        .toc
+        .iter()
+        .filter(|t| t.level == top && t.page >= 1 && t.page <= pages)
+        .map(|t| (super::collapse(&t.title), t.page - 1))
+        .collect();
+    out.sort_by_key(|o| o.1);
+    out.dedup_by_key(|o| o.1);
+    out
+}
+
+/// Removes lines that repeat at the top or bottom of pages (running headers and
+/// footers, with their page numbers) and lines that are only a page number.
+fn drop_running_lines(pages: &[String]) -> Vec<String> {
+    let key = |line: &str| -> String {
+        line.trim()
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect()
+    };
+    let edges = |page: &str| -> Vec<String> {
+        let lines: Vec<&str> = page.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines
+            .first()
+            .into_iter()
+            .chain(lines.last())
+            .map(|l| key(l))
+            .collect()
+    };
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for page in pages {
+        let mut seen = edges(page);
+        seen.sort();
+        seen.dedup();
+        for k in seen {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    let texty = pages.iter().filter(|p| !p.trim().is_empty()).count();
+    let running = |k: &str| texty >= 3 && counts.get(k).copied().unwrap_or(0) * 5 >= texty * 2;
+    pages
+        .iter()
+        .map(|page| {
+            let lines: Vec<&str> = page.lines().collect();
+            let texty_idx: Vec<usize> = (0..lines.len())
+                .filter(|&i| !lines[i].trim().is_empty())
+                .collect();
+            let n = texty_idx.len();
+            // A running line is the first or last of the page; a page number
+            // may sit next to one.
+            let mut keep = vec![true; lines.len()];
+            for (pos, &i) in texty_idx.iter().enumerate() {
+                let first_or_last = pos == 0 || pos + 1 == n;
+                let near_edge = pos < 2 || pos + 2 >= n;
+                if (first_or_last && running(&key(lines[i])))
+                    || (near_edge && is_page_number(lines[i]))
+                {
+                    keep[i] = false;
+                }
+            }
+            lines
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|(l, _)| *l)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+/// "12", "- 12 -", "Page 12", "12 of 300", "xii".
+fn is_page_number(line: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)^[-–—\s]*(page\s*)?([0-9]{1,4}|[ivxlc]{1,7})(\s*(of|/)\s*[0-9]{1,4})?[-–—\s]*$",
+        )
+        .expect("valid regex")
+    })
+    .is_match(line.trim())
+}
+
+/// Joins words hyphenated at line ends, separates glued words, and keeps blank
+/// lines as paragraph breaks.
+fn clean(text: &str) -> String {
+    static HYPHEN: OnceLock<Regex> = OnceLock::new();
+    static GLUE: OnceLock<Regex> = OnceLock::new();
+    let hyphen =
+        HYPHEN.get_or_init(|| Regex::new(r"(\p{Ll})-[ \t]*\n[ \t]*(\p{Ll})").expect("valid regex"));
+    // "end.Next" and "word,next": a mark directly followed by a word.
+    let glue = GLUE.get_or_init(|| {
+        Regex::new(r"(\p{Ll}{2})([.,;:!?])(\p{Lu}\p{Ll}|\p{Ll}{2})").expect("valid regex")
+    });
+    let text = hyphen.replace_all(text, "$1$2");
+    let text = glue.replace_all(&text, "$1$2 $3");
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|p| {
+            p.split_whitespace()
+                .map(unglue)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    paragraphs.join("\n\n")
+}
+
+/// The English lexicon, to tell glued words from real ones.
+fn lexicon() -> &'static misaki_rs::Lexicon {
+    static LEX: OnceLock<misaki_rs::Lexicon> = OnceLock::new();
+    LEX.get_or_init(|| misaki_rs::Lexicon::new(misaki_rs::Language::EnglishUS))
+}
+
+/// A token of letters that is not a word but is two to four words run
+/// together ("thequick" is "the quick") comes back separated; anything else
+/// comes back as it was.
+fn unglue(token: &str) -> String {
+    let start = token.find(|c: char| c.is_alphabetic());
+    let end = token.rfind(|c: char| c.is_alphabetic());
+    let (Some(start), Some(end)) = (start, end) else {
+        return token.to_string();
+    };
+    let end = end + token[end..].chars().next().map_or(1, char::len_utf8);
+    let word = &token[start..end];
+    let lower = word.to_lowercase();
+    if word.chars().count() < 7
+        || !word.chars().all(|c| c.is_ascii_alphabetic())
+        || word.chars().skip(1).any(|c| c.is_ascii_uppercase())
+        || known(&lower)
+    {
+        return token.to_string();
+    }
+    match segment(&lower) {
+        Some(parts) => {
+            // Keep the original capitalisation of the first letter.
+            let mut joined = parts.join(" ");
+            if word.starts_with(|c: char| c.is_ascii_uppercase()) {
+                joined.replace_range(0..1, &joined[0..1].to_ascii_uppercase());
+            }
+            format!("{}{joined}{}", &token[..start], &token[end..])
+        }
+        None => token.to_string(),
+    }
+}
+
+fn known(word: &str) -> bool {
+    lexicon().in_gold(word)
+}
+
+/// Words of one or two letters a glued word may contain (others would split
+/// names into syllables).
+const SHORT_WORDS: &[&str] = &[
+    "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
+    "no", "of", "on", "or", "so", "to", "up", "us", "we",
+];
+
+/// The split of `word` into the fewest known words (2 to 4, each of three
+/// letters or more, or a common short word), if there is one.
+fn segment(word: &str) -> Option<Vec<&str>> {
+    let n = word.len();
+    // best[i]: fewest words covering word[..i], with the split point before.
+    let mut best: Vec<Option<(usize, usize)>> = vec![None; n + 1];
+    best[0] = Some((0, 0));
+    for i in 1..=n {
+        for j in (0..i).rev() {
+            let Some((count, _)) = best[j] else { continue };
+            let part = &word[j..i];
+            if (part.len() >= 3 || SHORT_WORDS.contains(&part)) && known(part) {
+                let better = best[i].is_none_or(|(c, _)| count + 1 < c);
+                if better {
+                    best[i] = Some((count + 1, j));
+                }
+            }
+        }
+    }
+    let (count, _) = best[n]?;
+    if !(2..=4).contains(&count) {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut i = n;
+    while i > 0 {
+        let (_, j) = best[i]?;
+        parts.push(&word[j..i]);
+        i = j;
+    }
+    parts.reverse();
+    Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glued_words_are_separated_and_real_words_kept() {
+        assert_eq!(unglue("thequick"), "the quick");
+        assert_eq!(unglue("Onceupon"), "Once upon");
+        assert_eq!(unglue("(brownfox),"), "(brown fox),");
+        assert_eq!(unglue("understanding"), "understanding");
+        assert_eq!(unglue("Kokoro"), "Kokoro");
+        assert_eq!(
+            clean("It ended.Then we left,quickly. A long exam-\nple here."),
+            "It ended. Then we left, quickly. A long example here."
+        );
+    }
+
+    #[test]
+    fn page_furniture_is_dropped() {
+        let pages: Vec<String> = (1..=4)
+            .map(|n| {
+                format!("The Book Title\n\nBody text of page {n} goes on.\nMore of it.\n\n{n}")
+            })
+            .collect();
+        let kept = drop_running_lines(&pages);
+        for (n, page) in kept.iter().enumerate() {
+            assert!(!page.contains("Book Title"), "{page}");
+            assert!(page.contains(&format!("page {}", n + 1)), "{page}");
+            assert!(
+                !page.trim_end().ends_with(&format!("\n{}", n + 1)),
+                "{page}"
+            );
+        }
+        assert!(
+            is_page_number("- 12 -") && is_page_number("Page 3 of 10") && is_page_number("xii")
+        );
+        assert!(!is_page_number("12 angry men"));
+    }
+}
