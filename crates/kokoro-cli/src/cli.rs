@@ -13,10 +13,10 @@ use clap::Parser;
     name = "kokoro",
     version,
     about,
-    after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav"
+    after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav\n  kokoro book.epub --list-chapters\n  kokoro book.epub --split-output book/ --format mp3 --chapters 3-7"
 )]
 pub struct Args {
-    /// Text file to read, or `-` for standard input.
+    /// File to read (text, Markdown, HTML, EPUB or PDF), or `-` for standard input.
     pub input: Option<PathBuf>,
     /// Audio file to write (.wav, .flac, .mp3, .opus, .pcm), or `-` for standard output [default: INPUT's name with the format's extension, or kokoro.wav].
     pub output: Option<PathBuf>,
@@ -57,6 +57,26 @@ pub struct Args {
     /// lexicon (lowercase entries match any case) [env: KOKORO_LEXICON].
     #[arg(long, value_name = "FILE")]
     pub lexicon: Option<PathBuf>,
+    /// What INPUT is: text, markdown, html, epub, pdf [default: from its extension, else its content].
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
+    /// Read code blocks (Markdown fences, HTML <pre>) aloud too.
+    #[arg(long)]
+    pub code_blocks: bool,
+    /// List the chapters (index, title, words, estimated duration) and exit.
+    #[arg(long)]
+    pub list_chapters: bool,
+    /// Speak only these chapters: 3, 3-7, 10-, or 1,4-6.
+    #[arg(long, value_name = "LIST")]
+    pub chapters: Option<String>,
+    /// Write one file per chapter into DIR (001-<title>.<ext>). A rerun skips
+    /// the chapters already complete, so an interrupted book resumes.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["stream", "merge"])]
+    pub split_output: Option<PathBuf>,
+    /// One file for the whole book, with chapter markers where the format has
+    /// them (MP3 chapter frames, WAV cue points); the default without --split-output.
+    #[arg(long)]
+    pub merge: bool,
     /// Print the chunks and their phonemes, without running the model.
     #[arg(long)]
     pub phonemes_only: bool,

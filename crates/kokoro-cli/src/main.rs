@@ -3,6 +3,7 @@
 //! A thin layer over the workspace's libraries: it alone reads argv, the
 //! environment and the config file, writes to stdout and chooses the exit code.
 
+mod book;
 mod cli;
 mod codecs;
 mod output;

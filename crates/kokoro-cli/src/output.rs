@@ -99,17 +99,19 @@ impl Dest {
                 File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
             Target::InPlace(BufWriter::new(f))
         } else {
-            let tmp = tempfile::Builder::new()
-                .prefix(".kokoro-")
-                .suffix(".part")
-                .tempfile_in(dir)
-                .with_context(|| {
-                    format!(
-                        "cannot write {}: directory {} is not writable or does not exist",
-                        path.display(),
-                        dir.display()
-                    )
-                })?;
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(".kokoro-").suffix(".part");
+            // Readable by others, as a file the user created would be (a
+            // temporary file is private by default).
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+            let tmp = builder.tempfile_in(dir).with_context(|| {
+                format!(
+                    "cannot write {}: directory {} is not writable or does not exist",
+                    path.display(),
+                    dir.display()
+                )
+            })?;
             Target::Atomic(BufWriter::new(tmp))
         };
         Ok(Self {
@@ -162,6 +164,21 @@ impl Dest {
         file.write_all(bytes)?;
         file.seek(SeekFrom::Start(end))?;
         Ok(())
+    }
+
+    /// Bytes written so far (0 on standard output).
+    pub fn position(&mut self) -> std::io::Result<u64> {
+        match self.target.as_mut() {
+            Some(Target::Atomic(w)) => {
+                w.flush()?;
+                w.get_mut().as_file_mut().stream_position()
+            }
+            Some(Target::InPlace(w)) => {
+                w.flush()?;
+                w.get_mut().stream_position()
+            }
+            _ => Ok(0),
+        }
     }
 
     /// Completes the output: flushes, and renames a temporary file into place.

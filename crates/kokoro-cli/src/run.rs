@@ -1,7 +1,7 @@
 //! The main job: settings, assets, text, scheduling, output.
 
-use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -11,8 +11,10 @@ use kokoro_infer::{
     init_runtime, Cache, FetchEvent, Joiner, KokoroSession, Pauses, VoiceSet, Want,
 };
 use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
+use kokoro_text::document::{Chapter, Document, DocumentError, InputFormat, ReadOptions};
 use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, Lexicon, OovFallback};
 
+use crate::book;
 use crate::cli::Args;
 use crate::output::{self, Dest, Format};
 use crate::settings::{self, Settings};
@@ -75,7 +77,34 @@ pub fn main(mut args: Args) -> Result<()> {
             "no input: give a text file, `-` for standard input, or --text \"...\" (see --help)"
         ),
     };
-    let text = read_input(&input)?;
+    let (bytes, name) = read_bytes(&input)?;
+    let input_format = match (&args.input_format, &input) {
+        (Some(f), _) => f.parse::<InputFormat>()?,
+        (None, Input::File(p)) => {
+            InputFormat::from_path(p).unwrap_or_else(|| InputFormat::sniff(&bytes))
+        }
+        (None, _) => InputFormat::sniff(&bytes),
+    };
+    let doc = read_document(&bytes, &name, input_format, args.code_blocks)?;
+    drop(bytes);
+    for w in &doc.warnings {
+        log.warn(&format!("{name}: {w}"));
+    }
+    log.debug(&format!(
+        "{name}: read as {}, {} chapter(s)",
+        input_format.name(),
+        doc.chapters.len()
+    ));
+    if args.list_chapters {
+        return list_chapters(&doc.chapters, settings.speed);
+    }
+    let selected = match &args.chapters {
+        Some(spec) => book::select(spec, doc.chapters.len())?,
+        None => (0..doc.chapters.len()).collect(),
+    };
+    let chapters: Vec<(usize, &Chapter)> =
+        selected.iter().map(|&i| (i, &doc.chapters[i])).collect();
+
     let lang = choose_lang(settings.lang.as_deref(), &settings.voice, &log)?;
     let lexicon = match &settings.lexicon {
         Some(path) => {
@@ -88,7 +117,7 @@ pub fn main(mut args: Args) -> Result<()> {
     let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log))?.with_lexicon(lexicon));
     log.debug(&format!("language: {} ({})", lang.code(), lang.name()));
     if args.phonemes_only {
-        return print_phonemes(&frontend, &text);
+        return print_phonemes(&frontend, &chapters);
     }
 
     let format = match (&args.format, args.float) {
@@ -100,6 +129,7 @@ pub fn main(mut args: Args) -> Result<()> {
             .and_then(Format::from_path)
             .unwrap_or(Format::Wav),
     };
+    let split_dir = args.split_output.clone();
     let output = match &args.output {
         Some(p) => p.clone(),
         None if args.stream => PathBuf::from("-"),
@@ -110,18 +140,28 @@ pub fn main(mut args: Args) -> Result<()> {
             _ => PathBuf::from("kokoro").with_extension(format.extension()),
         },
     };
-    let to_stdout = output.as_os_str() == "-";
+    let to_stdout = split_dir.is_none() && output.as_os_str() == "-";
     let pauses = shaping(&args)?;
     // Open the output first: an unwritable path fails before any work.
-    let mut encoder = if play_on_device(&args) {
-        open_player()?
-    } else {
-        let dest = if to_stdout {
-            Dest::stdout()
-        } else {
-            Dest::file(&output, args.stream)?
-        };
-        output::encoder(format, dest)?
+    let mut single = match &split_dir {
+        Some(_) => None,
+        None if play_on_device(&args) => Some(open_player()?),
+        None => {
+            let mut dest = if to_stdout {
+                Dest::stdout()
+            } else {
+                Dest::file(&output, args.stream)?
+            };
+            if format == Format::Mp3 && chapters.len() > 1 && !dest.is_stream() {
+                // Room for the chapter tag, written over at the end.
+                dest.write_all(&book::id3_chapters(&markers_placeholder(&chapters), 0)?)?;
+            }
+            Some(output::encoder(format, dest)?)
+        }
+    };
+    let mut manifest = match &split_dir {
+        Some(dir) => Some(book::Manifest::open(dir)?),
+        None => None,
     };
 
     let voices = voice_set(&cache, &settings, &log)?;
@@ -138,7 +178,10 @@ pub fn main(mut args: Args) -> Result<()> {
             ChunkOptions::default()
         }
     };
-    let sentences = kokoro_text::split_sentences(&text).len();
+    let sentences: usize = chapters
+        .iter()
+        .map(|(_, c)| kokoro_text::split_sentences(&c.text).len())
+        .sum();
 
     let runtime = match &settings.ort_lib {
         Some(p) => p.clone(),
@@ -174,73 +217,290 @@ pub fn main(mut args: Args) -> Result<()> {
 
     let layout = choose_layout(&settings, sentences, to_stdout || play_on_device(&args));
     log.debug(&format!("layout: {layout} for {sentences} sentences"));
-    let mut scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
-
-    let bar = progress_bar(&log);
-    let control = Control {
-        progress: bar.clone().map(|bar| {
-            Arc::new(move |p: &kokoro_sched::Progress| {
-                bar.set_position((p.fraction_done * 1000.0) as u64);
-                let eta = p.eta.map_or(String::new(), |d| {
-                    format!(", {:.0} s left", d.as_secs_f64())
-                });
-                bar.set_message(format!("{:.1} s of audio{eta}", p.audio_seconds));
-            }) as kokoro_sched::ProgressFn
-        }),
-        cancel: cancel.clone(),
-    };
-
-    let request = Request {
-        text: &text,
+    let scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
+    let mut speaker = Speaker {
+        frontend: &frontend,
+        scheduler,
         voice: &voice,
         speed: settings.speed,
+        chunk_options,
+        pauses,
+        log: &log,
+        cancel: cancel.clone(),
+        bar: progress_bar(&log),
+        total_chars: chapters.iter().map(|(_, c)| c.text.len()).sum(),
+        done_chars: 0,
     };
-    let mut chunks = frontend.chunks(&text, chunk_options).inspect(|c| {
-        report_diagnostics(&c.diagnostics, &log);
-        if log.debug {
-            eprintln!(
-                "chunk {} [{} ids] {:?}\n  {}{}",
-                c.index,
-                c.ids.len(),
-                kokoro_text::normalize(&text[c.span.clone()]),
-                c.phonemes,
-                pause_note(c)
-            );
+
+    let mut total = Totals::default();
+    let mut skipped = 0;
+    if let (Some(dir), Some(manifest)) = (&split_dir, manifest.as_mut()) {
+        // One file per chapter, each written atomically; a rerun skips those done.
+        let voice_key = format!(
+            "{} {} {:?} {}",
+            settings.voice,
+            settings.speed,
+            pauses,
+            lang.code()
+        );
+        for (k, &(i, chapter)) in chapters.iter().enumerate() {
+            let file = book::file_name(i, &chapter.title, format);
+            let print = fingerprint_of(chapter, &voice_key, format);
+            let label = chapter_label(k, chapters.len(), i, chapter);
+            if manifest.is_done(&file, &print) {
+                log.info(&format!("{label}: {file} is done already; skipped"));
+                speaker.done_chars += chapter.text.len();
+                skipped += 1;
+                continue;
+            }
+            let mut encoder = output::encoder(format, Dest::file(&dir.join(&file), false)?)?;
+            let mut written = 0;
+            let summary = speaker.speak(&chapter.text, encoder.as_mut(), &mut written, &label)?;
+            encoder.finish()?.commit()?;
+            manifest.mark_done(&file, &print)?;
+            total.add(&summary);
+            log.info(&format!(
+                "{label}: {} ({:.1} s of audio)",
+                dir.join(&file).display(),
+                summary.audio_seconds()
+            ));
         }
-    });
-    let mut joiner = pauses.map_or_else(Joiner::raw, Joiner::new);
-    let mut joined = Vec::new();
-    let mut sink = |audio: Audio| -> Result<(), SinkError> {
-        joined.clear();
-        joiner.push(&audio.samples, audio.boundary(), &mut joined);
-        Ok(encoder.write(&joined)?)
-    };
-    let result = scheduler.run(&request, &mut chunks, &mut sink, &control);
-    if let Some(bar) = bar {
+    } else if let Some(mut encoder) = single.take() {
+        let mut written = 0u64;
+        let mut markers = Vec::new();
+        for (k, &(i, chapter)) in chapters.iter().enumerate() {
+            if k > 0 {
+                encoder.write(&vec![0.0; kokoro_infer::audio::samples_in(CHAPTER_GAP_MS)])?;
+                written += kokoro_infer::audio::samples_in(CHAPTER_GAP_MS) as u64;
+            }
+            markers.push(book::Marker {
+                title: marker_title(i, chapter),
+                start: written,
+            });
+            let label = chapter_label(k, chapters.len(), i, chapter);
+            let summary = speaker.speak(&chapter.text, encoder.as_mut(), &mut written, &label)?;
+            total.add(&summary);
+        }
+        if total.chunks == 0 {
+            bail!("the input has nothing to speak");
+        }
+        let mut dest = encoder.finish()?;
+        if chapters.len() > 1 && !dest.is_stream() {
+            match format {
+                Format::Mp3 => dest.patch(0, &book::id3_chapters(&markers, written)?)?,
+                Format::Wav | Format::WavFloat => {
+                    crate::wav::append_chunks(&mut dest, &book::wav_cues(&markers))?
+                }
+                _ => {}
+            }
+        }
+        dest.commit()?;
+    }
+    if let Some(bar) = speaker.bar.take() {
         bar.finish_and_clear();
     }
-    let summary = match result {
-        Ok(s) => s,
-        Err(kokoro_sched::Error::Cancelled) => return Err(Interrupted.into()),
-        Err(e) => return Err(e.into()),
-    };
-    if summary.chunks == 0 {
-        bail!("the input has nothing to speak");
+    if skipped == chapters.len() {
+        log.info(&format!(
+            "{}: all {} chapter(s) were done already",
+            split_dir.as_deref().unwrap_or(Path::new(".")).display(),
+            chapters.len()
+        ));
+        return Ok(());
     }
-    encoder.finish()?.commit()?;
+    let place = match &split_dir {
+        Some(dir) => dir.display().to_string(),
+        None if play_on_device(&args) => "audio device".to_string(),
+        None => output.display().to_string(),
+    };
     log.info(&format!(
-        "{}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
-        if play_on_device(&args) {
-            "audio device".to_string()
-        } else {
-            output.display().to_string()
-        },
-        summary.audio_seconds(),
-        summary.elapsed.as_secs_f64(),
-        summary.elapsed.as_secs_f64() / summary.audio_seconds().max(1e-9),
-        scheduler.describe()
+        "{place}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
+        total.audio_seconds,
+        total.elapsed,
+        total.elapsed / total.audio_seconds.max(1e-9),
+        speaker.scheduler.describe()
     ));
     Ok(())
+}
+
+/// Silence between chapters in one file, in milliseconds.
+const CHAPTER_GAP_MS: u32 = 1500;
+
+/// What the runs added up to.
+#[derive(Debug, Default)]
+struct Totals {
+    chunks: usize,
+    audio_seconds: f64,
+    elapsed: f64,
+}
+
+impl Totals {
+    fn add(&mut self, s: &kokoro_sched::Summary) {
+        self.chunks += s.chunks;
+        self.audio_seconds += s.audio_seconds();
+        self.elapsed += s.elapsed.as_secs_f64();
+    }
+}
+
+/// Speaks texts through one scheduler, into any encoder.
+struct Speaker<'a> {
+    frontend: &'a Frontend,
+    scheduler: Box<dyn kokoro_sched::Scheduler>,
+    voice: &'a kokoro_infer::Voice,
+    speed: f32,
+    chunk_options: ChunkOptions,
+    pauses: Option<Pauses>,
+    log: &'a Log,
+    cancel: Arc<AtomicBool>,
+    bar: Option<ProgressBar>,
+    /// Characters in all the chapters to speak, and in those already spoken.
+    total_chars: usize,
+    done_chars: usize,
+}
+
+impl Speaker<'_> {
+    /// Speaks `text` into `encoder`; `written` counts the samples written.
+    fn speak(
+        &mut self,
+        text: &str,
+        encoder: &mut dyn output::Encoder,
+        written: &mut u64,
+        label: &str,
+    ) -> Result<kokoro_sched::Summary> {
+        let log = self.log;
+        let (before, total, len) = (self.done_chars, self.total_chars.max(1), text.len());
+        let label = label.to_string();
+        let control = Control {
+            progress: self.bar.clone().map(|bar| {
+                Arc::new(move |p: &kokoro_sched::Progress| {
+                    let overall = (before as f64 + p.fraction_done * len as f64) / total as f64;
+                    bar.set_position((overall * 1000.0) as u64);
+                    let eta = p.eta.map_or(String::new(), |d| {
+                        format!(", {:.0} s left", d.as_secs_f64())
+                    });
+                    let label = if label.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{label}: ")
+                    };
+                    bar.set_message(format!("{label}{:.1} s of audio{eta}", p.audio_seconds));
+                }) as kokoro_sched::ProgressFn
+            }),
+            cancel: self.cancel.clone(),
+        };
+        let request = Request {
+            text,
+            voice: self.voice,
+            speed: self.speed,
+        };
+        let mut chunks = self.frontend.chunks(text, self.chunk_options).inspect(|c| {
+            report_diagnostics(&c.diagnostics, log);
+            if log.debug {
+                eprintln!(
+                    "chunk {} [{} ids] {:?}\n  {}{}",
+                    c.index,
+                    c.ids.len(),
+                    kokoro_text::normalize(&text[c.span.clone()]),
+                    c.phonemes,
+                    pause_note(c)
+                );
+            }
+        });
+        let mut joiner = self.pauses.map_or_else(Joiner::raw, Joiner::new);
+        let mut joined = Vec::new();
+        let mut sink = |audio: Audio| -> Result<(), SinkError> {
+            joined.clear();
+            joiner.push(&audio.samples, audio.boundary(), &mut joined);
+            *written += joined.len() as u64;
+            Ok(encoder.write(&joined)?)
+        };
+        let result = self
+            .scheduler
+            .run(&request, &mut chunks, &mut sink, &control);
+        self.done_chars += text.len();
+        match result {
+            Ok(s) => Ok(s),
+            Err(kokoro_sched::Error::Cancelled) => Err(Interrupted.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// "chapter 3 (The Return), 2/5" for progress and messages; nothing for a single text.
+fn chapter_label(k: usize, of: usize, index: usize, chapter: &Chapter) -> String {
+    if of <= 1 && chapter.title.is_empty() {
+        return String::new();
+    }
+    let title = if chapter.title.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", chapter.title)
+    };
+    format!("chapter {}{title}, {}/{of}", index + 1, k + 1)
+}
+
+fn marker_title(index: usize, chapter: &Chapter) -> String {
+    if chapter.title.is_empty() {
+        format!("Chapter {}", index + 1)
+    } else {
+        chapter.title.clone()
+    }
+}
+
+/// Markers with the real titles and no times: the chapter tag's size.
+fn markers_placeholder(chapters: &[(usize, &Chapter)]) -> Vec<book::Marker> {
+    chapters
+        .iter()
+        .map(|&(i, c)| book::Marker {
+            title: marker_title(i, c),
+            start: 0,
+        })
+        .collect()
+}
+
+/// What a chapter file depends on: its text, the voice and shaping, the format.
+fn fingerprint_of(chapter: &Chapter, voice_key: &str, format: Format) -> String {
+    book::fingerprint(&[
+        &chapter.text,
+        voice_key,
+        format.extension(),
+        &format!("{format:?}"),
+    ])
+}
+
+/// `--list-chapters`: index, title, words and an estimate of the audio's length.
+fn list_chapters(chapters: &[Chapter], speed: f32) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // Kokoro reads English prose at about 2.6 words a second at speed 1.
+    let secs = |words: usize| words as f64 / (2.6 * f64::from(speed.max(0.1)));
+    let mut total = 0;
+    for (i, c) in chapters.iter().enumerate() {
+        let words = c.words();
+        total += words;
+        writeln!(
+            out,
+            "{}\t{}\t{words} words\t~{}",
+            i + 1,
+            if c.title.is_empty() {
+                "(untitled)"
+            } else {
+                &c.title
+            },
+            clock(secs(words))
+        )?;
+    }
+    writeln!(
+        out,
+        "total\t{} chapter(s)\t{total} words\t~{}",
+        chapters.len(),
+        clock(secs(total))
+    )?;
+    Ok(())
+}
+
+fn clock(secs: f64) -> String {
+    let s = secs.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 struct Log {
@@ -266,8 +526,8 @@ impl Log {
     }
 }
 
-fn read_input(input: &Input) -> Result<String> {
-    let (bytes, name) = match input {
+fn read_bytes(input: &Input) -> Result<(Vec<u8>, String)> {
+    Ok(match input {
         Input::Text(t) => (t.clone().into_bytes(), "--text".to_string()),
         Input::Stdin => {
             let mut b = Vec::new();
@@ -280,17 +540,28 @@ fn read_input(input: &Input) -> Result<String> {
             std::fs::read(p).with_context(|| format!("cannot read input file {}", p.display()))?,
             p.display().to_string(),
         ),
-    };
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{name} is not valid UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    if text.trim().is_empty() {
-        bail!("{name} is empty: nothing to speak");
+    })
+}
+
+/// The input read into chapters; text that is empty, or not UTF-8, is an error
+/// that names the input.
+fn read_document(
+    bytes: &[u8],
+    name: &str,
+    format: InputFormat,
+    code_blocks: bool,
+) -> Result<Document> {
+    let opts = ReadOptions { code_blocks };
+    match kokoro_text::document::read(bytes, format, opts) {
+        Ok(doc) => Ok(doc),
+        Err(DocumentError::NotUtf8(at)) => {
+            bail!("{name} is not valid UTF-8 (invalid byte at offset {at})")
+        }
+        Err(DocumentError::Empty(_)) if format == InputFormat::Text => {
+            bail!("{name} is empty: nothing to speak")
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(name.to_string())),
     }
-    Ok(text)
 }
 
 fn ensure(cache: &Cache, want: Want, log: &Log) -> Result<kokoro_infer::AssetPaths> {
@@ -406,9 +677,23 @@ fn report_diagnostics(diagnostics: &[Diagnostic], log: &Log) {
 }
 
 /// `--phonemes-only`: chunks, ids and phonemes on stdout, diagnostics on stderr.
-fn print_phonemes(frontend: &Frontend, text: &str) -> Result<()> {
-    use std::io::Write;
+fn print_phonemes(frontend: &Frontend, chapters: &[(usize, &Chapter)]) -> Result<()> {
     let mut out = std::io::stdout().lock();
+    let mut any = false;
+    for &(i, chapter) in chapters {
+        if chapters.len() > 1 || !chapter.title.is_empty() {
+            writeln!(out, "# chapter {}: {}", i + 1, chapter.title)?;
+        }
+        any |= print_chunks(frontend, &chapter.text, &mut out)?;
+    }
+    if !any {
+        bail!("the input has nothing to speak");
+    }
+    Ok(())
+}
+
+/// Prints one text's chunks; false if it has nothing to speak.
+fn print_chunks(frontend: &Frontend, text: &str, out: &mut impl Write) -> Result<bool> {
     let mut any = false;
     for c in frontend.chunks(text, ChunkOptions::default()) {
         any = true;
@@ -430,10 +715,7 @@ fn print_phonemes(frontend: &Frontend, text: &str) -> Result<()> {
             eprintln!("kokoro: chunk {}: {d}", c.index);
         }
     }
-    if !any {
-        bail!("the input has nothing to speak");
-    }
-    Ok(())
+    Ok(any)
 }
 
 /// `--stream` without OUTPUT plays on the audio device, where the build can.

@@ -97,6 +97,16 @@ impl Encoder for WavEncoder {
     }
 }
 
+/// Appends whole RIFF chunks (cue points, labels) after a finished WAV's data,
+/// and updates the RIFF size to match.
+pub fn append_chunks(dest: &mut Dest, chunks: &[u8]) -> Result<()> {
+    dest.write_all(chunks)?;
+    let end = dest.position()?;
+    let riff = u32::try_from(end - 8).context("audio longer than a WAV file can hold (4 GiB)")?;
+    dest.patch(4, &riff.to_le_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -530,3 +530,214 @@ fn phonemes_only_and_a_user_lexicon() {
         &["lexicon.txt", "line 2"],
     );
 }
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../kokoro-text/test_data")
+        .join(name)
+}
+
+#[test]
+fn lists_the_chapters_of_an_epub_and_a_pdf() {
+    let o = run(&[fixture("book.epub").to_str().unwrap(), "--list-chapters"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = String::from_utf8(o.stdout).unwrap();
+    let titles: Vec<&str> = list.lines().filter_map(|l| l.split('\t').nth(1)).collect();
+    assert_eq!(
+        titles,
+        ["The Beginning", "The Middle", "The End", "3 chapter(s)"],
+        "{list}"
+    );
+    assert!(
+        list.lines().next().unwrap().contains("words\t~0:00:"),
+        "{list}"
+    );
+    let o = run(&[fixture("book.pdf").to_str().unwrap(), "--list-chapters"]);
+    let list = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        list.contains("1\tChapter One\t") && list.contains("2\tChapter Two\t"),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_merged_book_has_chapter_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mp3 = dir.path().join("book.mp3");
+    let o = run(&[
+        fixture("book.epub").to_str().unwrap(),
+        mp3.to_str().unwrap(),
+        "--merge",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tag = id3::Tag::read_from_path(&mp3).unwrap();
+    let chapters: Vec<_> = tag.chapters().collect();
+    assert_eq!(chapters.len(), 3);
+    assert_eq!(chapters[0].start_time, 0);
+    assert!(chapters[1].start_time > 3_000 && chapters[2].start_time > chapters[1].start_time);
+    assert_eq!(chapters[1].end_time, chapters[2].start_time);
+    // The tag is followed by playable audio as long as the chapters say.
+    let mut d = rusty_mp3::Mp3Decoder::new();
+    d.push(&std::fs::read(&mp3).unwrap());
+    d.flush();
+    let mut samples = 0;
+    while let Ok(f) = d.next_frame() {
+        samples += f.samples.len();
+    }
+    let secs = samples as f32 / 24_000.0;
+    let end = chapters[2].end_time as f32 / 1000.0;
+    assert!(
+        (secs - end).abs() < 0.2,
+        "{secs} s decoded, chapters end at {end} s"
+    );
+
+    let wav = dir.path().join("book.wav");
+    let o = run(&[fixture("book.pdf").to_str().unwrap(), wav.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&wav).unwrap();
+    let riff = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    assert_eq!(riff + 8, bytes.len());
+    let cue = bytes
+        .windows(4)
+        .position(|w| w == b"cue ")
+        .expect("a cue chunk");
+    assert_eq!(
+        u32::from_le_bytes(bytes[cue + 8..cue + 12].try_into().unwrap()),
+        2
+    );
+    assert!(bytes.windows(11).any(|w| w == b"Chapter Two"));
+    assert_plausible_speech(&read_wav(&wav), 30);
+}
+
+/// A Markdown book of `n` chapters, each long enough to take a moment.
+fn markdown_book(dir: &Path, n: usize) -> PathBuf {
+    let mut md = String::new();
+    for c in 1..=n {
+        md += &format!("# Part {c}\n\n");
+        for s in 0..6 {
+            md += &format!("This is sentence {s} of part {c}, and it goes on for a while. ");
+        }
+        md += "\n\n";
+    }
+    let path = dir.join("book.md");
+    std::fs::write(&path, md).unwrap();
+    path
+}
+
+#[test]
+fn split_output_resumes_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = markdown_book(dir.path(), 4);
+    let out = dir.path().join("parts");
+    let args = [
+        book.to_str().unwrap(),
+        "--split-output",
+        out.to_str().unwrap(),
+        "--sequential",
+    ];
+    let mut child = kokoro().args(args).stderr(Stdio::null()).spawn().unwrap();
+    let first = out.join("001-part-1.wav");
+    let start = std::time::Instant::now();
+    while !first.exists() {
+        assert!(start.elapsed().as_secs() < 120, "no chapter finished");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.join("004-part-4.wav").exists(),
+        "the kill came too late to test resuming"
+    );
+    let before = std::fs::read(&first).unwrap();
+    let modified = std::fs::metadata(&first).unwrap().modified().unwrap();
+
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("001-part-1.wav is done already"), "{err}");
+    assert!(!err.contains("004-part-4.wav is done already"), "{err}");
+    assert_eq!(std::fs::read(&first).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&first).unwrap().modified().unwrap(),
+        modified
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ".kokoro-done.toml",
+            "001-part-1.wav",
+            "002-part-2.wav",
+            "003-part-3.wav",
+            "004-part-4.wav"
+        ]
+    );
+    for name in &names[1..] {
+        assert_plausible_speech(&read_wav(&out.join(name)), 60);
+    }
+    // A third run has nothing left to do; a changed voice redoes everything.
+    let o = run(&args);
+    assert!(
+        stderr(&o).contains("all 4 chapter(s) were done already"),
+        "{}",
+        stderr(&o)
+    );
+    let mut changed = args.to_vec();
+    changed.extend(["--chapters", "2", "--voice", "am_adam"]);
+    let o = run(&changed);
+    assert!(!stderr(&o).contains("done already"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_books_are_clear_errors_and_good_chapters_still_speak() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+
+    // A zip that is not an EPUB.
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path("x.epub")).unwrap());
+    zip.start_file("a.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"hello").unwrap();
+    zip.finish().unwrap();
+    assert_fails(
+        &run(&[path("x.epub").to_str().unwrap(), "--list-chapters"]),
+        &["not an EPUB"],
+    );
+
+    // A damaged chapter: the others are still spoken, with a warning.
+    let mut epub = std::fs::read(fixture("book.epub")).unwrap();
+    let at = epub.windows(8).position(|w| w == b"Everyone").unwrap();
+    epub[at] = b'N';
+    std::fs::write(path("damaged.epub"), &epub).unwrap();
+    let o = run(&[
+        path("damaged.epub").to_str().unwrap(),
+        path("d.wav").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be read"), "{}", stderr(&o));
+    assert_plausible_speech(&read_wav(&path("d.wav")), 20);
+
+    assert_fails(
+        &run(&[fixture("book.epub").to_str().unwrap(), "--chapters", "7"]),
+        &["has 3 chapter(s)"],
+    );
+    assert_fails(
+        &run(&[
+            fixture("book.epub").to_str().unwrap(),
+            "--input-format",
+            "docx",
+        ]),
+        &["unknown input format `docx`"],
+    );
+    std::fs::write(path("fake.pdf"), b"%PDF-1.4 not really").unwrap();
+    assert_fails(
+        &run(&[path("fake.pdf").to_str().unwrap()]),
+        &["not a readable PDF"],
+    );
+    assert!(!path("fake.wav").exists());
+}

@@ -216,8 +216,11 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("First", "Hello bold world&more.\n\nSub.\n\nOne\n\nTwo"),
-                ("Second", "Line\n\nbreak"),
+                (
+                    "First",
+                    "First.\n\nHello bold world&more.\n\nSub.\n\nOne\n\nTwo"
+                ),
+                ("Second", "Second.\n\nLine\n\nbreak"),
             ]
         );
         let with_code = read_page(html, ReadOptions { code_blocks: true });

@@ -89,9 +89,9 @@ mod tests {
             [
                 (
                     "One",
-                    "Some emphasis and code and a link.\n\nPart.\n\nitem one\n\nitem two"
+                    "One.\n\nSome emphasis and code and a link.\n\nPart.\n\nitem one\n\nitem two"
                 ),
-                ("Two", "End here."),
+                ("Two", "Two.\n\nEnd here."),
             ]
         );
         let code = read(md, ReadOptions { code_blocks: true });

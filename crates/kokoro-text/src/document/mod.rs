@@ -262,10 +262,12 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    /// Starts a new chapter titled `title` (the previous one ends here).
+    /// Starts a new chapter titled `title` (the previous one ends here); the
+    /// title is its first paragraph, so that it is read.
     pub(crate) fn chapter(&mut self, title: &str) {
         self.flush();
         self.title = collapse(title);
+        self.heading(title);
     }
 
     /// Appends inline text.

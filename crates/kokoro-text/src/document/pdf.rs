@@ -42,19 +42,19 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         if outline[0].1 > 0 {
             chapters.push(Chapter {
                 title: String::new(),
-                text: clean(&pages[..outline[0].1].join("\n\n")),
+                text: clean(&pages[..outline[0].1].join("\n")),
             });
         }
         for (k, (title, start)) in outline.iter().enumerate() {
             let end = outline.get(k + 1).map_or(pages.len(), |n| n.1);
             chapters.push(Chapter {
                 title: title.clone(),
-                text: clean(&pages[*start..end.max(*start)].join("\n\n")),
+                text: clean(&pages[*start..end.max(*start)].join("\n")),
             });
         }
         chapters
     } else {
-        text_chapters(&clean(&pages.join("\n\n")))
+        text_chapters(&clean(&pages.join("\n")))
     };
     Ok(Document { chapters, warnings })
 }
@@ -152,21 +152,46 @@ fn is_page_number(line: &str) -> bool {
     .is_match(line.trim())
 }
 
-/// Joins words hyphenated at line ends, separates glued words, and keeps blank
-/// lines as paragraph breaks.
+/// Lines of text to paragraphs: words hyphenated at line ends joined, glued
+/// words separated. Extractors mark paragraphs unreliably, so a paragraph ends
+/// at a short line that ends a sentence, and a short line with no final mark
+/// (a heading) stands alone.
 fn clean(text: &str) -> String {
-    static HYPHEN: OnceLock<Regex> = OnceLock::new();
     static GLUE: OnceLock<Regex> = OnceLock::new();
-    let hyphen =
-        HYPHEN.get_or_init(|| Regex::new(r"(\p{Ll})-[ \t]*\n[ \t]*(\p{Ll})").expect("valid regex"));
     // "end.Next" and "word,next": a mark directly followed by a word.
     let glue = GLUE.get_or_init(|| {
         Regex::new(r"(\p{Ll}{2})([.,;:!?])(\p{Lu}\p{Ll}|\p{Ll}{2})").expect("valid regex")
     });
-    let text = hyphen.replace_all(text, "$1$2");
-    let text = glue.replace_all(&text, "$1$2 $3");
-    let paragraphs: Vec<String> = text
-        .split("\n\n")
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut lengths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
+    lengths.sort_unstable();
+    let median = lengths.get(lengths.len() / 2).copied().unwrap_or(0);
+    let mut out = String::with_capacity(text.len());
+    for (k, line) in lines.iter().enumerate() {
+        let next = lines.get(k + 1).copied().unwrap_or("");
+        let short = line.chars().count() * 10 < median * 7;
+        let ends_sentence = line.ends_with(['.', '!', '?', '"', '”', '’', ':']);
+        let hyphenated = line.ends_with('-')
+            && line[..line.len() - 1].ends_with(char::is_lowercase)
+            && next.starts_with(char::is_lowercase);
+        if hyphenated {
+            out.push_str(&line[..line.len() - 1]);
+            continue;
+        }
+        out.push_str(line);
+        let heading = short && !ends_sentence && line.starts_with(char::is_uppercase);
+        out.push_str(if (short && ends_sentence) || heading {
+            "\n\n"
+        } else {
+            "\n"
+        });
+    }
+    let text = glue.replace_all(&out, "$1$2 $3");
+    text.split("\n\n")
         .map(|p| {
             p.split_whitespace()
                 .map(unglue)
@@ -174,8 +199,8 @@ fn clean(text: &str) -> String {
                 .join(" ")
         })
         .filter(|p| !p.is_empty())
-        .collect();
-    paragraphs.join("\n\n")
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// The English lexicon, to tell glued words from real ones.
@@ -220,36 +245,44 @@ fn known(word: &str) -> bool {
     lexicon().in_gold(word)
 }
 
-/// Words of one or two letters a glued word may contain (others would split
-/// names into syllables).
-const SHORT_WORDS: &[&str] = &[
+/// The commonest English words: the only words of one or two letters a glued
+/// word may contain (others would split names into syllables), and cheaper
+/// than the rest when choosing between splits.
+const COMMON: &[&str] = &[
     "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
-    "no", "of", "on", "or", "so", "to", "up", "us", "we",
+    "no", "of", "on", "or", "so", "to", "up", "us", "we", "the", "and", "was", "for", "that",
+    "with", "his", "her", "she", "had", "you", "not", "but", "are", "this", "they", "from", "have",
+    "one", "all", "were", "which", "when", "there", "their", "what", "said", "would", "been",
+    "will", "into", "who", "more", "him", "has", "out", "then", "them", "than", "can", "our",
+    "some", "time", "only", "its", "over", "new", "very", "about", "after", "could", "other",
+    "these", "two", "may", "first", "any", "now", "man", "like", "made", "well", "upon", "such",
+    "great", "before", "must", "through", "back", "years", "where", "much", "your", "way", "down",
+    "should", "because", "each", "just", "those", "how", "too", "little", "good", "also", "here",
+    "day", "most", "come", "did", "never", "own", "under", "last", "might", "while", "old", "see",
+    "same", "long", "get", "make", "again", "still", "even",
 ];
 
-/// The split of `word` into the fewest known words (2 to 4, each of three
-/// letters or more, or a common short word), if there is one.
+/// The split of `word` into known words (2 to 4, each of three letters or
+/// more, or a common short word) that is cheapest, if there is one.
 fn segment(word: &str) -> Option<Vec<&str>> {
     let n = word.len();
-    // best[i]: fewest words covering word[..i], with the split point before.
+    // best[i]: the cheapest cover of word[..i], and where its last word starts.
     let mut best: Vec<Option<(usize, usize)>> = vec![None; n + 1];
     best[0] = Some((0, 0));
     for i in 1..=n {
         for j in (0..i).rev() {
-            let Some((count, _)) = best[j] else { continue };
+            let Some((cost, _)) = best[j] else { continue };
             let part = &word[j..i];
-            if (part.len() >= 3 || SHORT_WORDS.contains(&part)) && known(part) {
-                let better = best[i].is_none_or(|(c, _)| count + 1 < c);
-                if better {
-                    best[i] = Some((count + 1, j));
+            if (part.len() >= 3 || COMMON.contains(&part)) && known(part) {
+                // Common words cost less: "itwasthe" is "it was the", not "it wast he".
+                let cost = cost + if COMMON.contains(&part) { 2 } else { 3 };
+                if best[i].is_none_or(|(c, _)| cost < c) {
+                    best[i] = Some((cost, j));
                 }
             }
         }
     }
-    let (count, _) = best[n]?;
-    if !(2..=4).contains(&count) {
-        return None;
-    }
+    best[n]?;
     let mut parts = Vec::new();
     let mut i = n;
     while i > 0 {
@@ -258,7 +291,7 @@ fn segment(word: &str) -> Option<Vec<&str>> {
         i = j;
     }
     parts.reverse();
-    Some(parts)
+    (2..=4).contains(&parts.len()).then_some(parts)
 }
 
 #[cfg(test)]

@@ -1,0 +1,263 @@
+//! Books: choosing chapters, naming chapter files, remembering which are done
+//! (so that a rerun resumes), and chapter markers in a merged file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::output::{Dest, Format};
+
+/// Parses `--chapters`: `3`, `3-7`, `-4`, `10-`, or a comma-separated list of
+/// those, against `count` chapters; 1-based, in order, without repeats.
+pub fn select(spec: &str, count: usize) -> Result<Vec<usize>> {
+    let mut chosen = std::collections::BTreeSet::new();
+    for part in spec.split(',').map(str::trim) {
+        let bad = || {
+            anyhow::anyhow!(
+                "--chapters: `{part}` is not a chapter or range (like 3, 3-7, 10-, or 1,4-6)"
+            )
+        };
+        let (from, to) = match part.split_once('-') {
+            Some((a, b)) => (
+                if a.trim().is_empty() {
+                    1
+                } else {
+                    a.trim().parse().map_err(|_| bad())?
+                },
+                if b.trim().is_empty() {
+                    count
+                } else {
+                    b.trim().parse().map_err(|_| bad())?
+                },
+            ),
+            None => {
+                let n: usize = part.parse().map_err(|_| bad())?;
+                (n, n)
+            }
+        };
+        if from == 0 || from > to {
+            return Err(bad());
+        }
+        if to > count {
+            bail!("--chapters: the document has {count} chapter(s), not {to}");
+        }
+        chosen.extend(from..=to);
+    }
+    Ok(chosen.into_iter().map(|n| n - 1).collect())
+}
+
+/// A chapter's file name: `007-the-return.wav`.
+pub fn file_name(index: usize, title: &str, format: Format) -> String {
+    let mut slug = String::new();
+    for c in title.chars() {
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.chars().count() >= 48 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        format!("{:03}.{}", index + 1, format.extension())
+    } else {
+        format!("{:03}-{slug}.{}", index + 1, format.extension())
+    }
+}
+
+/// What a chapter file was made from; a file made from anything else is redone.
+pub fn fingerprint(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The record of finished chapter files in a `--split-output` directory:
+/// `.kokoro-done.toml`, file name = fingerprint, rewritten atomically after each
+/// chapter. A file is done when it exists and its fingerprint matches.
+#[derive(Debug)]
+pub struct Manifest {
+    path: PathBuf,
+    done: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Opens (or starts) the record in `dir`, creating `dir`, and removes the
+    /// temporary files an interrupted run left there.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".kokoro-") && name.ends_with(".part") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let path = dir.join(".kokoro-done.toml");
+        let done = match std::fs::read_to_string(&path) {
+            // A damaged record only costs redoing chapters.
+            Ok(text) => toml::from_str(&text).unwrap_or_default(),
+            Err(_) => BTreeMap::new(),
+        };
+        Ok(Self { path, done })
+    }
+
+    /// Whether `file` in the directory is complete and made from `fingerprint`.
+    pub fn is_done(&self, file: &str, fingerprint: &str) -> bool {
+        self.done.get(file).is_some_and(|f| f == fingerprint)
+            && self.path.with_file_name(file).is_file()
+    }
+
+    /// Records `file` as complete.
+    pub fn mark_done(&mut self, file: &str, fingerprint: &str) -> Result<()> {
+        self.done.insert(file.to_string(), fingerprint.to_string());
+        let text = toml::to_string(&self.done).context("cannot record progress")?;
+        let mut dest = Dest::file(&self.path, false)?;
+        std::io::Write::write_all(&mut dest, text.as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        dest.commit()
+    }
+}
+
+/// Where each chapter starts in a merged file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    /// The chapter's title (or "Chapter N").
+    pub title: String,
+    /// First sample of the chapter.
+    pub start: u64,
+}
+
+/// An ID3v2.4 tag with a CHAP frame per chapter and a table of contents, for
+/// MP3. Times are in milliseconds; the tag's size does not depend on them, so a
+/// placeholder can be written first and the real tag over it at the end.
+pub fn id3_chapters(markers: &[Marker], end_sample: u64) -> Result<Vec<u8>> {
+    use id3::frame::{Chapter, TableOfContents};
+    use id3::{Frame, Tag, TagLike, Version};
+    let ms =
+        |s: u64| u32::try_from(s * 1000 / u64::from(kokoro_infer::SAMPLE_RATE)).unwrap_or(u32::MAX);
+    let mut tag = Tag::new();
+    let mut ids = Vec::new();
+    for (k, m) in markers.iter().enumerate() {
+        let end = markers.get(k + 1).map_or(end_sample, |n| n.start);
+        let id = format!("chp{k}");
+        ids.push(id.clone());
+        tag.add_frame(Chapter {
+            element_id: id,
+            start_time: ms(m.start),
+            end_time: ms(end),
+            start_offset: u32::MAX,
+            end_offset: u32::MAX,
+            frames: vec![Frame::text("TIT2", m.title.clone())],
+        });
+    }
+    tag.add_frame(TableOfContents {
+        element_id: "toc".into(),
+        top_level: true,
+        ordered: true,
+        elements: ids,
+        frames: Vec::new(),
+    });
+    let mut out = Vec::new();
+    tag.write_to(&mut out, Version::Id3v24)
+        .context("cannot write the chapter tag")?;
+    Ok(out)
+}
+
+/// WAV `cue ` and `LIST`/`adtl` chunks naming each chapter's first sample, to
+/// append after the data chunk (players and editors show them as markers).
+pub fn wav_cues(markers: &[Marker]) -> Vec<u8> {
+    let mut cue = Vec::new();
+    cue.extend_from_slice(&(markers.len() as u32).to_le_bytes());
+    let mut labels = b"adtl".to_vec();
+    for (k, m) in markers.iter().enumerate() {
+        let id = k as u32 + 1;
+        let start = u32::try_from(m.start).unwrap_or(u32::MAX);
+        cue.extend_from_slice(&id.to_le_bytes());
+        cue.extend_from_slice(&start.to_le_bytes());
+        cue.extend_from_slice(b"data");
+        cue.extend_from_slice(&0u32.to_le_bytes());
+        cue.extend_from_slice(&0u32.to_le_bytes());
+        cue.extend_from_slice(&start.to_le_bytes());
+        let mut text = m.title.clone().into_bytes();
+        text.push(0);
+        labels.extend_from_slice(b"labl");
+        labels.extend_from_slice(&(4 + text.len() as u32).to_le_bytes());
+        labels.extend_from_slice(&id.to_le_bytes());
+        labels.extend_from_slice(&text);
+        if text.len() % 2 == 1 {
+            labels.push(0);
+        }
+    }
+    let mut out = Vec::new();
+    for (id, body) in [(b"cue ", cue), (b"LIST", labels)] {
+        out.extend_from_slice(id);
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&body);
+        if body.len() % 2 == 1 {
+            out.push(0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chapter_selections() {
+        assert_eq!(select("3-5", 10).unwrap(), vec![2, 3, 4]);
+        assert_eq!(select("1,4-5,4", 10).unwrap(), vec![0, 3, 4]);
+        assert_eq!(select("-2", 10).unwrap(), vec![0, 1]);
+        assert_eq!(select("9-", 10).unwrap(), vec![8, 9]);
+        for bad in ["0", "5-3", "x", "1-x", "", "11"] {
+            assert!(select(bad, 10).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn chapter_file_names() {
+        assert_eq!(
+            file_name(6, "Chapter VII: The Return!", Format::Mp3),
+            "007-chapter-vii-the-return.mp3"
+        );
+        assert_eq!(file_name(0, "", Format::Wav), "001.wav");
+        assert_eq!(
+            file_name(1, "¿Qué? Ça va", Format::Flac),
+            "002-qué-ça-va.flac"
+        );
+    }
+
+    #[test]
+    fn the_chapter_tag_has_one_size_whatever_the_times() {
+        let mut m = vec![
+            Marker {
+                title: "One".into(),
+                start: 0,
+            },
+            Marker {
+                title: "Two".into(),
+                start: 24_000,
+            },
+        ];
+        let a = id3_chapters(&m, 48_000).unwrap();
+        m[1].start = 2_400_000;
+        let b = id3_chapters(&m, 9_999_999).unwrap();
+        assert_eq!(a.len(), b.len());
+        assert_ne!(a, b);
+        let tag = id3::Tag::read_from2(std::io::Cursor::new(&b)).unwrap();
+        let chapters: Vec<_> = tag.chapters().collect();
+        assert_eq!(chapters.len(), 2);
+        assert_eq!(chapters[1].start_time, 100_000);
+    }
+}
