@@ -5,6 +5,8 @@
 //! Flags: `--quick` (medium.txt only), `--texts a,b`, `--layouts 1x1,2x1,...`
 //! (workers x intra-op threads; the first is the baseline), `--target N`
 //! (chunk target in ids), `--out FILE` (default docs/BENCHMARKS.md).
+//! `--book [--sizes 2000,20000]`: memory against the length of the text, with
+//! texts of those sizes made from long.txt (printed, not written).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -100,6 +102,20 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--first-audio") {
         return first_audio(&exe, &corpus, &texts, &layouts, &scratch, cores);
     }
+    if args.iter().any(|a| a == "--book") {
+        let layout = match flag(args, "--layouts") {
+            Some(l) => l.split(',').next().unwrap_or("1x1").to_string(),
+            None => format!("{cores}x1"),
+        };
+        return book(
+            &exe,
+            &corpus,
+            flag(args, "--sizes").unwrap_or("2000,20000"),
+            &layout,
+            target,
+            &scratch,
+        );
+    }
 
     let mut rows = Vec::new();
     for text in &texts {
@@ -112,32 +128,9 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             let raw = scratch.join(format!("{text}-{layout}.f32"));
             eprintln!("xtask: bench {text} {layout} ...");
-            let output = Command::new(&exe)
-                .args(["bench-run", "--file"])
-                .arg(&file)
-                .args(["--layout", layout, "--target", target, "--raw"])
-                .arg(&raw)
-                .output()?;
-            if !output.status.success() {
-                bail!(
-                    "bench run {text} {layout} failed: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let line = stdout
-                .lines()
-                .find(|l| l.starts_with("RESULT "))
-                .context("bench run printed no RESULT")?;
-            let kv: BTreeMap<&str, &str> = line[7..]
-                .split_whitespace()
-                .filter_map(|p| p.split_once('='))
-                .collect();
-            let num = |k: &str| {
-                kv.get(k)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(f64::NAN)
-            };
+            let result = bench_child(&exe, &file, layout, target, &raw)
+                .with_context(|| format!("bench run {text} {layout}"))?;
+            let num = |k: &str| result.num(k);
             let row = Row {
                 text: text.clone(),
                 layout: layout.clone(),
@@ -150,10 +143,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 frontend: num("frontend"),
                 rss_mib: num("rss_mib"),
                 stall: num("stall"),
-                sha: kv.get("sha").unwrap_or(&"").to_string(),
+                sha: result.values.get("sha").cloned().unwrap_or_default(),
                 raw,
             };
-            eprintln!("xtask:   {}", line);
+            eprintln!("xtask:   {}", result.line);
             rows.push(row);
         }
     }
@@ -165,6 +158,106 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{report}");
     eprintln!("xtask: wrote {}", out.display());
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// What one `bench-run` child printed.
+struct ChildResult {
+    line: String,
+    values: BTreeMap<String, String>,
+}
+
+impl ChildResult {
+    fn num(&self, key: &str) -> f64 {
+        self.values
+            .get(key)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// Runs one configuration in a child process (so that its peak RSS is its own).
+fn bench_child(exe: &Path, file: &Path, layout: &str, target: &str, raw: &Path) -> Result<ChildResult> {
+    let output = Command::new(exe)
+        .args(["bench-run", "--file"])
+        .arg(file)
+        .args(["--layout", layout, "--target", target, "--raw"])
+        .arg(raw)
+        .output()?;
+    if !output.status.success() {
+        bail!("bench run failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .context("bench run printed no RESULT")?
+        .to_string();
+    let values = line[7..]
+        .split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(ChildResult { line, values })
+}
+
+/// `--book`: one run per text size, each text made of long.txt's paragraphs
+/// (repeated as needed) up to that many characters; peak RSS when a tenth, half
+/// and all of the text is spoken. Memory that does not grow with the text shows
+/// as equal columns, and as equal rows.
+fn book(
+    exe: &Path,
+    corpus: &Path,
+    sizes: &str,
+    layout: &str,
+    target: &str,
+    scratch: &Path,
+) -> Result<()> {
+    let source = std::fs::read_to_string(corpus.join("long.txt"))?;
+    let paragraphs: Vec<&str> = source
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    let mut table = String::from(
+        "| characters | chunks | audio s | wall s | RTF | peak RSS MiB at 10 % | at 50 % | at 100 % |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for size in sizes.split(',') {
+        let size: usize = size
+            .trim()
+            .parse()
+            .with_context(|| format!("--sizes: `{size}`"))?;
+        let mut text = String::new();
+        for p in paragraphs.iter().cycle() {
+            if text.len() >= size {
+                break;
+            }
+            text.push_str(p.trim());
+            text.push_str("\n\n");
+        }
+        let file = scratch.join(format!("book-{size}.txt"));
+        std::fs::write(&file, &text)?;
+        eprintln!(
+            "xtask: bench --book {} characters, layout {layout} ...",
+            text.len()
+        );
+        let raw = scratch.join(format!("book-{size}.f32"));
+        let result = bench_child(exe, &file, layout, target, &raw)?;
+        eprintln!("xtask:   {}", result.line);
+        let num = |k: &str| result.num(k);
+        table += &format!(
+            "| {} | {} | {:.1} | {:.1} | {:.3} | {:.0} | {:.0} | {:.0} |\n",
+            text.len(),
+            num("chunks"),
+            num("audio"),
+            num("wall"),
+            num("wall") / num("audio"),
+            num("rss10"),
+            num("rss50"),
+            num("rss_mib")
+        );
+    }
+    println!("Layout {layout} on {}:\n\n{table}", machine());
+    let _ = std::fs::remove_dir_all(scratch);
     Ok(())
 }
 
@@ -376,7 +469,17 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let started = Instant::now();
     let mut first_at: Option<f64> = None;
     let (mut played, mut stall) = (0.0f64, 0.0f64);
+    // Peak RSS once a tenth and half of the chunks are out: flat if memory does
+    // not grow with the length of the text.
+    let (mut delivered, mut rss10, mut rss50) = (0usize, f64::NAN, f64::NAN);
     let mut sink = |a: Audio| -> Result<(), SinkError> {
+        delivered += 1;
+        if rss10.is_nan() && delivered * 10 >= n_chunks {
+            rss10 = peak_rss_mib();
+        }
+        if rss50.is_nan() && delivered * 2 >= n_chunks {
+            rss50 = peak_rss_mib();
+        }
         let now = started.elapsed().as_secs_f64();
         let t0 = *first_at.get_or_insert(now);
         stall += (now - (t0 + played + stall)).max(0.0);
@@ -415,7 +518,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;
     out.flush()?;
     println!(
-        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} stall={:.3} sha={:016x}",
+        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} rss10={rss10:.1} rss50={rss50:.1} stall={:.3} sha={:016x}",
         n_chunks,
         summary.elapsed.as_secs_f64(),
         summary.audio_seconds(),

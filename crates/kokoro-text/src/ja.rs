@@ -257,40 +257,7 @@ fn is_vowel(c: char) -> bool {
 
 /// Arabic numerals to their Japanese reading in kana ("25" is にじゅうご).
 fn numbers_to_kana(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
-        out.push_str(&rest[..start]);
-        let digits = &rest[start..];
-        let int_len = digits
-            .find(|c: char| !c.is_ascii_digit() && c != ',')
-            .unwrap_or(digits.len());
-        let int: String = digits[..int_len].chars().filter(|&c| c != ',').collect();
-        let mut used = int_len;
-        match int.parse::<u64>() {
-            Ok(n) if int.len() <= 16 => out.push_str(&int_kana(n)),
-            _ => int
-                .chars()
-                .for_each(|d| out.push_str(DIGITS[d as usize - '0' as usize])),
-        }
-        // A decimal part is read digit by digit after てん.
-        let after = &digits[int_len..];
-        if let Some(frac) = after.strip_prefix('.') {
-            let frac_len = frac
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(frac.len());
-            if frac_len > 0 {
-                out.push_str("てん");
-                frac[..frac_len]
-                    .chars()
-                    .for_each(|d| out.push_str(DIGITS[d as usize - '0' as usize]));
-                used += 1 + frac_len;
-            }
-        }
-        rest = &digits[used..];
-    }
-    out.push_str(rest);
-    out
+    crate::normalize::spell_numbers(text, int_kana, "てん", |d| DIGITS[usize::from(d)])
 }
 
 const DIGITS: [&str; 10] = [
@@ -395,5 +362,6 @@ mod tests {
             "いちまんにせんさんびゃくよんじゅうご"
         );
         assert_eq!(numbers_to_kana("3.14"), "さんてんいちよん");
+        assert_eq!(numbers_to_kana("1,000人, 3,"), "せん人, さん,");
     }
 }

@@ -202,6 +202,52 @@ pub fn for_speech(text: &str) -> Cow<'_, str> {
     s
 }
 
+/// Rewrites every number in `text` for a language whose G2P does not read
+/// digits: `int` reads the whole part (thousands may be grouped with commas),
+/// `point` and `digit` the decimal part, digit by digit. A number too long for
+/// `u64`, or with a leading zero ("007"), is read digit by digit.
+#[cfg_attr(not(any(feature = "ja", feature = "zh")), allow(dead_code))]
+pub(crate) fn spell_numbers(
+    text: &str,
+    int: impl Fn(u64) -> String,
+    point: &str,
+    digit: impl Fn(u8) -> &'static str,
+) -> String {
+    let digits_at = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..start]);
+        let number = &rest[start..];
+        let mut len = digits_at(number);
+        let mut whole: String = number[..len].to_string();
+        // Thousands groups: a comma and exactly three digits.
+        while number[len..].starts_with(',') && digits_at(&number[len + 1..]) == 3 {
+            whole.push_str(&number[len + 1..len + 4]);
+            len += 4;
+        }
+        match whole.parse::<u64>() {
+            Ok(n) if whole.len() <= 16 && !(whole.len() > 1 && whole.starts_with('0')) => {
+                out.push_str(&int(n))
+            }
+            _ => whole.bytes().for_each(|d| out.push_str(digit(d - b'0'))),
+        }
+        if number[len..].starts_with('.') {
+            let frac = digits_at(&number[len + 1..]);
+            if frac > 0 {
+                out.push_str(point);
+                number[len + 1..len + 1 + frac]
+                    .bytes()
+                    .for_each(|d| out.push_str(digit(d - b'0')));
+                len += 1 + frac;
+            }
+        }
+        rest = &number[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,41 +230,8 @@ pub fn pinyin_to_ipa(py: &str) -> Option<String> {
 
 /// Arabic numerals to Chinese numerals, as misaki's `cn2an` step does.
 fn numbers_to_hanzi(text: &str) -> String {
-    const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
-        out.push_str(&rest[..start]);
-        let digits = &rest[start..];
-        let int_len = digits
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(digits.len());
-        let int = &digits[..int_len];
-        match int.parse::<u64>() {
-            Ok(n) if int.len() <= 16 && !(int.len() > 1 && int.starts_with('0')) => {
-                out.push_str(&int_hanzi(n))
-            }
-            _ => out.extend(int.bytes().map(|d| DIGITS[usize::from(d - b'0')])),
-        }
-        let mut used = int_len;
-        if let Some(frac) = digits[int_len..].strip_prefix('.') {
-            let frac_len = frac
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(frac.len());
-            if frac_len > 0 {
-                out.push('点');
-                out.extend(
-                    frac[..frac_len]
-                        .bytes()
-                        .map(|d| DIGITS[usize::from(d - b'0')]),
-                );
-                used += 1 + frac_len;
-            }
-        }
-        rest = &digits[used..];
-    }
-    out.push_str(rest);
-    out
+    const DIGITS: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    crate::normalize::spell_numbers(text, int_hanzi, "点", |d| DIGITS[usize::from(d)])
 }
 
 /// A whole number in Chinese numerals (十, 百, 千, 万, 亿).

@@ -6,6 +6,9 @@ use std::sync::{Arc, OnceLock};
 use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, SpellingFallback, MAX_TOKENS};
 use proptest::prelude::*;
 
+mod common;
+use common::assert_covered;
+
 fn frontend() -> &'static Frontend {
     static F: OnceLock<Frontend> = OnceLock::new();
     F.get_or_init(|| {
@@ -47,23 +50,6 @@ fn render(text: &str, opts: ChunkOptions) -> String {
 }
 
 /// Every non-whitespace byte of `text` is inside a chunk span or a reported silent span.
-fn assert_covered(text: &str, out: &kokoro_text::Processed) {
-    let mut covered = vec![false; text.len()];
-    let silent = out.diagnostics.iter().filter_map(|d| match d {
-        Diagnostic::NothingToSay { span } => Some(span.clone()),
-        _ => None,
-    });
-    for span in out.chunks.iter().map(|c| c.span.clone()).chain(silent) {
-        covered[span].iter_mut().for_each(|c| *c = true);
-    }
-    for (i, ch) in text.char_indices() {
-        assert!(
-            ch.is_whitespace() || covered[i],
-            "character {ch:?} at byte {i} is in no chunk"
-        );
-    }
-}
-
 #[test]
 fn snapshot_tricky_sentences() {
     insta::assert_snapshot!(render(

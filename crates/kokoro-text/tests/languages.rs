@@ -8,6 +8,9 @@ use std::sync::{Arc, OnceLock};
 use kokoro_text::{ChunkOptions, Diagnostic, EspeakFallback, Frontend, G2p, Lang, MAX_TOKENS};
 use proptest::prelude::*;
 
+mod common;
+use common::assert_covered;
+
 fn frontend(lang: Lang) -> &'static Frontend {
     static F: OnceLock<HashMap<Lang, Frontend>> = OnceLock::new();
     let all = F.get_or_init(|| {
@@ -113,23 +116,6 @@ fn cjk_and_spanish_punctuation_split_sentences() {
     assert_eq!(es.len(), 4);
     let hi = kokoro_text::split_sentences("यह एक है। यह दो है।");
     assert_eq!(hi.len(), 2);
-}
-
-fn assert_covered(text: &str, out: &kokoro_text::Processed) {
-    let mut covered = vec![false; text.len()];
-    let silent = out.diagnostics.iter().filter_map(|d| match d {
-        Diagnostic::NothingToSay { span } => Some(span.clone()),
-        _ => None,
-    });
-    for span in out.chunks.iter().map(|c| c.span.clone()).chain(silent) {
-        covered[span].iter_mut().for_each(|c| *c = true);
-    }
-    for (i, ch) in text.char_indices() {
-        assert!(
-            ch.is_whitespace() || covered[i],
-            "{ch:?} at byte {i} is in no chunk of {text:?}"
-        );
-    }
 }
 
 /// Text in `lang`'s script with its punctuation, numbers and pause markup.
