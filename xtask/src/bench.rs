@@ -177,7 +177,13 @@ impl ChildResult {
 }
 
 /// Runs one configuration in a child process (so that its peak RSS is its own).
-fn bench_child(exe: &Path, file: &Path, layout: &str, target: &str, raw: &Path) -> Result<ChildResult> {
+fn bench_child(
+    exe: &Path,
+    file: &Path,
+    layout: &str,
+    target: &str,
+    raw: &Path,
+) -> Result<ChildResult> {
     let output = Command::new(exe)
         .args(["bench-run", "--file"])
         .arg(file)
@@ -185,7 +191,10 @@ fn bench_child(exe: &Path, file: &Path, layout: &str, target: &str, raw: &Path) 
         .arg(raw)
         .output()?;
     if !output.status.success() {
-        bail!("bench run failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "bench run failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout

@@ -1,9 +1,11 @@
-//! Project tasks: `cargo xtask fetch`, `cargo xtask test`, `cargo xtask bench`.
+//! Project tasks: `cargo xtask fetch`, `cargo xtask test`, `cargo xtask bench`,
+//! `cargo xtask bench-serve`.
 //!
 //! One module per task; few dependencies.
 
 mod bench;
 mod fetch;
+mod serve_bench;
 
 use std::process::ExitCode;
 
@@ -14,8 +16,9 @@ fn main() -> ExitCode {
         Some("test") => fetch::run().and_then(|_| test(&args[1..])),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-run") => bench::run_one(&args[1..]),
+        Some("bench-serve") => serve_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)");
+            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)");
             return ExitCode::from(2);
         }
     };

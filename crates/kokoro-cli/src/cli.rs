@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args as ClapArgs, Parser, Subcommand};
 
 /// Text in, natural speech out, with the Kokoro-82M model.
 ///
@@ -16,6 +16,8 @@ use clap::Parser;
     after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav\n  kokoro book.epub --list-chapters\n  kokoro book.epub --split-output book/ --format mp3 --chapters 3-7"
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// File to read (text, Markdown, HTML, EPUB or PDF), or `-` for standard input.
     pub input: Option<PathBuf>,
     /// Audio file to write (.wav, .flac, .mp3, .opus, .pcm), or `-` for standard output [default: INPUT's name with the format's extension, or kokoro.wav].
@@ -60,7 +62,7 @@ pub struct Args {
     /// What INPUT is: text, markdown, html, epub, pdf [default: from its extension, else its content].
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
-    /// Read code blocks (Markdown fences, HTML <pre>) aloud too.
+    /// Read code blocks (Markdown fences, HTML pre blocks) aloud too.
     #[arg(long)]
     pub code_blocks: bool,
     /// List the chapters (index, title, words, estimated duration) and exit.
@@ -69,7 +71,7 @@ pub struct Args {
     /// Speak only these chapters: 3, 3-7, 10-, or 1,4-6.
     #[arg(long, value_name = "LIST")]
     pub chapters: Option<String>,
-    /// Write one file per chapter into DIR (001-<title>.<ext>). A rerun skips
+    /// Write one file per chapter into DIR (001-TITLE.EXT). A rerun skips
     /// the chapters already complete, so an interrupted book resumes.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["stream", "merge"])]
     pub split_output: Option<PathBuf>,
@@ -119,4 +121,29 @@ pub struct Args {
     /// ONNX Runtime intra-op threads per session.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threads: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve speech over HTTP: an OpenAI-compatible `POST /v1/audio/speech`, the
+    /// voices, and a web page to try them (builds with the `server` feature).
+    Serve(ServeArgs),
+}
+
+/// `kokoro serve` options (the voice, lexicon, model and worker options above apply too).
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8880)]
+    pub port: u16,
+    /// Require this key (`Authorization: Bearer KEY`) on every endpoint but /health.
+    #[arg(long, env = "KOKORO_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Requests that may wait for synthesis; more are refused with 429.
+    #[arg(long, default_value_t = 8)]
+    pub queue: usize,
 }

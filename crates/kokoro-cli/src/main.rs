@@ -10,6 +10,8 @@ mod output;
 #[cfg(feature = "playback")]
 mod playback;
 mod run;
+#[cfg(feature = "server")]
+mod serve;
 mod settings;
 mod wav;
 

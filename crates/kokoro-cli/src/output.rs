@@ -75,6 +75,9 @@ enum Target {
     Atomic(BufWriter<tempfile::NamedTempFile>),
     InPlace(BufWriter<File>),
     Stdout(std::io::Stdout),
+    /// Any stream (an HTTP response).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    Writer(Box<dyn Write + Send>),
 }
 
 /// A byte destination: file (atomic or in place) or standard output.
@@ -137,11 +140,20 @@ impl Dest {
         }
     }
 
+    /// Any writer, as a stream (an HTTP response).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub fn writer(w: Box<dyn Write + Send>) -> Self {
+        Self {
+            target: Some(Target::Writer(w)),
+            path: None,
+        }
+    }
+
     /// True for standard output, where bytes are flushed as soon as they are written.
     pub fn is_stream(&self) -> bool {
         matches!(
             self.target,
-            Some(Target::Stdout(_)) | Some(Target::InPlace(_))
+            Some(Target::Stdout(_)) | Some(Target::InPlace(_)) | Some(Target::Writer(_))
         )
     }
 
@@ -205,6 +217,7 @@ impl Dest {
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             Some(Target::Stdout(mut s)) => s.flush()?,
+            Some(Target::Writer(mut w)) => w.flush()?,
             None => {}
         }
         Ok(())
@@ -217,6 +230,7 @@ impl Write for Dest {
             Some(Target::Atomic(w)) => w.write(buf),
             Some(Target::InPlace(w)) => w.write(buf),
             Some(Target::Stdout(s)) => s.write(buf),
+            Some(Target::Writer(w)) => w.write(buf),
             None => Err(std::io::Error::other("output already closed")),
         }
     }
@@ -226,6 +240,7 @@ impl Write for Dest {
             Some(Target::Atomic(w)) => w.flush(),
             Some(Target::InPlace(w)) => w.flush(),
             Some(Target::Stdout(s)) => s.flush(),
+            Some(Target::Writer(w)) => w.flush(),
             None => Ok(()),
         }
     }

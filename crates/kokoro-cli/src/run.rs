@@ -56,6 +56,10 @@ pub fn main(mut args: Args) -> Result<()> {
             .context("no per-user cache directory on this platform; set KOKORO_CACHE_DIR")?,
     });
 
+    if let Some(crate::cli::Command::Serve(serve)) = &args.command {
+        return serve_main(serve, &settings, &cache, &log);
+    }
+
     if args.list_voices {
         let voices = voice_set(&cache, &settings, &log)?;
         for name in voices.names() {
@@ -106,14 +110,7 @@ pub fn main(mut args: Args) -> Result<()> {
         selected.iter().map(|&i| (i, &doc.chapters[i])).collect();
 
     let lang = choose_lang(settings.lang.as_deref(), &settings.voice, &log)?;
-    let lexicon = match &settings.lexicon {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read lexicon {}", path.display()))?;
-            Lexicon::parse(&text).with_context(|| format!("lexicon {}", path.display()))?
-        }
-        None => Lexicon::default(),
-    };
+    let lexicon = load_lexicon(&settings)?;
     let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log))?.with_lexicon(lexicon));
     log.debug(&format!("language: {} ({})", lang.code(), lang.name()));
     if args.phonemes_only {
@@ -230,6 +227,8 @@ pub fn main(mut args: Args) -> Result<()> {
         bar: progress_bar(&log),
         total_chars: chapters.iter().map(|(_, c)| c.text.len()).sum(),
         done_chars: 0,
+        audio_before: 0.0,
+        started: std::time::Instant::now(),
     };
 
     let mut total = Totals::default();
@@ -280,6 +279,12 @@ pub fn main(mut args: Args) -> Result<()> {
             let label = chapter_label(k, chapters.len(), i, chapter);
             let summary = speaker.speak(&chapter.text, encoder.as_mut(), &mut written, &label)?;
             total.add(&summary);
+            if speaker.bar.is_none() && !label.is_empty() {
+                log.info(&format!(
+                    "{label}: {:.1} s of audio",
+                    summary.audio_seconds()
+                ));
+            }
         }
         if total.chunks == 0 {
             bail!("the input has nothing to speak");
@@ -322,6 +327,70 @@ pub fn main(mut args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `kokoro serve`: assets, sessions, then the server until Ctrl-C.
+#[cfg(feature = "server")]
+fn serve_main(
+    serve: &crate::cli::ServeArgs,
+    settings: &Settings,
+    cache: &Cache,
+    log: &Log,
+) -> Result<()> {
+    let host: std::net::IpAddr = serve
+        .host
+        .parse()
+        .with_context(|| format!("--host: `{}` is not an IP address", serve.host))?;
+    if serve.queue == 0 {
+        bail!("--queue: 0 would refuse every request");
+    }
+    let runtime = match &settings.ort_lib {
+        Some(p) => p.clone(),
+        None => ensure(cache, Want::ALL, log)?.runtime,
+    };
+    init_runtime(&runtime)?;
+    let model = match &settings.model {
+        Some(p) => p.clone(),
+        None => ensure(cache, Want::ALL, log)?.model,
+    };
+    let voices = voice_set(cache, settings, log)?;
+    voices.resolve(&settings.voice)?;
+    let lexicon = load_lexicon(settings)?;
+    // Requests are short and wait for their first audio: the streaming layout.
+    let layout = choose_layout(settings, usize::MAX, true);
+    let engine = crate::serve::Engine {
+        layout,
+        model,
+        fallback: fallback(cache, log),
+        lexicon,
+    };
+    crate::serve::serve(
+        crate::serve::ServeOptions {
+            addr: std::net::SocketAddr::new(host, serve.port),
+            api_key: serve.api_key.clone(),
+            queue: serve.queue,
+            default_voice: settings.voice.clone(),
+        },
+        engine,
+        voices,
+    )
+}
+
+#[cfg(not(feature = "server"))]
+fn serve_main(_: &crate::cli::ServeArgs, _: &Settings, _: &Cache, _: &Log) -> Result<()> {
+    bail!("this kokoro was built without the server: build it with `--features server`")
+}
+
+/// The user's lexicon, or an empty one.
+fn load_lexicon(settings: &Settings) -> Result<Lexicon> {
+    Ok(match &settings.lexicon {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read lexicon {}", path.display()))?;
+            Lexicon::parse(&text).with_context(|| format!("lexicon {}", path.display()))?
+        }
+        None => Lexicon::default(),
+    })
+}
+
 /// Silence between chapters in one file, in milliseconds.
 const CHAPTER_GAP_MS: u32 = 1500;
 
@@ -355,6 +424,9 @@ struct Speaker<'a> {
     /// Characters in all the chapters to speak, and in those already spoken.
     total_chars: usize,
     done_chars: usize,
+    /// Audio made by earlier chapters, in seconds, and when the whole run began.
+    audio_before: f64,
+    started: std::time::Instant,
 }
 
 impl Speaker<'_> {
@@ -368,21 +440,28 @@ impl Speaker<'_> {
     ) -> Result<kokoro_sched::Summary> {
         let log = self.log;
         let (before, total, len) = (self.done_chars, self.total_chars.max(1), text.len());
-        let label = label.to_string();
+        let (audio_before, started) = (self.audio_before, self.started);
+        let prefix = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}: ")
+        };
         let control = Control {
             progress: self.bar.clone().map(|bar| {
                 Arc::new(move |p: &kokoro_sched::Progress| {
-                    let overall = (before as f64 + p.fraction_done * len as f64) / total as f64;
-                    bar.set_position((overall * 1000.0) as u64);
-                    let eta = p.eta.map_or(String::new(), |d| {
-                        format!(", {:.0} s left", d.as_secs_f64())
-                    });
-                    let label = if label.is_empty() {
-                        String::new()
+                    // Over the whole book: text spoken, audio made, time left.
+                    let done = (before as f64 + p.fraction_done * len as f64) / total as f64;
+                    bar.set_position((done * 1000.0) as u64);
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let eta = if done > 0.01 {
+                        format!(", {} left", clock(elapsed * (1.0 - done) / done))
                     } else {
-                        format!("{label}: ")
+                        String::new()
                     };
-                    bar.set_message(format!("{label}{:.1} s of audio{eta}", p.audio_seconds));
+                    bar.set_message(format!(
+                        "{prefix}{} of audio{eta}",
+                        clock(audio_before + p.audio_seconds)
+                    ));
                 }) as kokoro_sched::ProgressFn
             }),
             cancel: self.cancel.clone(),
@@ -418,7 +497,10 @@ impl Speaker<'_> {
             .run(&request, &mut chunks, &mut sink, &control);
         self.done_chars += text.len();
         match result {
-            Ok(s) => Ok(s),
+            Ok(s) => {
+                self.audio_before += s.audio_seconds();
+                Ok(s)
+            }
             Err(kokoro_sched::Error::Cancelled) => Err(Interrupted.into()),
             Err(e) => Err(e.into()),
         }
@@ -608,7 +690,7 @@ fn pause_note(c: &kokoro_text::Chunk) -> String {
     note
 }
 
-fn voice_language(name: &str) -> &'static str {
+pub(crate) fn voice_language(name: &str) -> &'static str {
     Lang::from_voice(name).map_or("?", Lang::code)
 }
 
@@ -643,7 +725,7 @@ fn choose_lang(code: Option<&str>, voice: &str, log: &Log) -> Result<Lang> {
     })
 }
 
-fn voice_gender(name: &str) -> &'static str {
+pub(crate) fn voice_gender(name: &str) -> &'static str {
     match name.chars().nth(1) {
         Some('f') => "female",
         Some('m') => "male",
@@ -807,6 +889,6 @@ fn progress_bar(log: &Log) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(1000);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {percent}% of the text, {msg}").ok()?);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {percent}%, {msg}").ok()?);
     Some(bar)
 }

@@ -637,8 +637,11 @@ fn split_output_resumes_after_a_kill() {
     ];
     let mut child = kokoro().args(args).stderr(Stdio::null()).spawn().unwrap();
     let first = out.join("001-part-1.wav");
+    let record = out.join(".kokoro-done.toml");
+    let recorded = || std::fs::read_to_string(&record).is_ok_and(|r| r.contains("001-part-1.wav"));
     let start = std::time::Instant::now();
-    while !first.exists() {
+    // Killed once the first chapter is written and recorded.
+    while !recorded() {
         assert!(start.elapsed().as_secs() < 120, "no chapter finished");
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -1,0 +1,255 @@
+//! `kokoro serve` end to end, over loopback, on the real model.
+#![cfg(feature = "server")]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server on a free port, stopped when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kokoro"))
+            .args(["serve", "--port", "0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server said where it listens")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("kokoro: listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stderr so that the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn post(server: &Server, body: &str) -> (u16, String, Vec<u8>) {
+    let mut res = agent()
+        .post(&server.url("/v1/audio/speech"))
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = res
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    (status, kind, bytes)
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+#[track_caller]
+fn assert_error(server: &Server, body: &str, status: u16, says: &str) {
+    let (got, kind, bytes) = post(server, body);
+    assert_eq!(got, status, "{}", String::from_utf8_lossy(&bytes));
+    assert!(kind.starts_with("application/json"), "{kind}");
+    let message = json(&bytes)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains(says), "{message}");
+}
+
+#[test]
+fn speaks_lists_voices_and_describes_itself() {
+    let server = Server::start(&[]);
+    let a = agent();
+    let mut health = a.get(&server.url("/health")).call().unwrap();
+    assert_eq!(
+        json(&health.body_mut().read_to_vec().unwrap())["status"],
+        "ok"
+    );
+    let mut voices = a.get(&server.url("/v1/audio/voices")).call().unwrap();
+    let voices = json(&voices.body_mut().read_to_vec().unwrap());
+    let list = voices["voices"].as_array().unwrap();
+    assert_eq!(list.len(), 54);
+    assert!(list
+        .iter()
+        .any(|v| v["id"] == "ef_dora" && v["language"] == "es" && v["gender"] == "female"));
+    let mut spec = a.get(&server.url("/openapi.json")).call().unwrap();
+    let spec = json(&spec.body_mut().read_to_vec().unwrap());
+    assert!(spec["paths"]["/v1/audio/speech"]["post"].is_object());
+    let mut page = a.get(&server.url("/")).call().unwrap();
+    assert!(page.body_mut().read_to_string().unwrap().contains("<audio"));
+
+    let (status, kind, wav) = post(
+        &server,
+        r#"{"model":"tts-1","input":"Hello there. This is a test of the server.","voice":"af_heart","response_format":"wav"}"#,
+    );
+    assert_eq!((status, kind.as_str()), (200, "audio/wav"));
+    assert_eq!(&wav[..4], b"RIFF");
+    let secs = (wav.len() - 44) as f32 / 2.0 / 24_000.0;
+    assert!((1.5..8.0).contains(&secs), "{secs} s");
+
+    // A blend, in MP3 (the default format), in Spanish from the voice.
+    let (status, kind, mp3) = post(
+        &server,
+        r#"{"input":"Hola, ¿qué tal?","voice":"ef_dora:70,em_alex:30"}"#,
+    );
+    assert_eq!((status, kind.as_str()), (200, "audio/mpeg"));
+    assert!(mp3.len() > 4_000, "{} bytes", mp3.len());
+}
+
+#[test]
+fn bad_requests_get_json_errors() {
+    let server = Server::start(&[]);
+    assert_error(&server, "{not json", 400, "");
+    assert_error(&server, r#"{"voice":"af_heart"}"#, 400, "input");
+    assert_error(&server, r#"{"input":"   "}"#, 400, "empty");
+    assert_error(
+        &server,
+        r#"{"input":"Hi.","voice":"af_hart"}"#,
+        400,
+        "af_heart",
+    );
+    assert_error(
+        &server,
+        r#"{"input":"Hi.","response_format":"aac"}"#,
+        400,
+        "not supported",
+    );
+    assert_error(&server, r#"{"input":"Hi.","speed":9}"#, 400, "out of range");
+    assert_error(
+        &server,
+        r#"{"input":"Hi.","lang":"xx"}"#,
+        400,
+        "unknown language",
+    );
+    let long = format!(r#"{{"input":"{}"}}"#, "a".repeat(100_001));
+    assert_error(&server, &long, 413, "limit");
+    let huge = format!(r#"{{"input":"{}"}}"#, "a ".repeat(600_000));
+    assert_error(&server, &huge, 413, "");
+    let mut missing = agent().get(&server.url("/v2/nothing")).call().unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert!(json(&missing.body_mut().read_to_vec().unwrap())["error"]["message"].is_string());
+}
+
+#[test]
+fn an_api_key_guards_all_but_health() {
+    let server = Server::start(&["--api-key", "sesame"]);
+    let a = agent();
+    assert_eq!(
+        a.get(&server.url("/health"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        a.get(&server.url("/v1/audio/voices"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let ok = a
+        .get(&server.url("/v1/audio/voices"))
+        .header("Authorization", "Bearer sesame")
+        .call()
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_error(&server, r#"{"input":"Hi."}"#, 401, "API key");
+}
+
+/// A text that takes the server a while.
+fn long_request() -> String {
+    let text = "This sentence is here to keep the server busy for a while. ".repeat(60);
+    format!(r#"{{"input":"{text}","response_format":"pcm"}}"#)
+}
+
+#[test]
+fn a_full_queue_is_429_and_a_client_that_leaves_frees_the_server() {
+    let server = Server::start(&["--queue", "1"]);
+    // The first request is being spoken once its first bytes arrive.
+    let mut first = agent()
+        .post(&server.url("/v1/audio/speech"))
+        .header("Content-Type", "application/json")
+        .send(&long_request())
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let mut reader = first.body_mut().as_reader();
+    let mut head = [0u8; 4096];
+    reader.read_exact(&mut head).unwrap();
+    // The second waits in the queue; the third finds it full.
+    let url = server.url("/v1/audio/speech");
+    let body = long_request();
+    let second = std::thread::spawn(move || {
+        let mut res = agent()
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(&body)
+            .unwrap();
+        let status = res.status().as_u16();
+        // Leave after the first bytes: the server must drop this work too.
+        let mut some = [0u8; 1024];
+        let _ = res.body_mut().as_reader().read_exact(&mut some);
+        status
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _, bytes) = post(&server, r#"{"input":"Hi."}"#);
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&bytes));
+    // Leaving: the long requests stop at their next chunk, and a short one is
+    // served long before they would have finished.
+    drop(reader);
+    drop(first);
+    assert_eq!(second.join().unwrap(), 200);
+    let t = Instant::now();
+    loop {
+        let (status, _, _) = post(&server, r#"{"input":"Hi.","response_format":"wav"}"#);
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the abandoned work was not dropped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}

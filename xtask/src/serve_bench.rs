@@ -1,0 +1,197 @@
+//! `cargo xtask bench-serve`: a load test of `kokoro serve` over loopback.
+//!
+//! Builds the `kokoro` binary, starts a server on a free port, and runs N
+//! concurrent clients for a fixed time, each sending short requests one after
+//! another. Reports requests per second, latency to the first audio (the
+//! first 4 KiB, past any header) and to the last byte (p50 and p95), refusals (429) and errors, and the server's peak RSS.
+//!
+//! Flags: `--clients 1,4` (one run per count), `--seconds 60`, `--format wav`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+const SENTENCES: [&str; 4] = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Kokoro speaks from Rust, one chunk at a time.",
+    "How long does it take before the first sound arrives?",
+    "Every request here is short, as a chat reply would be.",
+];
+
+/// One client's results.
+#[derive(Default)]
+struct Tally {
+    ttfb: Vec<f64>,
+    total: Vec<f64>,
+    refused: usize,
+    errors: usize,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+    };
+    let clients: Vec<usize> = flag("--clients")
+        .unwrap_or("1,4")
+        .split(',')
+        .map(|c| c.trim().parse().context("--clients"))
+        .collect::<Result<_>>()?;
+    let seconds: u64 = flag("--seconds")
+        .unwrap_or("60")
+        .parse()
+        .context("--seconds")?;
+    let format = flag("--format").unwrap_or("wav").to_string();
+    crate::fetch::run()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "kokoro-cli"])
+        .status()?;
+    anyhow::ensure!(status.success(), "cannot build kokoro");
+    let exe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro");
+
+    let mut table = String::from(
+        "| clients | requests | requests/s | first audio (4 KiB) p50 s | p95 s | whole reply p50 s | p95 s | refused (429) | errors | server peak RSS MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for &n in &clients {
+        let queue = (2 * n).max(8).to_string();
+        let mut server = Command::new(&exe)
+            .args(["serve", "--port", "0", "--queue", &queue])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start kokoro serve")?;
+        let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
+        let (base, layout) = loop {
+            let Some(line) = lines.next() else {
+                bail!("the server stopped before listening");
+            };
+            if let Some(rest) = line?.strip_prefix("kokoro: listening on ") {
+                let (url, layout) = rest.split_once(' ').unwrap_or((rest, ""));
+                break (url.to_string(), layout.to_string());
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        eprintln!("xtask: bench-serve {n} client(s) for {seconds} s against {base} {layout}");
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let handles: Vec<_> = (0..n)
+            .map(|k| {
+                let url = format!("{base}/v1/audio/speech");
+                let format = format.clone();
+                std::thread::spawn(move || client(&url, k, &format, deadline))
+            })
+            .collect();
+        let mut all = Tally::default();
+        for h in handles {
+            let t = h.join().map_err(|_| anyhow::anyhow!("a client panicked"))?;
+            all.ttfb.extend(t.ttfb);
+            all.total.extend(t.total);
+            all.refused += t.refused;
+            all.errors += t.errors;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let rss = peak_rss_mib(server.id());
+        let _ = server.kill();
+        let _ = server.wait();
+        let done = all.total.len();
+        table += &format!(
+            "| {n} | {done} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {rss:.0} |\n",
+            done as f64 / wall,
+            percentile(&mut all.ttfb, 0.5),
+            percentile(&mut all.ttfb, 0.95),
+            percentile(&mut all.total, 0.5),
+            percentile(&mut all.total, 0.95),
+            all.refused,
+            all.errors,
+        );
+    }
+    println!(
+        "`cargo xtask bench-serve` on {} cores, {seconds} s per run, short sentences in {format}:\n\n{table}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    Ok(())
+}
+
+/// Sends requests one after another until `deadline`.
+fn client(url: &str, k: usize, format: &str, deadline: Instant) -> Tally {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut tally = Tally::default();
+    let mut i = k;
+    while Instant::now() < deadline {
+        let body = format!(
+            r#"{{"input":"{}","voice":"af_heart","response_format":"{format}"}}"#,
+            SENTENCES[i % SENTENCES.len()]
+        );
+        i += 1;
+        let t = Instant::now();
+        let res = agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(&body);
+        let mut res = match res {
+            Ok(r) => r,
+            Err(_) => {
+                tally.errors += 1;
+                continue;
+            }
+        };
+        match res.status().as_u16() {
+            200 => {}
+            429 => {
+                tally.refused += 1;
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            _ => {
+                tally.errors += 1;
+                continue;
+            }
+        }
+        // The first audio, not the header: a few kilobytes in.
+        let mut reader = res.body_mut().as_reader();
+        let mut first = [0u8; 4096];
+        if reader.read_exact(&mut first).is_err() {
+            tally.errors += 1;
+            continue;
+        }
+        let ttfb = t.elapsed().as_secs_f64();
+        let mut rest = Vec::new();
+        if reader.read_to_end(&mut rest).is_err() || rest.len() < 1000 {
+            tally.errors += 1;
+            continue;
+        }
+        tally.ttfb.push(ttfb);
+        tally.total.push(t.elapsed().as_secs_f64());
+    }
+    tally
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The peak RSS of a running process, from /proc (Linux).
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
