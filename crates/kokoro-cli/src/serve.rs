@@ -32,6 +32,8 @@ use crate::output::{self, Dest, Format};
 
 /// Largest request body: 1 MiB.
 pub const MAX_BODY: usize = 1 << 20;
+/// Largest document for `/v1/text/extract`: 64 MiB.
+pub const MAX_DOCUMENT: usize = 64 << 20;
 /// Longest `input`, in characters.
 pub const MAX_INPUT_CHARS: usize = 100_000;
 
@@ -226,7 +228,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/audio/voices", get(voices))
         .route("/v1/audio/speech", post(speech))
-        .route("/v1/text/extract", post(extract))
+        .route(
+            "/v1/text/extract",
+            post(extract).layer(DefaultBodyLimit::max(MAX_DOCUMENT)),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -162,6 +162,36 @@ fn bad_requests_get_json_errors() {
     assert_error(&server, &long, 413, "limit");
     let huge = format!(r#"{{"input":"{}"}}"#, "a ".repeat(600_000));
     assert_error(&server, &huge, 413, "");
+    // A document may be larger than a request: the page sends whole books.
+    let book = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kokoro-text/test_data/book.epub"),
+    )
+    .unwrap();
+    let mut padded = book.clone();
+    padded.resize(book.len() + (2 << 20), 0);
+    let mut res = agent()
+        .post(&server.url("/v1/text/extract"))
+        .send(&book[..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let doc = json(&res.body_mut().read_to_vec().unwrap());
+    assert_eq!(doc["chapters"].as_array().unwrap().len(), 3, "{doc}");
+    let mut res = agent()
+        .post(&server.url("/v1/text/extract"))
+        .send(&padded[..])
+        .unwrap();
+    assert_ne!(
+        res.status().as_u16(),
+        413,
+        "{}",
+        res.body_mut().read_to_string().unwrap()
+    );
+    let mut res = agent()
+        .post(&server.url("/v1/text/extract"))
+        .send(&b"PK\x03\x04junk"[..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    assert!(json(&res.body_mut().read_to_vec().unwrap())["error"]["message"].is_string());
     let mut missing = agent().get(&server.url("/v2/nothing")).call().unwrap();
     assert_eq!(missing.status().as_u16(), 404);
     assert!(json(&missing.body_mut().read_to_vec().unwrap())["error"]["message"].is_string());
