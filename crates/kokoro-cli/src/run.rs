@@ -235,12 +235,19 @@ pub fn main(mut args: Args) -> Result<()> {
     let mut skipped = 0;
     if let (Some(dir), Some(manifest)) = (&split_dir, manifest.as_mut()) {
         // One file per chapter, each written atomically; a rerun skips those done.
+        // Everything that changes the audio: voice, speed, pauses, language, the
+        // user's lexicon and the model.
+        let lexicon_text = match &settings.lexicon {
+            Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+            None => String::new(),
+        };
         let voice_key = format!(
-            "{} {} {:?} {}",
+            "{} {} {:?} {} {:?}\n{lexicon_text}",
             settings.voice,
             settings.speed,
             pauses,
-            lang.code()
+            lang.code(),
+            settings.model,
         );
         for (k, &(i, chapter)) in chapters.iter().enumerate() {
             let file = book::file_name(i, &chapter.title, format);
@@ -539,7 +546,7 @@ fn markers_placeholder(chapters: &[(usize, &Chapter)]) -> Vec<book::Marker> {
         .collect()
 }
 
-/// What a chapter file depends on: its text, the voice and shaping, the format.
+/// What a chapter file depends on: its text, the voice, shaping, lexicon and model, the format.
 fn fingerprint_of(chapter: &Chapter, voice_key: &str, format: Format) -> String {
     book::fingerprint(&[
         &chapter.text,
