@@ -37,7 +37,7 @@ struct Row {
     raw: PathBuf,
 }
 
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+pub(crate) fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
@@ -423,7 +423,12 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_mib_of("self")
+}
+
+/// The peak RSS of a process (`self` or a pid), from /proc (Linux).
+pub(crate) fn peak_rss_mib_of(process: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

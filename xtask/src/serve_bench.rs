@@ -30,12 +30,7 @@ struct Tally {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(String::as_str)
-    };
+    let flag = |name: &str| crate::bench::flag(args, name);
     let clients: Vec<usize> = flag("--clients")
         .unwrap_or("1,4")
         .split(',')
@@ -96,7 +91,7 @@ pub fn run(args: &[String]) -> Result<()> {
             all.errors += t.errors;
         }
         let wall = started.elapsed().as_secs_f64();
-        let rss = peak_rss_mib(server.id());
+        let rss = crate::bench::peak_rss_mib_of(&server.id().to_string());
         let _ = server.kill();
         let _ = server.wait();
         let done = all.total.len();
@@ -181,17 +176,4 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     }
     values.sort_by(f64::total_cmp);
     values[((values.len() - 1) as f64 * p).round() as usize]
-}
-
-/// The peak RSS of a running process, from /proc (Linux).
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
