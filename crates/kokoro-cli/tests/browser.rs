@@ -7,12 +7,13 @@
 //! test says it is skipped.
 #![cfg(feature = "server")]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+mod common;
 
 struct Killed(Child);
 
@@ -71,25 +72,7 @@ fn the_page_speaks_in_a_headless_browser() {
         return;
     }
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_kokoro"))
-        .args(["serve", "--port", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let _server = Killed(server);
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server said where it listens")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("kokoro: listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = common::Server::start(&[]);
 
     let port = free_port();
     let _driver = Killed(
@@ -136,7 +119,7 @@ fn the_page_speaks_in_a_headless_browser() {
     webdriver(
         "POST",
         &format!("{s}/url"),
-        Some(json!({"url": format!("{base}/")})),
+        Some(json!({"url": server.url("/")})),
     );
     let result = webdriver(
         "POST",
