@@ -246,6 +246,39 @@ fn npz_voice_archives_load_like_directories() {
 }
 
 #[test]
+fn arena_shrinkage_changes_no_sample() {
+    // A long call, then a short one, then the long one again: with shrinkage the
+    // arena hands back its memory between calls, and the audio must not move.
+    let paths = assets();
+    let voice = VoiceSet::open(&paths.voices)
+        .unwrap()
+        .load("af_heart")
+        .unwrap();
+    let word = [50i64, 156, 86, 54, 156, 57, 135, 16, 65, 156, 87, 54, 46];
+    let long: Vec<i64> = word.iter().copied().cycle().take(120).collect();
+    let calls = [&long[..], &word[..], &long[..]];
+    let run = |shrink_arena: bool| -> Vec<Vec<f32>> {
+        let options = SessionOptions {
+            shrink_arena,
+            ..SessionOptions::default()
+        };
+        let mut session = KokoroSession::open(&paths.model, options).unwrap();
+        calls
+            .iter()
+            .map(|ids| {
+                session
+                    .synthesize(ids, voice.style_for(ids.len()), 1.0)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (kept, shrunk) = (run(false), run(true));
+    assert!(kept.iter().all(|a| !a.is_empty()));
+    assert_eq!(kept, shrunk);
+    assert_eq!(shrunk[0], shrunk[2], "a session's own calls repeat exactly");
+}
+
+#[test]
 fn speed_changes_duration_and_bad_inputs_are_errors() {
     let paths = assets();
     let voice = VoiceSet::open(&paths.voices)
