@@ -455,6 +455,8 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let frontend = Frontend::new(G2p::new(Lang::EnUs, fallback)?);
     let opts = ChunkOptions {
         target_tokens: target,
+        max_tokens: flag(args, "--max")
+            .map_or(Ok(ChunkOptions::default().max_tokens), str::parse)?,
         ..ChunkOptions::streaming()
     };
     // The front end's cost on its own; in the run, chunks are made as they are pulled.

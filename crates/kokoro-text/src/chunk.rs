@@ -21,6 +21,12 @@ pub struct ChunkOptions {
     /// under the limit: on the int8 model, 120-180 ids measured 5-8 % faster and
     /// 200 MiB leaner per two sessions than 250 (docs/BENCHMARKS.md).
     pub target_tokens: usize,
+    /// Hard limit on a chunk, in phoneme ids (default 200; never below the
+    /// target, never above [`MAX_TOKENS`]). A sentence between the target and this
+    /// limit is cut only at a balanced clause or comma; one past it is cut at a
+    /// clause, a comma or, failing those, a word. The runtime's memory per session
+    /// follows the longest chunk, so this bounds it on any text.
+    pub max_tokens: usize,
     /// Largest first chunk, for a quick first audio when streaming; each later
     /// chunk may be twice as long as the one before, up to the target, so that
     /// synthesis stays ahead of playback. `None` treats every chunk alike.
@@ -34,6 +40,7 @@ impl Default for ChunkOptions {
     fn default() -> Self {
         Self {
             target_tokens: 150,
+            max_tokens: 200,
             first_chunk_tokens: None,
             sentence_per_chunk: false,
         }
@@ -54,6 +61,7 @@ impl ChunkOptions {
         let target = self.target_tokens.clamp(1, MAX_TOKENS);
         Self {
             target_tokens: target,
+            max_tokens: self.max_tokens.clamp(target, MAX_TOKENS),
             first_chunk_tokens: self.first_chunk_tokens.map(|f| f.clamp(1, target)),
             ..self
         }
@@ -169,14 +177,12 @@ impl<'a> Chunks<'a> {
             });
             return true;
         }
-        split_piece(
-            self.g2p,
-            self.text,
-            sentence.span,
+        let cut = Cut {
             limit,
+            max: self.opts.max_tokens,
             words,
-            &mut self.pieces,
-        );
+        };
+        split_piece(self.g2p, self.text, sentence.span, cut, &mut self.pieces);
         if let Some(p) = self.pieces.get_mut(first) {
             p.paragraph_start = sentence.paragraph_start;
         }
@@ -326,29 +332,33 @@ impl Iterator for Chunks<'_> {
     }
 }
 
-/// Phonemizes `span`, splitting it until every piece fits `limit`: at clauses and
-/// commas, and at words when `words` is set or the piece is past [`MAX_TOKENS`].
-fn split_piece(
-    g2p: &G2p,
-    text: &str,
-    span: Range<usize>,
+/// How [`split_piece`] may cut.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    /// Pieces past this are cut at balanced clauses and commas.
     limit: usize,
+    /// Pieces past this are cut wherever they must be (words, at worst).
+    max: usize,
+    /// Cut at words past `limit` too (ramp chunks).
     words: bool,
-    out: &mut VecDeque<Piece>,
-) {
+}
+
+/// Phonemizes `span`, splitting it until every piece fits `cut.limit`: at clauses
+/// and commas, and at words when `cut.words` is set or the piece is past `cut.max`.
+fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut VecDeque<Piece>) {
     let mut diagnostics = Vec::new();
     let phonemes = g2p.phonemize(
         &crate::normalize::for_lang(&normalize(&text[span.clone()]), g2p.lang()),
         &mut diagnostics,
     );
     let tokens = count_ids(&phonemes);
-    if tokens > limit {
-        let hard = words || tokens > MAX_TOKENS;
-        if let Some(cut) = split_point(&text[span.clone()], hard) {
-            let (a, b) = (span.start..span.start + cut, span.start + cut..span.end);
+    if tokens > cut.limit {
+        let hard = cut.words || tokens > cut.max;
+        if let Some(at) = split_point(&text[span.clone()], hard) {
+            let (a, b) = (span.start..span.start + at, span.start + at..span.end);
             for part in [a, b] {
                 if let Some(part) = trim_span(text, part) {
-                    split_piece(g2p, text, part, limit, words, out);
+                    split_piece(g2p, text, part, cut, out);
                 }
             }
             return;
@@ -383,13 +393,23 @@ fn split_point(s: &str, hard: bool) -> Option<usize> {
     let mid = s.len() / 2;
     let in_link = link_ranges(s);
     // Clause and comma points count only before a space ("10:30" and "1,000" stay whole).
+    // A hyphen is a dash only when typed as one: "program--to", "four - five".
     let before_space = |i: usize| s[i..].chars().nth(1).is_none_or(char::is_whitespace);
+    let dash = |i: usize| {
+        let typed_pair = s[..i].ends_with('-') && !s[i + 1..].starts_with('-');
+        let spaced = s[..i].ends_with(char::is_whitespace) && before_space(i);
+        typed_pair || spaced
+    };
     let candidates = |pred: &dyn Fn(char) -> bool| {
         s.char_indices()
             .filter(|&(i, c)| {
                 pred(c)
                     && !in_link.iter().any(|r| r.contains(&i))
-                    && (c.is_whitespace() || !c.is_ascii() || before_space(i))
+                    && if c == '-' {
+                        dash(i)
+                    } else {
+                        c.is_whitespace() || !c.is_ascii() || before_space(i)
+                    }
             })
             .map(|(i, c)| i + c.len_utf8())
             .filter(|&end| end > 0 && end < s.trim_end().len())
@@ -401,7 +421,7 @@ fn split_point(s: &str, hard: bool) -> Option<usize> {
             .min_by_key(|&end| end.abs_diff(mid))
     };
     candidates(&|c| matches!(c, ';' | ':'))
-        .or_else(|| candidates(&|c| matches!(c, ',' | '—' | '–' | '、' | '，' | '；')))
+        .or_else(|| candidates(&|c| matches!(c, ',' | '-' | '—' | '–' | '、' | '，' | '；')))
         .or_else(|| {
             if hard {
                 candidates(&char::is_whitespace)
@@ -456,6 +476,26 @@ mod tests {
         assert_eq!(
             &"one two three"[..split_point("one two three", true).unwrap()],
             "one "
+        );
+    }
+
+    #[test]
+    fn a_typed_double_dash_is_a_dash() {
+        let s = "to guarantee your freedom to change a program--to make sure it remains free";
+        assert_eq!(
+            &s[..split_point(s, false).unwrap()],
+            "to guarantee your freedom to change a program--"
+        );
+        let s = "one two three four - five six seven eight";
+        assert_eq!(&s[..split_point(s, false).unwrap()], "one two three four -");
+        // A hyphen inside a word, or at the end of a line, is no split point.
+        assert_eq!(
+            split_point("a well-known and long-lived and self-made thing", false),
+            None
+        );
+        assert_eq!(
+            split_point("a long and hard co-\noperation between the two", false),
+            None
         );
     }
 

@@ -56,8 +56,7 @@ fn snapshot_tricky_sentences() {
         &test_data("tricky.txt"),
         ChunkOptions {
             target_tokens: 1,
-            first_chunk_tokens: None,
-            sentence_per_chunk: false,
+            ..ChunkOptions::default()
         }
     ));
 }
@@ -85,13 +84,18 @@ fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
         ChunkOptions::streaming(),
         ChunkOptions {
             target_tokens: MAX_TOKENS,
-            first_chunk_tokens: None,
-            sentence_per_chunk: false,
+            ..ChunkOptions::default()
         },
     ] {
         let out = frontend().process(&text, opts);
         for c in &out.chunks {
             assert!(!c.ids.is_empty() && c.ids.len() <= MAX_TOKENS);
+            assert!(
+                c.ids.len() <= opts.max_tokens.max(opts.target_tokens),
+                "chunk {} has {} ids, past the hard limit",
+                c.index,
+                c.ids.len()
+            );
             if c.ids.len() > opts.target_tokens {
                 // Past the target only as (part of) one sentence that had no
                 // balanced clause or comma point: never two sentences packed.
@@ -203,7 +207,7 @@ proptest! {
 
     #[test]
     fn chunker_never_panics_never_exceeds_never_loses(text in "(\\PC|[ .,;:!?\n\"'()\\[\\]0-9a-zA-Z]){0,400}", target in 1usize..600, first in proptest::option::of(1usize..80)) {
-        let opts = ChunkOptions { target_tokens: target, first_chunk_tokens: first, sentence_per_chunk: false };
+        let opts = ChunkOptions { target_tokens: target, first_chunk_tokens: first, ..ChunkOptions::default() };
         let out = frontend().process(&text, opts);
         for c in &out.chunks {
             prop_assert!(c.ids.len() <= MAX_TOKENS);
@@ -213,13 +217,13 @@ proptest! {
     }
 
     #[test]
-    fn prose_chunks_respect_the_target(words in proptest::collection::vec("[a-z]{1,9}", 1..120), target in 20usize..300) {
+    fn prose_chunks_respect_the_target(words in proptest::collection::vec("[a-z]{1,9}", 1..120), target in 20usize..300, max in 20usize..300) {
         let text = words.join(" ") + ".";
-        let out = frontend().process(&text, ChunkOptions { target_tokens: target, first_chunk_tokens: None, sentence_per_chunk: false });
+        let out = frontend().process(&text, ChunkOptions { target_tokens: target, max_tokens: max, ..ChunkOptions::default() });
         for c in &out.chunks {
             // Word-boundary splits happen only past the hard limit; below it a chunk
             // may exceed the target only when no clause or comma point exists.
-            prop_assert!(c.ids.len() <= MAX_TOKENS);
+            prop_assert!(c.ids.len() <= max.max(target), "{} ids, limit {}", c.ids.len(), max.max(target));
         }
         assert_covered(&text, &out);
     }

@@ -149,7 +149,7 @@ proptest! {
         (lang, text) in proptest::sample::select(Lang::ALL.to_vec()).prop_flat_map(|l| (Just(l), text_in(l))),
         target in 1usize..300,
     ) {
-        let opts = ChunkOptions { target_tokens: target, first_chunk_tokens: None, sentence_per_chunk: false };
+        let opts = ChunkOptions { target_tokens: target, ..ChunkOptions::default() };
         let out = frontend(lang).process(&text, opts);
         for c in &out.chunks {
             prop_assert!(c.ids.len() <= MAX_TOKENS);
