@@ -24,13 +24,18 @@ fn assets() -> &'static AssetPaths {
     })
 }
 
+/// The voice the reference used.
+fn af_heart() -> kokoro_infer::Voice {
+    VoiceSet::open(&assets().voices)
+        .unwrap()
+        .load("af_heart")
+        .unwrap()
+}
+
 /// af_heart and a session at one intra-op thread, as the reference ran.
 fn af_heart_one_thread() -> (kokoro_infer::Voice, KokoroSession) {
     let paths = assets();
-    let voice = VoiceSet::open(&paths.voices)
-        .unwrap()
-        .load("af_heart")
-        .unwrap();
+    let voice = af_heart();
     let session = KokoroSession::open(
         &paths.model,
         SessionOptions {
@@ -247,13 +252,11 @@ fn npz_voice_archives_load_like_directories() {
 
 #[test]
 fn arena_shrinkage_changes_no_sample() {
-    // A long call, then a short one, then the long one again: with shrinkage the
-    // arena hands back its memory between calls, and the audio must not move.
+    // Issue 5 (memory crept up over a book as every session's arena kept its
+    // longest chunk): shrinkage hands the arena's memory back between calls, and
+    // the audio must not move. A long call, then a short one, then the long one.
     let paths = assets();
-    let voice = VoiceSet::open(&paths.voices)
-        .unwrap()
-        .load("af_heart")
-        .unwrap();
+    let voice = af_heart();
     let word = [50i64, 156, 86, 54, 156, 57, 135, 16, 65, 156, 87, 54, 46];
     let long: Vec<i64> = word.iter().copied().cycle().take(120).collect();
     let calls = [&long[..], &word[..], &long[..]];
@@ -281,10 +284,7 @@ fn arena_shrinkage_changes_no_sample() {
 #[test]
 fn speed_changes_duration_and_bad_inputs_are_errors() {
     let paths = assets();
-    let voice = VoiceSet::open(&paths.voices)
-        .unwrap()
-        .load("af_heart")
-        .unwrap();
+    let voice = af_heart();
     let mut session = KokoroSession::open(&paths.model, SessionOptions::default()).unwrap();
     let ids = [50, 156, 86, 54, 156, 57, 135, 16, 65, 156, 87, 54, 46];
     let normal = session
