@@ -441,6 +441,8 @@ pub(crate) fn peak_rss_mib_of(process: &str) -> f64 {
 
 /// The child: one configuration over one text.
 pub fn run_one(args: &[String]) -> Result<()> {
+    // As the `kokoro` binary does, so that the numbers are its numbers.
+    kokoro_infer::return_large_blocks_to_the_system();
     let file = PathBuf::from(flag(args, "--file").context("--file")?);
     let (workers, threads) = parse_layout(flag(args, "--layout").context("--layout")?)?;
     let target: usize =

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    kokoro_infer::return_large_blocks_to_the_system();
     let args = cli::Args::parse();
     match run::main(args) {
         Ok(()) => ExitCode::SUCCESS,

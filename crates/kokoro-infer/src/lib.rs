@@ -37,6 +37,7 @@ pub use assets::{AssetPaths, Cache, FetchEvent, Want};
 pub use audio::{Boundary, Joiner, Pauses};
 pub use error::{Error, Result};
 pub use session::{
-    init_runtime, KokoroSession, SessionOptions, Synthesize, MAX_TOKENS, SAMPLE_RATE,
+    init_runtime, return_large_blocks_to_the_system, KokoroSession, SessionOptions, Synthesize,
+    MAX_TOKENS, SAMPLE_RATE,
 };
 pub use voice::{Voice, VoiceSet, VoiceSpec, STYLE_DIM};
