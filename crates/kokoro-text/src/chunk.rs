@@ -57,11 +57,22 @@ impl ChunkOptions {
         }
     }
 
+    /// The hard limit in force: `max_tokens`, raised to the target if below it,
+    /// at most [`MAX_TOKENS`]. No chunk is longer.
+    pub fn hard_limit(&self) -> usize {
+        self.max_tokens.clamp(self.target(), MAX_TOKENS)
+    }
+
+    /// The target in force, 1 to [`MAX_TOKENS`].
+    fn target(&self) -> usize {
+        self.target_tokens.clamp(1, MAX_TOKENS)
+    }
+
     fn clamp(self) -> Self {
-        let target = self.target_tokens.clamp(1, MAX_TOKENS);
+        let target = self.target();
         Self {
             target_tokens: target,
-            max_tokens: self.max_tokens.clamp(target, MAX_TOKENS),
+            max_tokens: self.hard_limit(),
             first_chunk_tokens: self.first_chunk_tokens.map(|f| f.clamp(1, target)),
             ..self
         }

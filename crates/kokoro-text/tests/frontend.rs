@@ -91,7 +91,7 @@ fn long_corpus_is_chunked_within_limits_and_loses_nothing() {
         for c in &out.chunks {
             assert!(!c.ids.is_empty() && c.ids.len() <= MAX_TOKENS);
             assert!(
-                c.ids.len() <= opts.max_tokens.max(opts.target_tokens),
+                c.ids.len() <= opts.hard_limit(),
                 "chunk {} has {} ids, past the hard limit",
                 c.index,
                 c.ids.len()
@@ -219,11 +219,12 @@ proptest! {
     #[test]
     fn prose_chunks_respect_the_target(words in proptest::collection::vec("[a-z]{1,9}", 1..120), target in 20usize..300, max in 20usize..300) {
         let text = words.join(" ") + ".";
-        let out = frontend().process(&text, ChunkOptions { target_tokens: target, max_tokens: max, ..ChunkOptions::default() });
+        let opts = ChunkOptions { target_tokens: target, max_tokens: max, ..ChunkOptions::default() };
+        let out = frontend().process(&text, opts);
         for c in &out.chunks {
             // Word-boundary splits happen only past the hard limit; below it a chunk
             // may exceed the target only when no clause or comma point exists.
-            prop_assert!(c.ids.len() <= max.max(target), "{} ids, limit {}", c.ids.len(), max.max(target));
+            prop_assert!(c.ids.len() <= opts.hard_limit(), "{} ids, limit {}", c.ids.len(), opts.hard_limit());
         }
         assert_covered(&text, &out);
     }
