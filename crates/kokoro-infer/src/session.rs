@@ -85,8 +85,9 @@ pub struct SessionOptions {
     /// Runtime's arena shrinkage; on by default). Without it each session keeps
     /// the peak of the longest chunk it has ever seen, so with several sessions
     /// memory creeps up over a book until every session has met the longest
-    /// chunks; with it memory follows the chunks being synthesised now. Same
-    /// output, no measurable cost in speed (docs/BENCHMARKS.md).
+    /// chunks; with it a session holds little between calls (memory still rises
+    /// slowly over a book, docs/BENCHMARKS.md). Same output, no measurable cost
+    /// in speed.
     pub shrink_arena: bool,
 }
 
