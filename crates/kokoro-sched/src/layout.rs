@@ -2,7 +2,7 @@
 
 use kokoro_infer::{SessionOptions, Synthesize};
 
-use crate::{Error, Parallel, Scheduler, Sequential};
+use crate::{Error, Parallel, Scheduler, Sequential, IDS_PER_SESSION};
 
 /// Sessions and threads: `workers` sessions, each with `intra_threads` threads.
 /// `workers == 1` is the sequential strategy.
@@ -79,8 +79,24 @@ impl Layout {
         self.workers * self.intra_threads
     }
 
-    /// Builds the scheduler, opening sessions with `open`.
-    pub fn build<S, F>(self, mut open: F) -> Result<Box<dyn Scheduler>, Error>
+    /// Builds the scheduler, opening sessions with `open`; a parallel one runs
+    /// at most [`IDS_PER_SESSION`] phoneme ids per session at once.
+    pub fn build<S, F>(self, open: F) -> Result<Box<dyn Scheduler>, Error>
+    where
+        S: Synthesize + 'static,
+        F: FnMut(SessionOptions) -> kokoro_infer::Result<S>,
+    {
+        self.build_with_budget(IDS_PER_SESSION, open)
+    }
+
+    /// As [`Layout::build`], with `ids_per_session` phoneme ids per session in
+    /// flight at most (`usize::MAX`: no limit); for chunk targets other than the
+    /// default, pass the target.
+    pub fn build_with_budget<S, F>(
+        self,
+        ids_per_session: usize,
+        mut open: F,
+    ) -> Result<Box<dyn Scheduler>, Error>
     where
         S: Synthesize + 'static,
         F: FnMut(SessionOptions) -> kokoro_infer::Result<S>,
@@ -98,7 +114,10 @@ impl Layout {
         let sessions = (0..self.workers)
             .map(|_| open(options))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(Parallel::new(sessions, self.intra_threads)?))
+        Ok(Box::new(
+            Parallel::new(sessions, self.intra_threads)?
+                .with_budget(ids_per_session.saturating_mul(self.workers)),
+        ))
     }
 }
 

@@ -7,7 +7,8 @@
 //!
 //! - [`Sequential`]: one session, chunk after chunk.
 //! - [`Parallel`]: a pool of sessions on a rayon thread pool, one worker per
-//!   session; a bounded reorder window keeps memory flat on book-length input.
+//!   session; a bounded reorder window and a budget of phoneme ids in flight
+//!   bound memory on book-length input.
 //! - [`Layout::auto`]: picks between them from the chunk count, cores and memory.
 //!
 //! With the same intra-op thread count per session, both give bit-identical audio:
@@ -53,7 +54,7 @@ use kokoro_infer::{Synthesize, Voice, SAMPLE_RATE};
 use kokoro_text::Chunk;
 
 pub use layout::Layout;
-pub use parallel::Parallel;
+pub use parallel::{Parallel, IDS_PER_SESSION};
 pub use sequential::Sequential;
 
 /// A boxed error from a sink.

@@ -264,3 +264,97 @@ fn progress_reports_every_chunk_in_order() {
         "nothing left at the end"
     );
 }
+
+/// Counts the ids being synthesised across all its clones, and the highest
+/// count seen while more than one call was running.
+#[derive(Clone, Default)]
+struct Weighed {
+    calls: Arc<std::sync::Mutex<(usize, usize)>>,
+    highest_shared: Arc<AtomicUsize>,
+    highest: Arc<AtomicUsize>,
+}
+
+impl Synthesize for Weighed {
+    fn synthesize(
+        &mut self,
+        ids: &[i64],
+        _style: &[f32],
+        _speed: f32,
+    ) -> kokoro_infer::Result<Vec<f32>> {
+        {
+            let mut c = self.calls.lock().unwrap();
+            c.0 += 1;
+            c.1 += ids.len();
+            self.highest.fetch_max(c.1, Ordering::SeqCst);
+            if c.0 > 1 {
+                self.highest_shared.fetch_max(c.1, Ordering::SeqCst);
+            }
+        }
+        std::thread::sleep(Duration::from_micros(ids.len() as u64 * 20));
+        let mut c = self.calls.lock().unwrap();
+        c.0 -= 1;
+        c.1 -= ids.len();
+        Ok(ids.iter().map(|&i| i as f32).collect())
+    }
+}
+
+fn sized_chunks(lengths: &[usize]) -> (String, Vec<Chunk>) {
+    let (text, mut out) = chunks(&vec![(0, false); lengths.len()]);
+    for (c, &n) in out.iter_mut().zip(lengths) {
+        c.ids = (0..n as i64).map(|i| i + c.index as i64).collect();
+    }
+    (text, out)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The sessions never run more ids at once than the budget (a longer chunk
+    /// runs alone), and the output is still the sequential output, in order.
+    #[test]
+    fn the_budget_bounds_the_ids_in_flight(
+        lengths in proptest::collection::vec(1usize..=200, 1..40),
+        workers in 2usize..=4,
+        budget in 50usize..=400,
+    ) {
+        let (text, chunks) = sized_chunks(&lengths);
+        let voice = voice();
+        let request = Request { text: &text, voice: &voice, speed: 1.0 };
+        let fake = Weighed::default();
+        let mut parallel = Parallel::new(vec![fake.clone(); workers], 1).unwrap().with_budget(budget);
+        let mut sequential = Sequential::new(Weighed::default(), 1);
+        let mut got = Vec::new();
+        let mut want = Vec::new();
+        parallel.run(&request, &mut chunks.clone().into_iter(), &mut |a: Audio| -> Result<(), SinkError> { got.push(a); Ok(()) }, &Control::default()).unwrap();
+        sequential.run(&request, &mut chunks.into_iter(), &mut |a: Audio| -> Result<(), SinkError> { want.push(a); Ok(()) }, &Control::default()).unwrap();
+        prop_assert_eq!(&got, &want);
+        prop_assert!(fake.highest_shared.load(Ordering::SeqCst) <= budget);
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        prop_assert!(fake.highest.load(Ordering::SeqCst) <= budget.max(longest));
+    }
+}
+
+#[test]
+fn chunks_that_fit_together_run_together() {
+    // Forty short chunks and a budget that holds two: both sessions work.
+    let (text, chunks) = sized_chunks(&[100; 40]);
+    let voice = voice();
+    let request = Request {
+        text: &text,
+        voice: &voice,
+        speed: 1.0,
+    };
+    let fake = Weighed::default();
+    let mut parallel = Parallel::new(vec![fake.clone(); 2], 1)
+        .unwrap()
+        .with_budget(200);
+    parallel
+        .run(
+            &request,
+            &mut chunks.into_iter(),
+            &mut |_: Audio| -> Result<(), SinkError> { Ok(()) },
+            &Control::default(),
+        )
+        .unwrap();
+    assert_eq!(fake.highest_shared.load(Ordering::SeqCst), 200);
+}
