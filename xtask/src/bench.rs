@@ -6,7 +6,12 @@
 //! (workers x intra-op threads; the first is the baseline), `--target N`
 //! (chunk target in ids), `--out FILE` (default docs/BENCHMARKS.md).
 //! `--book [--sizes 2000,20000]`: memory against the length of the text, with
-//! texts of those sizes made from long.txt (printed, not written).
+//! texts of those sizes made from long.txt (printed, not written): the peak,
+//! and the lowest and highest RSS between one delivered chunk and the next.
+//!
+//! The child, `bench-run --file F --layout WxT --raw OUT`, also takes
+//! `--target N`, `--max N`, `--budget N|none` (ids in flight per session) and
+//! `--rss-trace FILE` (one line of memory per delivered chunk).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -228,7 +233,7 @@ fn book(
         .filter(|p| !p.trim().is_empty())
         .collect();
     let mut table = String::from(
-        "| characters | chunks | audio s | wall s | RTF | peak RSS MiB at 10 % | at 50 % | at 100 % |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| characters | chunks | audio s | wall s | RTF | peak RSS MiB at 10 % | at 50 % | at 100 % | between chunks p50 | per-chunk high p50 | p99 |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for size in sizes.split(',') {
         let size: usize = size
@@ -254,7 +259,7 @@ fn book(
         eprintln!("xtask:   {}", result.line);
         let num = |k: &str| result.num(k);
         table += &format!(
-            "| {} | {} | {:.1} | {:.1} | {:.3} | {:.0} | {:.0} | {:.0} |\n",
+            "| {} | {} | {:.1} | {:.1} | {:.3} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
             text.len(),
             num("chunks"),
             num("audio"),
@@ -262,7 +267,10 @@ fn book(
             num("wall") / num("audio"),
             num("rss10"),
             num("rss50"),
-            num("rss_mib")
+            num("rss_mib"),
+            num("quiet"),
+            num("busy50"),
+            num("busy99")
         );
     }
     println!("Layout {layout} on {}:\n\n{table}", machine());
@@ -428,11 +436,16 @@ fn peak_rss_mib() -> f64 {
 
 /// The peak RSS of a process (`self` or a pid), from /proc (Linux).
 pub(crate) fn peak_rss_mib_of(process: &str) -> f64 {
+    rss_mib_of(process, "VmHWM:")
+}
+
+/// One memory line of a process's /proc status (`VmHWM:` the peak RSS, `VmRSS:` the current one), in MiB.
+fn rss_mib_of(process: &str, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<f64>().ok())
         })
@@ -449,6 +462,13 @@ pub fn run_one(args: &[String]) -> Result<()> {
         flag(args, "--target").map_or(Ok(ChunkOptions::default().target_tokens), str::parse)?;
     let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
     let first_only = args.iter().any(|a| a == "--first-audio-only");
+    // `--rss-trace FILE`: one line per delivered chunk (index, seconds since
+    // the start, its audio seconds, lowest and highest RSS since the previous
+    // chunk, peak RSS so far): where memory goes over a long run.
+    let mut trace = flag(args, "--rss-trace")
+        .map(|p| std::fs::File::create(p).map(std::io::LineWriter::new))
+        .transpose()?;
+    let sampler = RssSampler::start();
     let paths = crate::fetch::cache()?.paths();
     let text = std::fs::read_to_string(&file)?;
 
@@ -472,7 +492,15 @@ pub fn run_one(args: &[String]) -> Result<()> {
         workers,
         intra_threads: threads,
     };
-    let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
+    // As many ids in flight per session as the chunk target (the default's rule);
+    // `--budget none` lifts the limit.
+    let budget = match flag(args, "--budget") {
+        Some("none") => usize::MAX,
+        Some(n) => n.parse().context("--budget")?,
+        None => target,
+    };
+    let mut scheduler =
+        layout.build_with_budget(budget, |o| KokoroSession::open(&paths.model, o))?;
     let load = t.elapsed().as_secs_f64();
 
     let mut out = BufWriter::new(std::fs::File::create(&raw)?);
@@ -490,6 +518,9 @@ pub fn run_one(args: &[String]) -> Result<()> {
     // Peak RSS once a tenth and half of the chunks are out: flat if memory does
     // not grow with the length of the text.
     let (mut delivered, mut rss10, mut rss50) = (0usize, f64::NAN, f64::NAN);
+    // The lowest and highest RSS between one delivery and the next: steady
+    // when nothing accumulates, whatever the peak's luck.
+    let (mut lows, mut highs) = (Vec::new(), Vec::new());
     let mut sink = |a: Audio| -> Result<(), SinkError> {
         delivered += 1;
         if rss10.is_nan() && delivered * 10 >= n_chunks {
@@ -502,6 +533,18 @@ pub fn run_one(args: &[String]) -> Result<()> {
         let t0 = *first_at.get_or_insert(now);
         stall += (now - (t0 + played + stall)).max(0.0);
         played += a.samples.len() as f64 / 24_000.0;
+        let (low, high) = sampler.take();
+        lows.push(low);
+        highs.push(high);
+        if let Some(trace) = trace.as_mut() {
+            writeln!(
+                trace,
+                "{} {now:.2} {:.2} {low:.1} {high:.1} {:.1}",
+                a.index,
+                a.samples.len() as f64 / 24_000.0,
+                peak_rss_mib()
+            )?;
+        }
         for s in &a.samples {
             let b = s.to_le_bytes();
             hash.write(&b);
@@ -535,8 +578,15 @@ pub fn run_one(args: &[String]) -> Result<()> {
     }
     let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;
     out.flush()?;
+    // The first tenth is the warm-up (short streaming chunks, first calls).
+    let steady = |v: &[f64]| v[v.len() / 10..].to_vec();
+    let (quiet, busy50, busy99) = (
+        percentile(steady(&lows), 0.5),
+        percentile(steady(&highs), 0.5),
+        percentile(steady(&highs), 0.99),
+    );
     println!(
-        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} rss10={rss10:.1} rss50={rss50:.1} stall={:.3} sha={:016x}",
+        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} rss10={rss10:.1} rss50={rss50:.1} quiet={quiet:.1} busy50={busy50:.1} busy99={busy99:.1} stall={:.3} sha={:016x}",
         n_chunks,
         summary.elapsed.as_secs_f64(),
         summary.audio_seconds(),
@@ -548,6 +598,50 @@ pub fn run_one(args: &[String]) -> Result<()> {
         hash.0
     );
     Ok(())
+}
+
+/// The `q` quantile (0 to 1) of `v`, NaN when empty.
+fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The process's RSS sampled every 20 ms on a thread of its own: the lowest and
+/// highest seen since the last `take`.
+struct RssSampler(std::sync::Arc<std::sync::Mutex<(f64, f64)>>);
+
+impl RssSampler {
+    const EMPTY: (f64, f64) = (f64::INFINITY, 0.0);
+
+    fn start() -> Self {
+        let range = std::sync::Arc::new(std::sync::Mutex::new(Self::EMPTY));
+        let shared = range.clone();
+        std::thread::spawn(move || loop {
+            let now = rss_mib_of("self", "VmRSS:");
+            let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
+            *r = (r.0.min(now), r.1.max(now));
+            drop(r);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+        Self(range)
+    }
+
+    /// NaN for both when no sample fell since the last call.
+    fn take(&self) -> (f64, f64) {
+        let (low, high) = std::mem::replace(
+            &mut *self.0.lock().unwrap_or_else(|p| p.into_inner()),
+            Self::EMPTY,
+        );
+        if low.is_finite() {
+            (low, high)
+        } else {
+            (f64::NAN, f64::NAN)
+        }
+    }
 }
 
 /// FNV-1a over the output bytes: enough to tell identical runs apart.
