@@ -85,9 +85,10 @@ pub struct SessionOptions {
     /// Runtime's arena shrinkage; on by default). Without it each session keeps
     /// the peak of the longest chunk it has ever seen, so with several sessions
     /// memory creeps up over a book until every session has met the longest
-    /// chunks; with it a session holds little between calls (memory still rises
-    /// slowly over a book, docs/BENCHMARKS.md). Same output, no measurable cost
-    /// in speed.
+    /// chunks; with it a session holds little between calls (what is left of the
+    /// rise is when long chunks on several sessions meet, which
+    /// `kokoro_sched::Parallel` bounds; docs/BENCHMARKS.md). Same output, no
+    /// measurable cost in speed.
     pub shrink_arena: bool,
 }
 
