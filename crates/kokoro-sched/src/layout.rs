@@ -140,6 +140,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_budget_is_the_default_chunk_target() {
+        // IDS_PER_SESSION is documented as the default target: keep the two together.
+        assert_eq!(
+            IDS_PER_SESSION,
+            kokoro_text::ChunkOptions::default().target_tokens
+        );
+    }
+
+    #[test]
     fn auto_never_oversubscribes_and_follows_chunks_and_memory() {
         for cores in 1..=32 {
             for chunks in [0, 1, 2, 5, 100] {

@@ -54,15 +54,14 @@ impl<S> std::fmt::Debug for Parallel<S> {
 pub const IDS_PER_SESSION: usize = 150;
 
 /// Shared state of the workers: the chunk source and the next chunk's index, the
-/// chunks taken from it but not started, how far delivery got, the ids and
-/// chunks being synthesised, whether the source is exhausted, and whether to stop.
+/// chunks taken from it but not started, how far delivery got, the ids being
+/// synthesised, whether the source is exhausted, and whether to stop.
 struct Window<'c, 'a> {
     chunks: &'c mut ChunkSource<'a>,
     next: usize,
     waiting: VecDeque<(usize, Chunk)>,
     delivered: usize,
     in_flight: usize,
-    running: usize,
     exhausted: bool,
     stop: bool,
 }
@@ -132,7 +131,6 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
             waiting: VecDeque::new(),
             delivered: 0,
             in_flight: 0,
-            running: 0,
             exhausted: false,
             stop: false,
         });
@@ -159,11 +157,7 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
                             {
                                 let ids = chunk.ids.len();
                                 let result = request.run_chunk(session, index, chunk);
-                                {
-                                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-                                    st.in_flight -= ids;
-                                    st.running -= 1;
-                                }
+                                state.lock().unwrap_or_else(|p| p.into_inner()).in_flight -= ids;
                                 wake.notify_all();
                                 let failed = result.is_err();
                                 if tx.send(result).is_err() || failed {
@@ -209,8 +203,7 @@ impl<S: Synthesize> Scheduler for Parallel<S> {
             return Err(e);
         }
         let st = state.into_inner().unwrap_or_else(|p| p.into_inner());
-        if !st.exhausted || !st.waiting.is_empty() || delivery.done < st.next || control.cancelled()
-        {
+        if !st.exhausted || delivery.done < st.next || control.cancelled() {
             return Err(Error::Cancelled);
         }
         Ok(delivery.finish())
@@ -232,14 +225,14 @@ fn take_next(
         if st.stop || control.cancel.load(Ordering::Relaxed) {
             return None;
         }
-        let (running, in_flight) = (st.running, st.in_flight);
+        // Nothing in flight: any chunk fits, so one longer than the budget runs alone.
+        let in_flight = st.in_flight;
         let fits = st
             .waiting
             .iter()
-            .position(|(_, c)| running == 0 || in_flight + c.ids.len() <= budget);
+            .position(|(_, c)| in_flight == 0 || in_flight + c.ids.len() <= budget);
         if let Some(taken) = fits.and_then(|at| st.waiting.remove(at)) {
             st.in_flight += taken.1.ids.len();
-            st.running += 1;
             return Some(taken);
         }
         // Chunks are made only when needed: the first one starts at once.
