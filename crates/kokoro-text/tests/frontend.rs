@@ -20,7 +20,7 @@ fn frontend() -> &'static Frontend {
 
 fn corpus(name: &str) -> String {
     let path = format!(
-        "{}/../../../shared/corpus/{name}",
+        "{}/../../test_data/corpus/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -147,6 +147,7 @@ fn is_page_number(line: &str) -> bool {
         Regex::new(
             r"(?i)^[-–—\s]*(page\s*)?([0-9]{1,4}|[ivxlc]{1,7})(\s*(of|/)\s*[0-9]{1,4})?[-–—\s]*$",
         )
+        // tidy: infallible (a constant pattern, compiled by tests of is_page_number)
         .expect("valid regex")
     })
     .is_match(line.trim())
@@ -160,6 +161,7 @@ fn clean(text: &str) -> String {
     static GLUE: OnceLock<Regex> = OnceLock::new();
     // "end.Next" and "word,next": a mark directly followed by a word.
     let glue = GLUE.get_or_init(|| {
+        // tidy: infallible (a constant pattern, compiled by tests of clean)
         Regex::new(r"(\p{Ll}{2})([.,;:!?])(\p{Lu}\p{Ll}|\p{Ll}{2})").expect("valid regex")
     });
     let lines: Vec<&str> = text
