@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong loading assets or running the model.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The ONNX Runtime shared library is not where it was looked for.
-    #[error("ONNX Runtime library not found at {path} (set KOKORO_ORT_LIB or --ort-lib, or let kokoro fetch it)")]
+    #[error("ONNX Runtime library not found at {path}")]
     RuntimeMissing {
         /// The path tried.
         path: PathBuf,
@@ -34,24 +35,6 @@ pub enum Error {
         what: &'static str,
         /// The path tried.
         path: PathBuf,
-    },
-    /// A downloaded or cached file does not have its pinned SHA-256.
-    #[error("{path} is corrupt: SHA-256 {actual}, expected {expected}; delete it and run again to fetch it anew")]
-    Checksum {
-        /// The file.
-        path: PathBuf,
-        /// Its hash.
-        actual: String,
-        /// The pinned hash.
-        expected: String,
-    },
-    /// Fetching an asset failed.
-    #[error("cannot fetch {what}: {reason}")]
-    Fetch {
-        /// The asset.
-        what: String,
-        /// Why.
-        reason: String,
     },
     /// A voice name that is not in the voice set.
     #[error("unknown voice `{name}`{}", suggest(.close))]
@@ -98,7 +81,7 @@ pub enum Error {
 
 fn suggest(close: &[String]) -> String {
     if close.is_empty() {
-        " (see --list-voices)".to_string()
+        String::new()
     } else {
         format!(" (did you mean {}?)", close.join(", "))
     }

@@ -14,7 +14,7 @@ use crate::voice::STYLE_DIM;
 pub const SAMPLE_RATE: u32 = 24_000;
 
 /// The largest number of phoneme ids one call takes, without the two pads.
-pub const MAX_TOKENS: usize = 510;
+const MAX_TOKENS: usize = 510;
 
 static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> =
     OnceLock::new();

@@ -62,6 +62,7 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What can stop a run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A chunk failed to synthesise; no new chunk was started after it.
     #[error("chunk {index} (\"{snippet}\") failed: {source}")]
@@ -101,18 +102,6 @@ pub struct Audio {
     pub pause_before_ms: u32,
     /// Silence asked for by pause markup after the chunk, in milliseconds.
     pub pause_after_ms: Option<u32>,
-}
-
-impl Audio {
-    /// How the chunk ends, for [`kokoro_infer::Joiner`].
-    pub fn boundary(&self) -> kokoro_infer::Boundary {
-        kokoro_infer::Boundary {
-            ends_sentence: self.ends_sentence,
-            ends_paragraph: self.ends_paragraph,
-            pause_before_ms: self.pause_before_ms,
-            pause_after_ms: self.pause_after_ms,
-        }
-    }
 }
 
 /// Receives audio in input order. Returning an error stops the run.
@@ -244,7 +233,7 @@ impl Summary {
 
 /// A way to run the chunks of a request. Implementations deliver every chunk
 /// exactly once, in input order, and stop promptly on an error or cancellation.
-pub trait Scheduler {
+pub trait Scheduler: Send {
     /// A short description, e.g. `parallel (2 workers x 1 thread)`.
     fn describe(&self) -> String;
     /// Synthesises `chunks` (numbered from 0, in order), delivering audio to `sink`.

@@ -1,31 +1,14 @@
-//! Tests on the real model, voices and ONNX Runtime (fetched into the cache by
-//! `cargo xtask test`, or here on first use).
+//! kokoro-infer on the real model: parity with the Python reference, voices,
+//! bad inputs.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use kokoro_infer::{
-    init_runtime, AssetPaths, Cache, Error, KokoroSession, SessionOptions, Synthesize, VoiceSet,
-    Want,
-};
+use kokoro::infer::{Error, KokoroSession, SessionOptions, Synthesize, VoiceSet};
 
-fn assets() -> &'static AssetPaths {
-    static A: OnceLock<AssetPaths> = OnceLock::new();
-    A.get_or_init(|| {
-        let dir = std::env::var_os("KOKORO_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(Cache::default_dir)
-            .expect("a cache directory");
-        let paths = Cache::new(dir)
-            .ensure(Want::ALL, &mut |_| {})
-            .expect("assets fetch and verify");
-        init_runtime(&paths.runtime).expect("ONNX Runtime loads");
-        paths
-    })
-}
+use crate::assets;
 
 /// The voice the reference used.
-fn af_heart() -> kokoro_infer::Voice {
+fn af_heart() -> kokoro::infer::Voice {
     VoiceSet::open(&assets().voices)
         .unwrap()
         .load("af_heart")
@@ -33,7 +16,7 @@ fn af_heart() -> kokoro_infer::Voice {
 }
 
 /// af_heart and a session at one intra-op thread, as the reference ran.
-fn af_heart_one_thread() -> (kokoro_infer::Voice, KokoroSession) {
+fn af_heart_one_thread() -> (kokoro::infer::Voice, KokoroSession) {
     let paths = assets();
     let voice = af_heart();
     let session = KokoroSession::open(
@@ -49,7 +32,7 @@ fn af_heart_one_thread() -> (kokoro_infer::Voice, KokoroSession) {
 
 fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference")
+        .join("../../test_data/reference")
         .join(name)
 }
 

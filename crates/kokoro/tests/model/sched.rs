@@ -1,19 +1,16 @@
-//! Parallel and sequential synthesis of the real model give identical audio.
+//! kokoro-sched on the real model: parallel and sequential synthesis give
+//! identical audio.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kokoro_infer::{init_runtime, Cache, KokoroSession, VoiceSet, Want};
-use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
-use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
+use kokoro::infer::{KokoroSession, VoiceSet};
+use kokoro::sched::{Audio, Control, Layout, Request, SinkError};
+use kokoro::text::{ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
+
+use crate::{assets, corpus};
 
 fn synthesise(text: &str, layout: Layout) -> Vec<f32> {
-    let dir = std::env::var_os("KOKORO_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(Cache::default_dir)
-        .unwrap();
-    let paths = Cache::new(dir).ensure(Want::ALL, &mut |_| {}).unwrap();
-    init_runtime(&paths.runtime).unwrap();
+    let paths = assets();
     let voice = VoiceSet::open(&paths.voices)
         .unwrap()
         .resolve("af_heart")
@@ -42,15 +39,6 @@ fn synthesise(text: &str, layout: Layout) -> Vec<f32> {
         .unwrap();
     assert_eq!(order, (0..order.len()).collect::<Vec<_>>());
     samples
-}
-
-fn corpus(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus")
-            .join(name),
-    )
-    .unwrap()
 }
 
 #[test]

