@@ -1,19 +1,35 @@
-//! `kokoro serve` (feature `server`): an OpenAI-compatible speech server with a
-//! web page, on the same front end, scheduler and encoders as the command.
+//! An OpenAI-compatible speech server with a web page, on the `kokoro` engine.
+//!
+//! [`router`] gives an `axum` [`Router`] to mount or serve as you like;
+//! [`serve`] listens and serves until Ctrl-C.
+//!
+//! - `POST /v1/audio/speech`: OpenAI's request shape (`input`, `voice`, blends
+//!   included, `response_format`, `speed`; and `lang`, not OpenAI's), audio
+//!   streamed in order as chunks complete.
+//! - `GET /v1/audio/voices`, `GET /health`, `GET /openapi.json`,
+//!   `POST /v1/text/extract` (a document to chapters of text), and `GET /`, a
+//!   page to try it.
 //!
 //! Requests are validated on the async runtime and queued to one synthesis
-//! thread, which owns the sessions (through the scheduler) and never runs on a
-//! runtime thread. Audio is encoded as chunks complete and streamed to the
-//! client in order; a client that goes away stops its synthesis at the next
+//! thread, which speaks them one at a time through the engine and never runs on
+//! a runtime thread. A client that goes away stops its synthesis at the next
 //! chunk. The queue is bounded: when it is full, a request gets 429 at once.
+//! Every bad request gets a 4xx with OpenAI's JSON error body.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tts = kokoro::Tts::open(kokoro::Config::default())?;
+//! let addr = "127.0.0.1:8880".parse()?;
+//! kokoro_server::serve(addr, tts, kokoro_server::ServerOptions::default())?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request as HttpRequest, State};
@@ -22,13 +38,11 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kokoro_infer::{Joiner, Voice, VoiceSet};
-use kokoro_sched::{Audio, Control, Request, Scheduler, SinkError};
-use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, Lexicon, OovFallback};
+use kokoro::audio::{Dest, Format};
+use kokoro::infer::VoiceSet;
+use kokoro::{Lang, SpeakOptions, Tts, VoiceInfo, SPEED_RANGE};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-
-use crate::output::{self, Dest, Format};
 
 /// Largest request body: 1 MiB.
 pub const MAX_BODY: usize = 1 << 20;
@@ -37,12 +51,10 @@ pub const MAX_DOCUMENT: usize = 64 << 20;
 /// Longest `input`, in characters.
 pub const MAX_INPUT_CHARS: usize = 100_000;
 
-/// How the server is reached and bounded.
+/// How the server is bounded and guarded.
 #[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Address to listen on (127.0.0.1 unless told otherwise).
-    pub addr: SocketAddr,
-    /// Required on every endpoint but `/health`, when set.
+pub struct ServerOptions {
+    /// Required on every endpoint but `/health` and the page, when set.
     pub api_key: Option<String>,
     /// Requests that may wait for synthesis; more get 429.
     pub queue: usize,
@@ -50,46 +62,81 @@ pub struct ServeOptions {
     pub default_voice: String,
 }
 
-/// What the synthesis thread needs to start.
-pub struct Engine {
-    /// The worker layout of the sessions.
-    pub layout: kokoro_sched::Layout,
-    /// The model file.
-    pub model: std::path::PathBuf,
-    /// Out-of-lexicon fallback and non-English G2P.
-    pub fallback: Arc<dyn OovFallback>,
-    /// The user's lexicon.
-    pub lexicon: Lexicon,
+impl Default for ServerOptions {
+    /// No key, 8 waiting requests, `af_heart`.
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            queue: 8,
+            default_voice: "af_heart".into(),
+        }
+    }
+}
+
+/// What can stop the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A queue of 0 would refuse every request.
+    #[error("a queue of 0 would refuse every request")]
+    NoQueue,
+    /// The synthesis thread or the async runtime could not start.
+    #[error("cannot start the {what}: {source}")]
+    Start {
+        /// What.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
 }
 
 /// One voice, as `GET /v1/audio/voices` lists it.
 #[derive(Debug, Clone, Serialize)]
-pub struct VoiceInfo {
-    /// The voice's name (`af_heart`).
-    pub id: String,
-    /// Its language code (`en-us`).
-    pub language: &'static str,
-    /// `female` or `male`.
-    pub gender: &'static str,
+struct VoiceEntry {
+    id: String,
+    language: &'static str,
+    gender: &'static str,
+}
+
+impl From<VoiceInfo> for VoiceEntry {
+    fn from(v: VoiceInfo) -> Self {
+        Self {
+            language: v.lang_code(),
+            gender: v.gender.as_str(),
+            id: v.name,
+        }
+    }
 }
 
 struct AppState {
-    voices: Arc<VoiceSet>,
-    voice_list: Vec<VoiceInfo>,
-    jobs: SyncSender<Job>,
+    engine: Tts,
+    voice_list: Vec<VoiceEntry>,
+    jobs: SyncSender<Queued>,
     api_key: Option<String>,
     default_voice: String,
 }
 
 /// A request accepted for synthesis.
+#[derive(Debug)]
 struct Job {
     text: String,
-    voice: Voice,
-    lang: Lang,
-    speed: f32,
+    options: SpeakOptions,
     format: Format,
-    out: mpsc::Sender<std::io::Result<Bytes>>,
 }
+
+/// A job and where its encoded bytes go.
+type Queued = (Job, mpsc::Sender<std::io::Result<Bytes>>);
 
 /// The request body of `POST /v1/audio/speech`, OpenAI's shape.
 #[derive(Debug, Deserialize)]
@@ -108,6 +155,15 @@ struct SpeechRequest {
     #[serde(default)]
     lang: Option<String>,
 }
+
+/// The response formats OpenAI's API names, all of which the encoders write.
+const RESPONSE_FORMATS: [Format; 5] = [
+    Format::Mp3,
+    Format::Wav,
+    Format::Flac,
+    Format::Opus,
+    Format::Pcm,
+];
 
 /// An error as OpenAI's API writes it.
 #[derive(Debug)]
@@ -157,76 +213,36 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Runs the server until Ctrl-C.
-pub fn serve(opts: ServeOptions, engine: Engine, voices: VoiceSet) -> Result<()> {
-    let voice_list = voices
-        .names()
-        .iter()
-        .map(|id| VoiceInfo {
-            language: crate::run::voice_language(id),
-            gender: crate::run::voice_gender(id),
-            id: id.to_string(),
-        })
-        .collect();
-    let (jobs, queue) = sync_channel::<Job>(opts.queue);
-    // The sessions are made on the thread that uses them; the server starts
-    // listening once they are loaded.
-    let (ready_tx, ready) = sync_channel::<Result<String, String>>(1);
+/// The server's routes on `engine`. A synthesis thread starts with it and ends
+/// when the router is dropped.
+pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
+    if options.queue == 0 {
+        return Err(Error::NoQueue);
+    }
+    let voice_list = engine.voices().into_iter().map(VoiceEntry::from).collect();
+    let (jobs, queue) = sync_channel::<Queued>(options.queue);
     std::thread::Builder::new()
         .name("kokoro-synthesis".into())
-        .spawn(move || {
-            let built = engine
-                .layout
-                .build(|o| kokoro_infer::KokoroSession::open(&engine.model, o));
-            match built {
-                Ok(scheduler) => {
-                    let _ = ready_tx.send(Ok(scheduler.describe()));
-                    synthesis_thread(scheduler, engine.fallback, engine.lexicon, queue);
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                }
-            }
+        .spawn({
+            let engine = engine.clone();
+            move || synthesis_thread(&engine, &queue)
         })
-        .context("cannot start the synthesis thread")?;
-    let described = ready
-        .recv()
-        .context("the synthesis thread stopped")?
-        .map_err(|e| anyhow::anyhow!(e))?;
+        .map_err(|source| Error::Start {
+            what: "synthesis thread",
+            source,
+        })?;
     let state = Arc::new(AppState {
-        voices: Arc::new(voices),
+        engine,
         voice_list,
         jobs,
-        api_key: opts.api_key.clone(),
-        default_voice: opts.default_voice.clone(),
+        api_key: options.api_key,
+        default_voice: options.default_voice,
     });
-    let app = router(state);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(opts.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", opts.addr))?;
-        let local = listener.local_addr()?;
-        eprintln!("kokoro: listening on http://{local} ({described})");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("server failed")
-    })
-}
-
-fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    Ok(Router::new()
         .route("/", get(page))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
-        .route("/v1/audio/voices", get(voices))
+        .route("/v1/audio/voices", get(list_voices))
         .route("/v1/audio/speech", post(speech))
         .route(
             "/v1/text/extract",
@@ -235,7 +251,37 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state))
+}
+
+/// Listens on `addr` and serves `engine` until Ctrl-C; says where it listens
+/// on stderr (`kokoro: listening on http://ADDR (LAYOUT)`).
+pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<(), Error> {
+    let described = engine.describe().to_string();
+    let app = router(engine, options)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Start {
+            what: "async runtime",
+            source,
+        })?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| Error::Listen { addr, source })?;
+        eprintln!("kokoro: listening on http://{local} ({described})");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(Error::Serve)
+    })
 }
 
 /// The API key, when one is set, on every endpoint but the health check and
@@ -285,7 +331,7 @@ async fn not_found() -> ApiError {
     )
 }
 
-async fn voices(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn list_voices(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "voices": state.voice_list }))
 }
 
@@ -301,67 +347,10 @@ async fn speech(
         };
         ApiError::new(status, e.body_text())
     })?;
-    if req.input.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "`input` is empty: nothing to speak",
-        )
-        .param("input"));
-    }
-    let chars = req.input.chars().count();
-    if chars > MAX_INPUT_CHARS {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("`input` has {chars} characters; the limit is {MAX_INPUT_CHARS}"),
-        )
-        .param("input"));
-    }
-    let speed = req.speed.unwrap_or(1.0);
-    if !(0.5..=2.0).contains(&speed) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("`speed` {speed} is out of range (0.5 to 2.0)"),
-        )
-        .param("speed"));
-    }
-    let format = match req.response_format.as_deref().unwrap_or("mp3") {
-        "mp3" => Format::Mp3,
-        "wav" => Format::Wav,
-        "flac" => Format::Flac,
-        "opus" => Format::Opus,
-        "pcm" => Format::Pcm,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`response_format` `{other}` is not supported (mp3, wav, flac, opus, pcm)"),
-            )
-            .param("response_format"))
-        }
-    };
-    let spec = req.voice.unwrap_or_else(|| state.default_voice.clone());
-    let voice = state
-        .voices
-        .resolve(&spec)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()).param("voice"))?;
-    let lang = match req.lang.as_deref() {
-        Some(code) => code
-            .parse::<Lang>()
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()).param("lang"))?,
-        None => {
-            let first = spec.split([',', ':']).next().unwrap_or_default().trim();
-            Lang::from_voice(first).unwrap_or(Lang::EnUs)
-        }
-    };
+    let job = validate(req, state.engine.voice_set(), &state.default_voice)?;
+    let format = job.format;
     let (out, rx) = mpsc::channel(8);
-    let job = Job {
-        text: req.input,
-        voice,
-        lang,
-        speed,
-        format,
-        out,
-    };
-    match state.jobs.try_send(job) {
+    match state.jobs.try_send((job, out)) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => {
             return Err(ApiError::new(
@@ -378,18 +367,89 @@ async fn speech(
     }
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     Ok((
-        [(header::CONTENT_TYPE, content_type(format))],
+        [(header::CONTENT_TYPE, format.mime_type())],
         Body::from_stream(stream),
     )
         .into_response())
 }
 
+/// A speech request checked against the limits and the voices: the job to
+/// queue, or the 4xx to answer.
+fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Result<Job, ApiError> {
+    let bad = |message: String, param: &'static str| {
+        ApiError::new(StatusCode::BAD_REQUEST, message).param(param)
+    };
+    if req.input.trim().is_empty() {
+        return Err(bad("`input` is empty: nothing to speak".into(), "input"));
+    }
+    let chars = req.input.chars().count();
+    if chars > MAX_INPUT_CHARS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("`input` has {chars} characters; the limit is {MAX_INPUT_CHARS}"),
+        )
+        .param("input"));
+    }
+    let speed = req.speed.unwrap_or(1.0);
+    if !SPEED_RANGE.contains(&speed) {
+        return Err(bad(
+            format!(
+                "`speed` {speed} is out of range ({:?} to {:?})",
+                SPEED_RANGE.start(),
+                SPEED_RANGE.end()
+            ),
+            "speed",
+        ));
+    }
+    let name = req.response_format.as_deref().unwrap_or("mp3");
+    let format = name
+        .parse::<Format>()
+        .ok()
+        .filter(|f| RESPONSE_FORMATS.contains(f))
+        .ok_or_else(|| {
+            let names: Vec<&str> = RESPONSE_FORMATS.iter().map(|f| f.extension()).collect();
+            bad(
+                format!(
+                    "`response_format` `{name}` is not supported ({})",
+                    names.join(", ")
+                ),
+                "response_format",
+            )
+        })?;
+    let voice = req.voice.unwrap_or_else(|| default_voice.to_string());
+    voices
+        .resolve(&voice)
+        .map_err(|e| bad(e.to_string(), "voice"))?;
+    let lang = match req.lang.as_deref() {
+        Some(code) => Some(
+            code.parse::<Lang>()
+                .map_err(|e| bad(e.to_string(), "lang"))?,
+        ),
+        None => None,
+    };
+    Ok(Job {
+        text: req.input,
+        options: SpeakOptions {
+            voice,
+            speed,
+            lang,
+            streaming: true,
+            ..SpeakOptions::default()
+        },
+        format,
+    })
+}
+
 /// `POST /v1/text/extract`: a document's chapters as text (for the page's
 /// file drop), read as the command reads its input.
 async fn extract(body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
-    let format = kokoro_text::document::InputFormat::sniff(&body);
+    let format = kokoro::text::document::InputFormat::sniff(&body);
     let doc = tokio::task::spawn_blocking(move || {
-        kokoro_text::document::read(&body, format, kokoro_text::document::ReadOptions::default())
+        kokoro::text::document::read(
+            &body,
+            format,
+            kokoro::text::document::ReadOptions::default(),
+        )
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
@@ -402,16 +462,6 @@ async fn extract(body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(
         serde_json::json!({ "chapters": chapters, "warnings": doc.warnings }),
     ))
-}
-
-fn content_type(format: Format) -> &'static str {
-    match format {
-        Format::Mp3 => "audio/mpeg",
-        Format::Wav | Format::WavFloat => "audio/wav",
-        Format::Flac => "audio/flac",
-        Format::Opus => "audio/ogg",
-        Format::Pcm => "audio/L16;rate=24000;channels=1",
-    }
 }
 
 /// Sends encoded bytes to the client; fails once the client has gone.
@@ -435,55 +485,134 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Takes jobs one at a time; each runs the scheduler (which may use every core).
-fn synthesis_thread(
-    mut scheduler: Box<dyn Scheduler>,
-    fallback: Arc<dyn OovFallback>,
-    lexicon: Lexicon,
-    queue: std::sync::mpsc::Receiver<Job>,
-) {
-    let mut frontends: HashMap<Lang, Frontend> = HashMap::new();
-    while let Ok(job) = queue.recv() {
-        if job.out.is_closed() {
+/// Takes jobs one at a time; each runs on the engine with every worker.
+fn synthesis_thread(engine: &Tts, queue: &Receiver<Queued>) {
+    while let Ok((job, out)) = queue.recv() {
+        if out.is_closed() {
             continue; // the client left while it waited
         }
-        let frontend = match frontends.entry(job.lang) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                match G2p::new(job.lang, fallback.clone()) {
-                    Ok(g2p) => e.insert(Frontend::new(g2p.with_lexicon(lexicon.clone()))),
-                    Err(err) => {
-                        let _ = job
-                            .out
-                            .blocking_send(Err(std::io::Error::other(err.to_string())));
-                        continue;
-                    }
-                }
-            }
-        };
-        let out = job.out.clone();
-        if let Err(e) = speak(scheduler.as_mut(), frontend, job) {
+        if let Err(e) = speak(engine, job, out.clone()) {
             let _ = out.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     }
 }
 
-fn speak(scheduler: &mut dyn Scheduler, frontend: &Frontend, job: Job) -> Result<()> {
-    let mut encoder = output::encoder(job.format, Dest::writer(Box::new(ChannelWriter(job.out))))?;
-    let request = Request {
-        text: &job.text,
-        voice: &job.voice,
-        speed: job.speed,
-    };
-    let mut chunks = frontend.chunks(&job.text, ChunkOptions::streaming());
-    let mut joiner = Joiner::raw();
-    let mut joined = Vec::new();
-    let mut sink = |audio: Audio| -> Result<(), SinkError> {
-        joined.clear();
-        joiner.push(&audio.samples, audio.boundary(), &mut joined);
-        Ok(encoder.write(&joined)?)
-    };
-    scheduler.run(&request, &mut chunks, &mut sink, &Control::default())?;
+fn speak(
+    engine: &Tts,
+    job: Job,
+    out: mpsc::Sender<std::io::Result<Bytes>>,
+) -> Result<(), kokoro::Error> {
+    let mut encoder = kokoro::audio::encoder(job.format, Dest::writer(ChannelWriter(out)))?;
+    engine.speak_into(&job.text, &job.options, |_, samples| {
+        Ok(encoder.write(samples)?)
+    })?;
     encoder.finish()?.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A voice set of silent voices, as files on disk.
+    fn voices() -> (tempfile::TempDir, VoiceSet) {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["af_heart", "ef_dora"] {
+            std::fs::write(dir.path().join(format!("{name}.bin")), vec![0u8; 522_240]).unwrap();
+        }
+        let set = VoiceSet::open(dir.path()).unwrap();
+        (dir, set)
+    }
+
+    fn request(json: &str) -> SpeechRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[track_caller]
+    fn refused(json: &str, status: u16, param: Option<&str>, says: &str) {
+        let (_dir, voices) = voices();
+        let e = validate(request(json), &voices, "af_heart").unwrap_err();
+        assert_eq!(e.status.as_u16(), status, "{}", e.message);
+        assert_eq!(e.param, param, "{}", e.message);
+        assert!(e.message.contains(says), "{}", e.message);
+    }
+
+    #[test]
+    fn a_valid_request_becomes_a_streaming_job() {
+        let (_dir, voices) = voices();
+        let job = validate(
+            request(r#"{"model":"tts-1","input":"Hola.","voice":"ef_dora","response_format":"flac","speed":1.5}"#),
+            &voices,
+            "af_heart",
+        )
+        .unwrap();
+        assert_eq!(job.format, Format::Flac);
+        assert_eq!(job.options.voice, "ef_dora");
+        assert_eq!(job.options.speed, 1.5);
+        assert!(job.options.streaming);
+        assert_eq!(
+            job.options.lang, None,
+            "the voice's language, decided by the engine"
+        );
+        let job = validate(request(r#"{"input":"Hi."}"#), &voices, "af_heart").unwrap();
+        assert_eq!(
+            (job.format, job.options.voice.as_str()),
+            (Format::Mp3, "af_heart")
+        );
+    }
+
+    #[test]
+    fn bad_requests_name_the_parameter() {
+        refused(r#"{"input":"  "}"#, 400, Some("input"), "empty");
+        refused(
+            r#"{"input":"Hi.","speed":0.1}"#,
+            400,
+            Some("speed"),
+            "out of range (0.5 to 2.0)",
+        );
+        refused(
+            r#"{"input":"Hi.","response_format":"aac"}"#,
+            400,
+            Some("response_format"),
+            "mp3, wav, flac, opus, pcm",
+        );
+        refused(
+            r#"{"input":"Hi.","response_format":"wav-float"}"#,
+            400,
+            Some("response_format"),
+            "not supported",
+        );
+        refused(
+            r#"{"input":"Hi.","voice":"af_hart"}"#,
+            400,
+            Some("voice"),
+            "af_heart",
+        );
+        refused(
+            r#"{"input":"Hi.","voice":"af_heart:x"}"#,
+            400,
+            Some("voice"),
+            "blend",
+        );
+        refused(
+            r#"{"input":"Hi.","lang":"xx"}"#,
+            400,
+            Some("lang"),
+            "unknown language",
+        );
+        let long = format!(r#"{{"input":"{}"}}"#, "a".repeat(MAX_INPUT_CHARS + 1));
+        refused(&long, 413, Some("input"), "limit");
+    }
+
+    #[test]
+    fn a_blend_and_a_language_are_accepted() {
+        let (_dir, voices) = voices();
+        let job = validate(
+            request(r#"{"input":"Hi.","voice":"af_heart:60,ef_dora:40","lang":"en-gb"}"#),
+            &voices,
+            "af_heart",
+        )
+        .unwrap();
+        assert_eq!(job.options.lang, Some(Lang::EnGb));
+    }
 }

@@ -1,11 +1,11 @@
-//! `kokoro serve` end to end, over loopback, on the real model.
-#![cfg(feature = "server")]
+//! The API over loopback: speech, voices, errors, the key, the queue.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::Server;
+use kokoro_server::ServerOptions;
+
+use crate::Server;
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -54,7 +54,7 @@ fn assert_error(server: &Server, body: &str, status: u16, says: &str) {
 
 #[test]
 fn speaks_lists_voices_and_describes_itself() {
-    let server = Server::start(&[]);
+    let server = Server::start(ServerOptions::default());
     let a = agent();
     let mut health = a.get(&server.url("/health")).call().unwrap();
     assert_eq!(
@@ -94,7 +94,7 @@ fn speaks_lists_voices_and_describes_itself() {
 
 #[test]
 fn bad_requests_get_json_errors() {
-    let server = Server::start(&[]);
+    let server = Server::start(ServerOptions::default());
     assert_error(&server, "{not json", 400, "");
     assert_error(&server, r#"{"voice":"af_heart"}"#, 400, "input");
     assert_error(&server, r#"{"input":"   "}"#, 400, "empty");
@@ -158,7 +158,10 @@ fn bad_requests_get_json_errors() {
 
 #[test]
 fn an_api_key_guards_all_but_health() {
-    let server = Server::start(&["--api-key", "sesame"]);
+    let server = Server::start(ServerOptions {
+        api_key: Some("sesame".into()),
+        ..ServerOptions::default()
+    });
     let a = agent();
     assert_eq!(
         a.get(&server.url("/health"))
@@ -193,7 +196,10 @@ fn long_request() -> String {
 
 #[test]
 fn a_full_queue_is_429_and_a_client_that_leaves_frees_the_server() {
-    let server = Server::start(&["--queue", "1"]);
+    let server = Server::start(ServerOptions {
+        queue: 1,
+        ..ServerOptions::default()
+    });
     // The first request is being spoken once its first bytes arrive.
     let mut first = agent()
         .post(&server.url("/v1/audio/speech"))

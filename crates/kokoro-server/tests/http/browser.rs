@@ -1,19 +1,16 @@
-//! The web page of `kokoro serve` in a real headless browser (Debian's chromium,
+//! The server's web page in a real headless browser (Debian's chromium,
 //! driven through chromedriver's WebDriver API): the page loads the voices,
 //! speaks a sentence, and its audio element ends up with playable audio.
 //!
 //! Needs `chromium` and `chromium-driver`; `.ci/run` installs them and sets
 //! `KOKORO_BROWSER_TEST=1`, which makes their absence a failure. Elsewhere the
 //! test says it is skipped.
-#![cfg(feature = "server")]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-mod common;
 
 struct Killed(Child);
 
@@ -72,7 +69,7 @@ fn the_page_speaks_in_a_headless_browser() {
         return;
     }
 
-    let server = common::Server::start(&[]);
+    let server = crate::Server::start(kokoro_server::ServerOptions::default());
 
     let port = free_port();
     let _driver = Killed(

@@ -1,47 +1,102 @@
-//! What the server tests share.
+//! The server over loopback, in-process, on the real engine: the API and the
+//! web page in a headless browser. One test binary: a process loads ONNX
+//! Runtime once. Built with the `model-tests` feature, which `cargo xtask test`
+//! turns on.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-/// A server on a free port, stopped when dropped.
-pub struct Server {
-    child: Child,
-    base: String,
+#[cfg(not(feature = "model-tests"))]
+#[test]
+fn real_model_tests_are_off_without_the_model_tests_feature() {
+    eprintln!(
+        "skipped: the server's real-model tests need `--features model-tests` and the assets; \
+         `cargo xtask test` runs them"
+    );
 }
 
-impl Server {
-    pub fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kokoro"))
-            .args(["serve", "--port", "0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the server said where it listens")
+#[cfg(feature = "model-tests")]
+mod api;
+#[cfg(feature = "model-tests")]
+mod browser;
+
+#[cfg(feature = "model-tests")]
+pub use server::Server;
+
+#[cfg(feature = "model-tests")]
+mod server {
+    use std::sync::OnceLock;
+
+    use kokoro::{AssetOptions, Config, Tts, Workers};
+    use kokoro_server::{router, ServerOptions};
+
+    /// One engine for every test server (streaming layout, as `kokoro serve`).
+    fn engine() -> Tts {
+        static T: OnceLock<Tts> = OnceLock::new();
+        T.get_or_init(|| {
+            Tts::open(Config {
+                assets: AssetOptions {
+                    cache_dir: std::env::var_os("KOKORO_CACHE_DIR").map(Into::into),
+                    ..AssetOptions::default()
+                },
+                workers: Workers {
+                    streaming: true,
+                    ..Workers::default()
+                },
+                ..Config::default()
+            })
+            .expect("the engine opens")
+        })
+        .clone()
+    }
+
+    /// A server on a free loopback port, in this process; stopped when dropped.
+    pub struct Server {
+        base: String,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Server {
+        pub fn start(options: ServerOptions) -> Server {
+            let app = router(engine(), options).expect("the router");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
                 .unwrap();
-            if let Some(rest) = line.strip_prefix("kokoro: listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                runtime.block_on(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        .unwrap();
+                });
+            });
+            Server {
+                base,
+                stop: Some(stop),
+                thread: Some(thread),
             }
-        };
-        // Keep draining stderr so that the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    impl Drop for Server {
+        fn drop(&mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
     }
 }
