@@ -1,5 +1,5 @@
-//! Books: choosing chapters, naming chapter files, remembering which are done
-//! (so that a rerun resumes), and chapter markers in a merged file.
+//! Books: choosing chapters, naming chapter files, and remembering which are
+//! done, so that a rerun resumes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::output::{Dest, Format};
+use kokoro::audio::{Dest, Format};
 
 /// Parses `--chapters`: `3`, `3-7`, `-4`, `10-`, or a comma-separated list of
 /// those, against `count` chapters; 1-based, in order, without repeats.
@@ -83,12 +83,12 @@ pub fn fingerprint(parts: &[&str]) -> String {
 /// `.kokoro-done.toml`, file name = fingerprint, rewritten atomically after each
 /// chapter. A file is done when it exists and its fingerprint matches.
 #[derive(Debug)]
-pub struct Manifest {
+pub struct Record {
     path: PathBuf,
     done: BTreeMap<String, String>,
 }
 
-impl Manifest {
+impl Record {
     /// Opens (or starts) the record in `dir`, creating `dir`, and removes the
     /// temporary files an interrupted run left there.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -124,90 +124,8 @@ impl Manifest {
         let mut dest = Dest::file(&self.path, false)?;
         std::io::Write::write_all(&mut dest, text.as_bytes())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
-        dest.commit()
+        Ok(dest.commit()?)
     }
-}
-
-/// Where each chapter starts in a merged file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Marker {
-    /// The chapter's title (or "Chapter N").
-    pub title: String,
-    /// First sample of the chapter.
-    pub start: u64,
-}
-
-/// An ID3v2.4 tag with a CHAP frame per chapter and a table of contents, for
-/// MP3. Times are in milliseconds; the tag's size does not depend on them, so a
-/// placeholder can be written first and the real tag over it at the end.
-pub fn id3_chapters(markers: &[Marker], end_sample: u64) -> Result<Vec<u8>> {
-    use id3::frame::{Chapter, TableOfContents};
-    use id3::{Frame, Tag, TagLike, Version};
-    let ms =
-        |s: u64| u32::try_from(s * 1000 / u64::from(kokoro_infer::SAMPLE_RATE)).unwrap_or(u32::MAX);
-    let mut tag = Tag::new();
-    let mut ids = Vec::new();
-    for (k, m) in markers.iter().enumerate() {
-        let end = markers.get(k + 1).map_or(end_sample, |n| n.start);
-        let id = format!("chp{k}");
-        ids.push(id.clone());
-        tag.add_frame(Chapter {
-            element_id: id,
-            start_time: ms(m.start),
-            end_time: ms(end),
-            start_offset: u32::MAX,
-            end_offset: u32::MAX,
-            frames: vec![Frame::text("TIT2", m.title.clone())],
-        });
-    }
-    tag.add_frame(TableOfContents {
-        element_id: "toc".into(),
-        top_level: true,
-        ordered: true,
-        elements: ids,
-        frames: Vec::new(),
-    });
-    let mut out = Vec::new();
-    tag.write_to(&mut out, Version::Id3v24)
-        .context("cannot write the chapter tag")?;
-    Ok(out)
-}
-
-/// WAV `cue ` and `LIST`/`adtl` chunks naming each chapter's first sample, to
-/// append after the data chunk (players and editors show them as markers).
-pub fn wav_cues(markers: &[Marker]) -> Vec<u8> {
-    let mut cue = Vec::new();
-    cue.extend_from_slice(&(markers.len() as u32).to_le_bytes());
-    let mut labels = b"adtl".to_vec();
-    for (k, m) in markers.iter().enumerate() {
-        let id = k as u32 + 1;
-        let start = u32::try_from(m.start).unwrap_or(u32::MAX);
-        cue.extend_from_slice(&id.to_le_bytes());
-        cue.extend_from_slice(&start.to_le_bytes());
-        cue.extend_from_slice(b"data");
-        cue.extend_from_slice(&0u32.to_le_bytes());
-        cue.extend_from_slice(&0u32.to_le_bytes());
-        cue.extend_from_slice(&start.to_le_bytes());
-        let mut text = m.title.clone().into_bytes();
-        text.push(0);
-        labels.extend_from_slice(b"labl");
-        labels.extend_from_slice(&(4 + text.len() as u32).to_le_bytes());
-        labels.extend_from_slice(&id.to_le_bytes());
-        labels.extend_from_slice(&text);
-        if text.len() % 2 == 1 {
-            labels.push(0);
-        }
-    }
-    let mut out = Vec::new();
-    for (id, body) in [(b"cue ", cue), (b"LIST", labels)] {
-        out.extend_from_slice(id);
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&body);
-        if body.len() % 2 == 1 {
-            out.push(0);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -236,28 +154,5 @@ mod tests {
             file_name(1, "¿Qué? Ça va", Format::Flac),
             "002-qué-ça-va.flac"
         );
-    }
-
-    #[test]
-    fn the_chapter_tag_has_one_size_whatever_the_times() {
-        let mut m = vec![
-            Marker {
-                title: "One".into(),
-                start: 0,
-            },
-            Marker {
-                title: "Two".into(),
-                start: 24_000,
-            },
-        ];
-        let a = id3_chapters(&m, 48_000).unwrap();
-        m[1].start = 2_400_000;
-        let b = id3_chapters(&m, 9_999_999).unwrap();
-        assert_eq!(a.len(), b.len());
-        assert_ne!(a, b);
-        let tag = id3::Tag::read_from2(std::io::Cursor::new(&b)).unwrap();
-        let chapters: Vec<_> = tag.chapters().collect();
-        assert_eq!(chapters.len(), 2);
-        assert_eq!(chapters[1].start_time, 100_000);
     }
 }

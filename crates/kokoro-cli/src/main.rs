@@ -1,26 +1,25 @@
 //! `kokoro`: text in, natural speech out.
 //!
-//! A thin layer over the workspace's libraries: it alone reads argv, the
-//! environment and the config file, writes to stdout and chooses the exit code.
+//! A thin layer over the `kokoro` engine and the `kokoro-server` library: it
+//! alone reads argv, the environment and the config file, writes to stdout and
+//! chooses the exit code.
 
 mod book;
 mod cli;
-mod codecs;
-mod output;
+mod plan;
 #[cfg(feature = "playback")]
 mod playback;
 mod run;
 #[cfg(feature = "server")]
 mod serve;
 mod settings;
-mod wav;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    kokoro_infer::return_large_blocks_to_the_system();
+    kokoro::infer::return_large_blocks_to_the_system();
     let args = cli::Args::parse();
     match run::main(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,12 +38,10 @@ fn main() -> ExitCode {
 /// A closed pipe (the player or `head` went away) ends the run quietly.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        let io = cause.downcast_ref::<std::io::Error>().or_else(|| {
-            match cause.downcast_ref::<kokoro_sched::Error>() {
-                Some(kokoro_sched::Error::Sink(inner)) => inner.downcast_ref::<std::io::Error>(),
-                _ => None,
-            }
-        });
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| cause.downcast_ref::<kokoro::Error>()?.io())
+            .or_else(|| cause.downcast_ref::<kokoro::audio::Error>()?.io());
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

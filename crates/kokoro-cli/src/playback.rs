@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use kokoro_infer::SAMPLE_RATE;
+use kokoro::SAMPLE_RATE;
 
-use crate::output::{Dest, Encoder};
+use kokoro::audio::{Dest, Encoder};
 
 /// Seconds of audio queued at most; synthesis waits beyond that.
 const MAX_QUEUED_SECONDS: usize = 60;
@@ -106,7 +106,7 @@ impl Encoder for Player {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<Dest> {
+    fn finish(self: Box<Self>) -> kokoro::audio::Result<Dest> {
         let (lock, wake) = &*self.queue;
         let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
         while !q.frames.is_empty() {

@@ -1,22 +1,24 @@
-//! The main job: settings, assets, text, scheduling, output.
+//! The main job: the plan carried out on the engine: the input read into
+//! chapters, each spoken into one encoder, or one per chapter.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use kokoro_infer::{
-    init_runtime, Cache, FetchEvent, Joiner, KokoroSession, Pauses, VoiceSet, Want,
+use kokoro::audio::{encoder, markers, samples_in, Dest, Encoder, Format};
+use kokoro::infer::VoiceSet;
+use kokoro::text::document::{Chapter, Document, DocumentError, InputFormat, ReadOptions};
+use kokoro::text::{Chunk, ChunkOptions, Diagnostic, Frontend};
+use kokoro::{
+    choose_lang, default_fallback, AssetOptions, Config, Event, FetchEvent, Frontends, Lang,
+    Lexicon, SpeakOptions, Tts, VoiceInfo, Want,
 };
-use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
-use kokoro_text::document::{Chapter, Document, DocumentError, InputFormat, ReadOptions};
-use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, Lexicon, OovFallback};
 
 use crate::book;
 use crate::cli::Args;
-use crate::output::{self, Dest, Format};
+use crate::plan::{Action, Input, Output, Plan, Target};
 use crate::settings::{self, Settings};
 
 /// The run was stopped by Ctrl-C.
@@ -24,14 +26,10 @@ use crate::settings::{self, Settings};
 #[error("interrupted")]
 pub struct Interrupted;
 
-/// Where the text comes from.
-enum Input {
-    Text(String),
-    Stdin,
-    File(PathBuf),
-}
+/// Silence between chapters in one file, in milliseconds.
+const CHAPTER_GAP_MS: u32 = 1500;
 
-pub fn main(mut args: Args) -> Result<()> {
+pub fn main(args: Args) -> Result<()> {
     // Ctrl-C only raises a flag: the run stops between chunks and the output's
     // temporary file is removed. Failing to install the handler only loses that.
     let cancel = Arc::new(AtomicBool::new(false));
@@ -49,46 +47,37 @@ pub fn main(mut args: Args) -> Result<()> {
         }
         return Ok(());
     }
-
-    let cache = Cache::new(match &settings.cache_dir {
-        Some(dir) => dir.clone(),
-        None => Cache::default_dir()
-            .context("no per-user cache directory on this platform; set KOKORO_CACHE_DIR")?,
-    });
-
+    let assets = asset_options(&settings);
     if let Some(crate::cli::Command::Serve(serve)) = &args.command {
-        return serve_main(serve, &settings, &cache, &log);
+        #[cfg(feature = "server")]
+        return crate::serve::main(serve, &settings, &assets, &log);
+        #[cfg(not(feature = "server"))]
+        {
+            let _ = serve;
+            bail!("this kokoro was built without the server: build it with `--features server`");
+        }
     }
-
     if args.list_voices {
-        let voices = voice_set(&cache, &settings, &log)?;
-        for name in voices.names() {
-            println!("{name}\t{}\t{}", voice_language(name), voice_gender(name));
+        let paths = assets.resolve(
+            Want {
+                runtime: false,
+                model: false,
+                voices: true,
+            },
+            &mut |e| log.fetch(&e),
+        )?;
+        for name in VoiceSet::open(&paths.voices)?.names() {
+            let v = VoiceInfo::of(name);
+            println!("{name}\t{}\t{}", v.lang_code(), v.gender.as_str());
         }
         return Ok(());
     }
 
-    // --text "..." OUT: the one positional argument is the output.
-    if args.text.is_some() && args.output.is_none() {
-        args.output = args.input.take();
-    }
-    let input = match (&args.text, &args.input) {
-        (Some(_), Some(_)) => bail!("give either --text or an INPUT file, not both"),
-        (Some(t), None) => Input::Text(t.clone()),
-        (None, Some(p)) if p.as_os_str() == "-" => Input::Stdin,
-        (None, Some(p)) => Input::File(p.clone()),
-        (None, None) => bail!(
-            "no input: give a text file, `-` for standard input, or --text \"...\" (see --help)"
-        ),
-    };
-    let (bytes, name) = read_bytes(&input)?;
-    let input_format = match (&args.input_format, &input) {
-        (Some(f), _) => f.parse::<InputFormat>()?,
-        (None, Input::File(p)) => {
-            InputFormat::from_path(p).unwrap_or_else(|| InputFormat::sniff(&bytes))
-        }
-        (None, _) => InputFormat::sniff(&bytes),
-    };
+    let plan = Plan::new(&args, &settings, cfg!(feature = "playback"))?;
+    let (bytes, name) = read_bytes(&plan.input)?;
+    let input_format = plan
+        .input_format
+        .unwrap_or_else(|| InputFormat::sniff(&bytes));
     let doc = read_document(&bytes, &name, input_format, args.code_blocks)?;
     drop(bytes);
     for w in &doc.warnings {
@@ -99,9 +88,11 @@ pub fn main(mut args: Args) -> Result<()> {
         input_format.name(),
         doc.chapters.len()
     ));
-    if args.list_chapters {
-        return list_chapters(&doc.chapters, settings.speed);
-    }
+    let output = match plan.action {
+        Action::ListChapters => return list_chapters(&doc.chapters, settings.speed),
+        Action::PrintPhonemes => None,
+        Action::Speak(ref output) => Some(output.clone()),
+    };
     let selected = match &args.chapters {
         Some(spec) => book::select(spec, doc.chapters.len())?,
         None => (0..doc.chapters.len()).collect(),
@@ -109,121 +100,70 @@ pub fn main(mut args: Args) -> Result<()> {
     let chapters: Vec<(usize, &Chapter)> =
         selected.iter().map(|&i| (i, &doc.chapters[i])).collect();
 
-    let lang = choose_lang(settings.lang.as_deref(), &settings.voice, &log)?;
-    let lexicon = load_lexicon(&settings)?;
-    let frontend = Frontend::new(G2p::new(lang, fallback(&cache, &log))?.with_lexicon(lexicon));
-    log.debug(&format!("language: {} ({})", lang.code(), lang.name()));
-    if args.phonemes_only {
-        return print_phonemes(&frontend, &chapters);
-    }
-
-    let format = match (&args.format, args.float) {
-        (Some(f), _) => f.parse::<Format>()?,
-        (None, true) => Format::WavFloat,
-        (None, false) => args
-            .output
-            .as_deref()
-            .and_then(Format::from_path)
-            .unwrap_or(Format::Wav),
-    };
-    let split_dir = args.split_output.clone();
-    let output = match &args.output {
-        Some(p) => p.clone(),
-        None if args.stream => PathBuf::from("-"),
-        None => match &input {
-            Input::File(p) => {
-                PathBuf::from(p.file_stem().unwrap_or_default()).with_extension(format.extension())
-            }
-            _ => PathBuf::from("kokoro").with_extension(format.extension()),
-        },
-    };
-    let to_stdout = split_dir.is_none() && output.as_os_str() == "-";
-    let pauses = shaping(&args)?;
-    // Open the output first: an unwritable path fails before any work.
-    let mut single = match &split_dir {
-        Some(_) => None,
-        None if play_on_device(&args) => Some(open_player()?),
-        None => {
-            let mut dest = if to_stdout {
-                Dest::stdout()
-            } else {
-                Dest::file(&output, args.stream)?
-            };
-            if format == Format::Mp3 && chapters.len() > 1 && !dest.is_stream() {
-                // Room for the chapter tag, written over at the end.
-                dest.write_all(&book::id3_chapters(&markers_placeholder(&chapters), 0)?)?;
-            }
-            Some(output::encoder(format, dest)?)
-        }
-    };
-    let mut manifest = match &split_dir {
-        Some(dir) => Some(book::Manifest::open(dir)?),
-        None => None,
-    };
-
-    let voices = voice_set(&cache, &settings, &log)?;
-    let voice = voices.resolve(&settings.voice)?;
-
-    // A stream to a player starts with a short chunk so that it is heard at once.
-    // A file gets the same chunks whether it is streamed or not, so the two are
-    // equal. Chosen pauses go between model calls, so each sentence gets its own.
-    let chunk_options = ChunkOptions {
-        sentence_per_chunk: pauses.is_some(),
-        ..if to_stdout {
-            ChunkOptions::streaming()
+    let choice = choose_lang(plan.lang, &settings.voice);
+    if let Some(w) = &choice.warning {
+        let advice = if plan.lang.is_none() {
+            " (use --lang to choose)"
         } else {
-            ChunkOptions::default()
-        }
+            ""
+        };
+        log.warn(&format!("{w}{advice}"));
+    }
+    let lang = choice.lang;
+    let frontends = Frontends::new(fallback(&assets, &log), load_lexicon(&settings)?);
+    let frontend = frontends.get(lang)?;
+    log.debug(&format!("language: {} ({})", lang.code(), lang.name()));
+    let Some(output) = output else {
+        return print_phonemes(&frontend, &chapters);
     };
+
+    // Open the output first: an unwritable path fails before any work.
+    let mut merged = match &output {
+        Output::Split { .. } => None,
+        Output::Merged(target) => Some(open_merged(target, plan.format, &chapters)?),
+    };
+    let mut record = match &output {
+        Output::Split { dir } => Some(book::Record::open(dir)?),
+        Output::Merged(_) => None,
+    };
+
     let sentences: usize = chapters
         .iter()
-        .map(|(_, c)| kokoro_text::split_sentences(&c.text).len())
+        .map(|(_, c)| kokoro::text::split_sentences(&c.text).len())
         .sum();
-
-    let runtime = match &settings.ort_lib {
-        Some(p) => p.clone(),
-        None => {
-            ensure(
-                &cache,
-                Want {
-                    runtime: true,
-                    model: false,
-                    voices: false,
-                },
-                &log,
-            )?
-            .runtime
-        }
+    let workers = kokoro::Workers {
+        sentences: Some(sentences),
+        ..plan.workers
     };
-    init_runtime(&runtime)?;
-    let model = match &settings.model {
-        Some(p) => p.clone(),
-        None => {
-            ensure(
-                &cache,
-                Want {
-                    runtime: false,
-                    model: true,
-                    voices: false,
-                },
-                &log,
-            )?
-            .model
-        }
-    };
-
-    let layout = choose_layout(&settings, sentences, to_stdout || play_on_device(&args));
-    log.debug(&format!("layout: {layout} for {sentences} sentences"));
-    let scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
+    log.debug(&format!(
+        "layout: {} for {sentences} sentences",
+        workers.layout()
+    ));
+    let tts = Tts::open(Config {
+        assets: assets.clone(),
+        workers,
+        frontends: Some(frontends),
+        on_event: Some(Arc::new(move |e: &Event| match e {
+            Event::Fetch(f) => log.fetch(f),
+            Event::Warning(w) => log.warn(w),
+            _ => {}
+        })),
+    })?;
+    tts.voice_set().resolve(&settings.voice)?;
     let mut speaker = Speaker {
-        frontend: &frontend,
-        scheduler,
-        voice: &voice,
-        speed: settings.speed,
-        chunk_options,
-        pauses,
-        log: &log,
-        cancel: cancel.clone(),
+        tts: &tts,
+        options: SpeakOptions {
+            voice: settings.voice.clone(),
+            speed: settings.speed,
+            lang: Some(lang),
+            pauses: plan.pauses,
+            streaming: plan.streaming,
+            cancel: Some(cancel.clone()),
+            progress: None,
+            on_chunk: Some(Arc::new(move |c: &Chunk, text: &str| {
+                show_chunk(c, text, &log)
+            })),
+        },
         bar: progress_bar(&log),
         total_chars: chapters.iter().map(|(_, c)| c.text.len()).sum(),
         done_chars: 0,
@@ -233,7 +173,7 @@ pub fn main(mut args: Args) -> Result<()> {
 
     let mut total = Totals::default();
     let mut skipped = 0;
-    if let (Some(dir), Some(manifest)) = (&split_dir, manifest.as_mut()) {
+    if let (Output::Split { dir }, Some(record)) = (&output, record.as_mut()) {
         // One file per chapter, each written atomically; a rerun skips those done.
         // Everything that changes the audio: voice, speed, pauses, language, the
         // user's lexicon and the model.
@@ -241,29 +181,29 @@ pub fn main(mut args: Args) -> Result<()> {
             Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
             None => String::new(),
         };
-        let voice_key = format!(
+        let audio_settings = format!(
             "{} {} {:?} {} {:?}\n{lexicon_text}",
             settings.voice,
             settings.speed,
-            pauses,
+            plan.pauses,
             lang.code(),
             settings.model,
         );
         for (k, &(i, chapter)) in chapters.iter().enumerate() {
-            let file = book::file_name(i, &chapter.title, format);
-            let print = fingerprint_of(chapter, &voice_key, format);
+            let file = book::file_name(i, &chapter.title, plan.format);
+            let fingerprint = fingerprint_of(chapter, &audio_settings, plan.format);
             let label = chapter_label(k, chapters.len(), i, chapter);
-            if manifest.is_done(&file, &print) {
+            if record.is_done(&file, &fingerprint) {
                 log.info(&format!("{label}: {file} is done already; skipped"));
                 speaker.done_chars += chapter.text.len();
                 skipped += 1;
                 continue;
             }
-            let mut encoder = output::encoder(format, Dest::file(&dir.join(&file), false)?)?;
+            let mut out = encoder(plan.format, Dest::file(&dir.join(&file), false)?)?;
             let mut written = 0;
-            let summary = speaker.speak(&chapter.text, encoder.as_mut(), &mut written, &label)?;
-            encoder.finish()?.commit()?;
-            manifest.mark_done(&file, &print)?;
+            let summary = speaker.speak(&chapter.text, out.as_mut(), &mut written, &label)?;
+            out.finish()?.commit()?;
+            record.mark_done(&file, &fingerprint)?;
             total.add(&summary);
             log.info(&format!(
                 "{label}: {} ({:.1} s of audio)",
@@ -271,20 +211,20 @@ pub fn main(mut args: Args) -> Result<()> {
                 summary.audio_seconds()
             ));
         }
-    } else if let Some(mut encoder) = single.take() {
+    } else if let Some(mut out) = merged.take() {
         let mut written = 0u64;
-        let mut markers = Vec::new();
+        let mut chapter_marks = Vec::new();
         for (k, &(i, chapter)) in chapters.iter().enumerate() {
             if k > 0 {
-                encoder.write(&vec![0.0; kokoro_infer::audio::samples_in(CHAPTER_GAP_MS)])?;
-                written += kokoro_infer::audio::samples_in(CHAPTER_GAP_MS) as u64;
+                out.write(&vec![0.0; samples_in(CHAPTER_GAP_MS)])?;
+                written += samples_in(CHAPTER_GAP_MS) as u64;
             }
-            markers.push(book::Marker {
+            chapter_marks.push(markers::Marker {
                 title: marker_title(i, chapter),
                 start: written,
             });
             let label = chapter_label(k, chapters.len(), i, chapter);
-            let summary = speaker.speak(&chapter.text, encoder.as_mut(), &mut written, &label)?;
+            let summary = speaker.speak(&chapter.text, out.as_mut(), &mut written, &label)?;
             total.add(&summary);
             if speaker.bar.is_none() && !label.is_empty() {
                 log.info(&format!(
@@ -296,12 +236,12 @@ pub fn main(mut args: Args) -> Result<()> {
         if total.chunks == 0 {
             bail!("the input has nothing to speak");
         }
-        let mut dest = encoder.finish()?;
+        let mut dest = out.finish()?;
         if chapters.len() > 1 && !dest.is_stream() {
-            match format {
-                Format::Mp3 => dest.patch(0, &book::id3_chapters(&markers, written)?)?,
+            match plan.format {
+                Format::Mp3 => dest.patch(0, &markers::id3_chapters(&chapter_marks, written)?)?,
                 Format::Wav | Format::WavFloat => {
-                    crate::wav::append_chunks(&mut dest, &book::wav_cues(&markers))?
+                    kokoro::audio::append_wav_chunks(&mut dest, &markers::wav_cues(&chapter_marks))?
                 }
                 _ => {}
             }
@@ -311,83 +251,69 @@ pub fn main(mut args: Args) -> Result<()> {
     if let Some(bar) = speaker.bar.take() {
         bar.finish_and_clear();
     }
-    if skipped == chapters.len() {
-        log.info(&format!(
-            "{}: all {} chapter(s) were done already",
-            split_dir.as_deref().unwrap_or(Path::new(".")).display(),
-            chapters.len()
-        ));
-        return Ok(());
-    }
-    let place = match &split_dir {
-        Some(dir) => dir.display().to_string(),
-        None if play_on_device(&args) => "audio device".to_string(),
-        None => output.display().to_string(),
+    let place = match &output {
+        Output::Split { dir } => {
+            if skipped == chapters.len() {
+                log.info(&format!(
+                    "{}: all {} chapter(s) were done already",
+                    dir.display(),
+                    chapters.len()
+                ));
+                return Ok(());
+            }
+            dir.display().to_string()
+        }
+        Output::Merged(Target::Device) => "audio device".to_string(),
+        Output::Merged(Target::Stdout) => "-".to_string(),
+        Output::Merged(Target::File { path, .. }) => path.display().to_string(),
     };
     log.info(&format!(
         "{place}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
         total.audio_seconds,
         total.elapsed,
         total.elapsed / total.audio_seconds.max(1e-9),
-        speaker.scheduler.describe()
+        tts.describe()
     ));
     Ok(())
 }
 
-/// `kokoro serve`: assets, sessions, then the server until Ctrl-C.
-#[cfg(feature = "server")]
-fn serve_main(
-    serve: &crate::cli::ServeArgs,
-    settings: &Settings,
-    cache: &Cache,
-    log: &Log,
-) -> Result<()> {
-    let host: std::net::IpAddr = serve
-        .host
-        .parse()
-        .with_context(|| format!("--host: `{}` is not an IP address", serve.host))?;
-    if serve.queue == 0 {
-        bail!("--queue: 0 would refuse every request");
+/// The assets the settings name; the rest come from the cache.
+fn asset_options(settings: &Settings) -> AssetOptions {
+    AssetOptions {
+        cache_dir: settings.cache_dir.clone(),
+        runtime: settings.ort_lib.clone(),
+        model: settings.model.clone(),
+        voices: settings.voices.clone(),
     }
-    let runtime = match &settings.ort_lib {
-        Some(p) => p.clone(),
-        None => ensure(cache, Want::ALL, log)?.runtime,
-    };
-    init_runtime(&runtime)?;
-    let model = match &settings.model {
-        Some(p) => p.clone(),
-        None => ensure(cache, Want::ALL, log)?.model,
-    };
-    let voices = voice_set(cache, settings, log)?;
-    voices.resolve(&settings.voice)?;
-    let lexicon = load_lexicon(settings)?;
-    // Requests are short and wait for their first audio: the streaming layout.
-    let layout = choose_layout(settings, usize::MAX, true);
-    let engine = crate::serve::Engine {
-        layout,
-        model,
-        fallback: fallback(cache, log),
-        lexicon,
-    };
-    crate::serve::serve(
-        crate::serve::ServeOptions {
-            addr: std::net::SocketAddr::new(host, serve.port),
-            api_key: serve.api_key.clone(),
-            queue: serve.queue,
-            default_voice: settings.voice.clone(),
-        },
-        engine,
-        voices,
-    )
 }
 
-#[cfg(not(feature = "server"))]
-fn serve_main(_: &crate::cli::ServeArgs, _: &Settings, _: &Cache, _: &Log) -> Result<()> {
-    bail!("this kokoro was built without the server: build it with `--features server`")
+/// The merged output: a file, standard output or the device, with room for
+/// the MP3 chapter tag written over at the end.
+fn open_merged(
+    target: &Target,
+    format: Format,
+    chapters: &[(usize, &Chapter)],
+) -> Result<Box<dyn Encoder>> {
+    let mut dest = match target {
+        Target::Device => return open_player(),
+        Target::Stdout => Dest::stdout(),
+        Target::File { path, in_place } => Dest::file(path, *in_place)?,
+    };
+    if format == Format::Mp3 && chapters.len() > 1 && !dest.is_stream() {
+        let placeholder: Vec<markers::Marker> = chapters
+            .iter()
+            .map(|&(i, c)| markers::Marker {
+                title: marker_title(i, c),
+                start: 0,
+            })
+            .collect();
+        dest.write_all(&markers::id3_chapters(&placeholder, 0)?)?;
+    }
+    Ok(encoder(format, dest)?)
 }
 
 /// The user's lexicon, or an empty one.
-fn load_lexicon(settings: &Settings) -> Result<Lexicon> {
+pub fn load_lexicon(settings: &Settings) -> Result<Lexicon> {
     Ok(match &settings.lexicon {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -398,8 +324,21 @@ fn load_lexicon(settings: &Settings) -> Result<Lexicon> {
     })
 }
 
-/// Silence between chapters in one file, in milliseconds.
-const CHAPTER_GAP_MS: u32 = 1500;
+/// The out-of-lexicon fallback, its data in the cache.
+fn fallback(assets: &AssetOptions, log: &Log) -> Arc<dyn kokoro::text::OovFallback> {
+    let cache = match assets.cache() {
+        Ok(c) => c,
+        Err(e) => {
+            log.warn(&format!("{e}; unknown words will be spelled out"));
+            return Arc::new(kokoro::text::SpellingFallback);
+        }
+    };
+    let (fallback, warning) = default_fallback(cache.dir());
+    if let Some(w) = warning {
+        log.warn(&w);
+    }
+    fallback
+}
 
 /// What the runs added up to.
 #[derive(Debug, Default)]
@@ -410,23 +349,17 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, s: &kokoro_sched::Summary) {
+    fn add(&mut self, s: &kokoro::Summary) {
         self.chunks += s.chunks;
         self.audio_seconds += s.audio_seconds();
         self.elapsed += s.elapsed.as_secs_f64();
     }
 }
 
-/// Speaks texts through one scheduler, into any encoder.
+/// Speaks texts on the engine into any encoder, with progress over them all.
 struct Speaker<'a> {
-    frontend: &'a Frontend,
-    scheduler: Box<dyn kokoro_sched::Scheduler>,
-    voice: &'a kokoro_infer::Voice,
-    speed: f32,
-    chunk_options: ChunkOptions,
-    pauses: Option<Pauses>,
-    log: &'a Log,
-    cancel: Arc<AtomicBool>,
+    tts: &'a Tts,
+    options: SpeakOptions,
     bar: Option<ProgressBar>,
     /// Characters in all the chapters to speak, and in those already spoken.
     total_chars: usize,
@@ -437,15 +370,14 @@ struct Speaker<'a> {
 }
 
 impl Speaker<'_> {
-    /// Speaks `text` into `encoder`; `written` counts the samples written.
+    /// Speaks `text` into `out`; `written` counts the samples written.
     fn speak(
         &mut self,
         text: &str,
-        encoder: &mut dyn output::Encoder,
+        out: &mut dyn Encoder,
         written: &mut u64,
         label: &str,
-    ) -> Result<kokoro_sched::Summary> {
-        let log = self.log;
+    ) -> Result<kokoro::Summary> {
         let (before, total, len) = (self.done_chars, self.total_chars.max(1), text.len());
         let (audio_before, started) = (self.audio_before, self.started);
         let prefix = if label.is_empty() {
@@ -453,9 +385,9 @@ impl Speaker<'_> {
         } else {
             format!("{label}: ")
         };
-        let control = Control {
+        let options = SpeakOptions {
             progress: self.bar.clone().map(|bar| {
-                Arc::new(move |p: &kokoro_sched::Progress| {
+                Arc::new(move |p: &kokoro::Progress| {
                     // Over the whole book: text spoken, audio made, time left.
                     let done = (before as f64 + p.fraction_done * len as f64) / total as f64;
                     bar.set_position((done * 1000.0) as u64);
@@ -469,48 +401,38 @@ impl Speaker<'_> {
                         "{prefix}{} of audio{eta}",
                         clock(audio_before + p.audio_seconds)
                     ));
-                }) as kokoro_sched::ProgressFn
+                }) as kokoro::ProgressFn
             }),
-            cancel: self.cancel.clone(),
+            ..self.options.clone()
         };
-        let request = Request {
-            text,
-            voice: self.voice,
-            speed: self.speed,
-        };
-        let mut chunks = self.frontend.chunks(text, self.chunk_options).inspect(|c| {
-            report_diagnostics(&c.diagnostics, log);
-            if log.debug {
-                eprintln!(
-                    "chunk {} [{} ids] {:?}\n  {}{}",
-                    c.index,
-                    c.ids.len(),
-                    kokoro_text::normalize(&text[c.span.clone()]),
-                    c.phonemes,
-                    pause_note(c)
-                );
-            }
+        let result = self.tts.speak_into(text, &options, |_, samples| {
+            *written += samples.len() as u64;
+            Ok(out.write(samples)?)
         });
-        let mut joiner = self.pauses.map_or_else(Joiner::raw, Joiner::new);
-        let mut joined = Vec::new();
-        let mut sink = |audio: Audio| -> Result<(), SinkError> {
-            joined.clear();
-            joiner.push(&audio.samples, audio.boundary(), &mut joined);
-            *written += joined.len() as u64;
-            Ok(encoder.write(&joined)?)
-        };
-        let result = self
-            .scheduler
-            .run(&request, &mut chunks, &mut sink, &control);
         self.done_chars += text.len();
         match result {
             Ok(s) => {
                 self.audio_before += s.audio_seconds();
                 Ok(s)
             }
-            Err(kokoro_sched::Error::Cancelled) => Err(Interrupted.into()),
+            Err(kokoro::Error::Cancelled) => Err(Interrupted.into()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Diagnostics, and under `--debug` each chunk and its phonemes, on stderr.
+fn show_chunk(c: &Chunk, text: &str, log: &Log) {
+    report_diagnostics(&c.diagnostics, log);
+    if log.debug {
+        eprintln!(
+            "chunk {} [{} ids] {:?}\n  {}{}",
+            c.index,
+            c.ids.len(),
+            kokoro::text::normalize(text.get(c.span.clone()).unwrap_or_default()),
+            c.phonemes,
+            pause_note(c)
+        );
     }
 }
 
@@ -535,22 +457,11 @@ fn marker_title(index: usize, chapter: &Chapter) -> String {
     }
 }
 
-/// Markers with the real titles and no times: the chapter tag's size.
-fn markers_placeholder(chapters: &[(usize, &Chapter)]) -> Vec<book::Marker> {
-    chapters
-        .iter()
-        .map(|&(i, c)| book::Marker {
-            title: marker_title(i, c),
-            start: 0,
-        })
-        .collect()
-}
-
 /// What a chapter file depends on: its text, the voice, shaping, lexicon and model, the format.
-fn fingerprint_of(chapter: &Chapter, voice_key: &str, format: Format) -> String {
+fn fingerprint_of(chapter: &Chapter, audio_settings: &str, format: Format) -> String {
     book::fingerprint(&[
         &chapter.text,
-        voice_key,
+        audio_settings,
         format.extension(),
         &format!("{format:?}"),
     ])
@@ -558,7 +469,6 @@ fn fingerprint_of(chapter: &Chapter, voice_key: &str, format: Format) -> String 
 
 /// `--list-chapters`: index, title, words and an estimate of the audio's length.
 fn list_chapters(chapters: &[Chapter], speed: f32) -> Result<()> {
-    use std::io::Write;
     let mut out = std::io::stdout().lock();
     // Kokoro reads English prose at about 2.6 words a second at speed 1.
     let secs = |words: usize| words as f64 / (2.6 * f64::from(speed.max(0.1)));
@@ -592,25 +502,38 @@ fn clock(secs: f64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-struct Log {
-    quiet: bool,
-    debug: bool,
+/// Messages on stderr, as `--quiet` and `--debug` allow.
+#[derive(Debug, Clone, Copy)]
+pub struct Log {
+    pub quiet: bool,
+    pub debug: bool,
 }
 
 impl Log {
-    fn info(&self, msg: &str) {
+    pub fn info(&self, msg: &str) {
         if !self.quiet {
             eprintln!("kokoro: {msg}");
         }
     }
-    fn warn(&self, msg: &str) {
+    pub fn warn(&self, msg: &str) {
         if !self.quiet {
             eprintln!("kokoro: warning: {msg}");
         }
     }
-    fn debug(&self, msg: &str) {
+    pub fn debug(&self, msg: &str) {
         if self.debug {
             eprintln!("kokoro: {msg}");
+        }
+    }
+    /// Fetching is news; a verified asset only under `--debug`.
+    pub fn fetch(&self, event: &FetchEvent) {
+        match event {
+            FetchEvent::Fetching { what, command } => {
+                self.info(&format!("fetching {what} ({command})"))
+            }
+            FetchEvent::Verified { what, path } => {
+                self.debug(&format!("{what}: {} (SHA-256 verified)", path.display()))
+            }
         }
     }
 }
@@ -641,7 +564,7 @@ fn read_document(
     code_blocks: bool,
 ) -> Result<Document> {
     let opts = ReadOptions { code_blocks };
-    match kokoro_text::document::read(bytes, format, opts) {
+    match kokoro::text::document::read(bytes, format, opts) {
         Ok(doc) => Ok(doc),
         Err(DocumentError::NotUtf8(at)) => {
             bail!("{name} is not valid UTF-8 (invalid byte at offset {at})")
@@ -653,40 +576,8 @@ fn read_document(
     }
 }
 
-fn ensure(cache: &Cache, want: Want, log: &Log) -> Result<kokoro_infer::AssetPaths> {
-    let paths = cache.ensure(want, &mut |event| match event {
-        FetchEvent::Fetching { what, command } => log.info(&format!(
-            "fetching {what} ({command}) into {}",
-            cache.dir().display()
-        )),
-        FetchEvent::Verified { what, path } => {
-            log.debug(&format!("{what}: {} (SHA-256 verified)", path.display()))
-        }
-    })?;
-    Ok(paths)
-}
-
-fn voice_set(cache: &Cache, settings: &Settings, log: &Log) -> Result<VoiceSet> {
-    let path = match &settings.voices {
-        Some(p) => p.clone(),
-        None => {
-            ensure(
-                cache,
-                Want {
-                    runtime: false,
-                    model: false,
-                    voices: true,
-                },
-                log,
-            )?
-            .voices
-        }
-    };
-    Ok(VoiceSet::open(&path)?)
-}
-
 /// How `--debug` and `--phonemes-only` show pause markup around a chunk.
-fn pause_note(c: &kokoro_text::Chunk) -> String {
+fn pause_note(c: &Chunk) -> String {
     let mut note = String::new();
     if c.pause_before_ms > 0 {
         note.push_str(&format!("\n  (pause {} ms before)", c.pause_before_ms));
@@ -695,65 +586,6 @@ fn pause_note(c: &kokoro_text::Chunk) -> String {
         note.push_str(&format!("\n  (pause {ms} ms after)"));
     }
     note
-}
-
-pub(crate) fn voice_language(name: &str) -> &'static str {
-    Lang::from_voice(name).map_or("?", Lang::code)
-}
-
-/// The language to speak: `--lang` when given, else the (first) voice's. A voice
-/// of another language still speaks, with a warning: its accent will show.
-fn choose_lang(code: Option<&str>, voice: &str, log: &Log) -> Result<Lang> {
-    let first = voice
-        .split([',', ':', '+'])
-        .next()
-        .unwrap_or_default()
-        .trim();
-    let of_voice = Lang::from_voice(first);
-    Ok(match (code, of_voice) {
-        (Some(code), of_voice) => {
-            let lang = code.parse::<Lang>()?;
-            if let Some(v) = of_voice.filter(|&v| v != lang) {
-                log.warn(&format!(
-                    "voice `{first}` is {} but the text is read as {}; expect an accent",
-                    v.name(),
-                    lang.name()
-                ));
-            }
-            lang
-        }
-        (None, Some(lang)) => lang,
-        (None, None) => {
-            log.warn(&format!(
-                "cannot tell the language of voice `{first}`; reading en-us (use --lang to choose)"
-            ));
-            Lang::EnUs
-        }
-    })
-}
-
-pub(crate) fn voice_gender(name: &str) -> &'static str {
-    match name.chars().nth(1) {
-        Some('f') => "female",
-        Some('m') => "male",
-        _ => "?",
-    }
-}
-
-#[cfg(feature = "espeak")]
-fn fallback(cache: &Cache, log: &Log) -> Arc<dyn OovFallback> {
-    match kokoro_text::EspeakFallback::install(&cache.dir().join("espeak-ng-data")) {
-        Ok(fb) => Arc::new(fb),
-        Err(e) => {
-            log.warn(&format!("{e}; unknown words will be spelled out"));
-            Arc::new(kokoro_text::SpellingFallback)
-        }
-    }
-}
-
-#[cfg(not(feature = "espeak"))]
-fn fallback(_cache: &Cache, _log: &Log) -> Arc<dyn OovFallback> {
-    Arc::new(kokoro_text::SpellingFallback)
 }
 
 fn report_diagnostics(diagnostics: &[Diagnostic], log: &Log) {
@@ -794,7 +626,7 @@ fn print_chunks(frontend: &Frontend, text: &str, out: &mut impl Write) -> Result
             "# chunk {} ({} ids): {}",
             c.index,
             c.ids.len(),
-            kokoro_text::normalize(&text[c.span.clone()])
+            kokoro::text::normalize(&text[c.span.clone()])
         )?;
         writeln!(out, "{}", c.phonemes)?;
         if let Some(ms) = c.pause_after_ms {
@@ -807,88 +639,14 @@ fn print_chunks(frontend: &Frontend, text: &str, out: &mut impl Write) -> Result
     Ok(any)
 }
 
-/// `--stream` without OUTPUT plays on the audio device, where the build can.
-fn play_on_device(args: &Args) -> bool {
-    cfg!(feature = "playback") && args.stream && args.output.is_none()
-}
-
 #[cfg(feature = "playback")]
-fn open_player() -> Result<Box<dyn output::Encoder>> {
+fn open_player() -> Result<Box<dyn Encoder>> {
     Ok(Box::new(crate::playback::Player::open()?))
 }
 
 #[cfg(not(feature = "playback"))]
-fn open_player() -> Result<Box<dyn output::Encoder>> {
+fn open_player() -> Result<Box<dyn Encoder>> {
     bail!("this build has no audio playback (build with --features playback)")
-}
-
-/// The pauses to join chunks with, when the user asked for trimming or pauses.
-fn shaping(args: &Args) -> Result<Option<Pauses>> {
-    for (flag, v) in [
-        ("--pause-sentence", args.pause_sentence),
-        ("--pause-paragraph", args.pause_paragraph),
-    ] {
-        if let Some(v) = v {
-            if !(0.0..=10.0).contains(&v) {
-                bail!("{flag}: {v} is out of range (0 to 10 seconds)");
-            }
-        }
-    }
-    if !args.trim && args.pause_sentence.is_none() && args.pause_paragraph.is_none() {
-        return Ok(None);
-    }
-    let d = Pauses::default();
-    Ok(Some(Pauses {
-        sentence: args.pause_sentence.unwrap_or(d.sentence),
-        paragraph: args.pause_paragraph.unwrap_or(d.paragraph),
-        clause: d.clause,
-    }))
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Memory available to new sessions, from /proc/meminfo where there is one.
-fn mem_available() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// The worker layout: forced by the settings, or chosen for the chunks, cores
-/// and memory; a stream to a listener favours latency (see `Layout::auto_streaming`).
-fn choose_layout(settings: &Settings, chunks: usize, streaming: bool) -> Layout {
-    let cores = cores();
-    match settings.use_parallel {
-        Some(false) => Layout::fitted(1, settings.intra_threads.unwrap_or(cores), cores),
-        Some(true) => {
-            let workers = settings.max_workers.unwrap_or(cores);
-            Layout::fitted(
-                workers,
-                settings
-                    .intra_threads
-                    .unwrap_or(cores / workers.clamp(1, cores)),
-                cores,
-            )
-        }
-        None => {
-            let auto = if streaming {
-                Layout::auto_streaming(chunks, cores, mem_available())
-            } else {
-                Layout::auto(chunks, cores, mem_available())
-            };
-            let workers = settings
-                .max_workers
-                .map_or(auto.workers, |m| auto.workers.min(m));
-            Layout::fitted(
-                workers,
-                settings.intra_threads.unwrap_or(cores / workers.max(1)),
-                cores,
-            )
-        }
-    }
 }
 
 fn progress_bar(log: &Log) -> Option<ProgressBar> {

@@ -127,7 +127,7 @@ fn check_count(n: i64) -> Result<Value, String> {
 }
 
 fn check_speed(s: f64) -> Result<Value, String> {
-    if (0.5..=2.0).contains(&s) {
+    if kokoro::SPEED_RANGE.contains(&(s as f32)) {
         Ok(Value::Float(s))
     } else {
         Err(format!("{s} is out of range (0.5 to 2.0)"))

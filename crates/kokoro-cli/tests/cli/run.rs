@@ -1,13 +1,10 @@
-//! End-to-end tests of the `kokoro` binary on the real model.
-//!
-//! Assets come from the cache (`KOKORO_CACHE_DIR` or the per-user default),
-//! fetched there by `cargo xtask test` or by the first test that runs.
+//! The main job: text and documents in, audio files and streams out, errors.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn kokoro() -> Command {
+pub fn kokoro() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kokoro"))
 }
 
@@ -60,7 +57,7 @@ fn assert_plausible_speech(samples: &[f32], words: usize) {
 
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus")
+        .join("../../test_data/corpus")
         .join(name)
 }
 
@@ -377,8 +374,8 @@ fn a_corrupt_cached_model_names_the_file_and_the_fix() {
     std::fs::write(dir.path().join("kokoro-v1.0.int8.onnx"), b"corrupt").unwrap();
     let cache = std::env::var_os("KOKORO_CACHE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| kokoro_infer::Cache::default_dir().unwrap());
-    let paths = kokoro_infer::Cache::new(cache).paths();
+        .unwrap_or_else(|| kokoro::Cache::default_dir().unwrap());
+    let paths = kokoro::Cache::new(cache).paths();
     let o = kokoro()
         .args(["--text", "hi", dir.path().join("o.wav").to_str().unwrap()])
         .args([
@@ -743,4 +740,28 @@ fn bad_books_are_clear_errors_and_good_chapters_still_speak() {
         &["not a readable PDF"],
     );
     assert!(!path("fake.wav").exists());
+}
+
+/// Issue 13: the engine moved into the `kokoro` crate without changing a byte
+/// of the binary's output: the WAV of `test_data/paragraph.txt` made before
+/// the move, at one thread per session (two sessions give the same bytes).
+#[test]
+fn a_paragraph_gives_the_same_bytes_as_before_the_engine_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.wav");
+    let text = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/paragraph.txt");
+    let o = run(&[
+        text.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--parallel",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&out).unwrap());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "7837ce58faef96e9ebb2907f8ed56c3904762d88edfd89efe3b9c253ffe823f0"
+    );
 }

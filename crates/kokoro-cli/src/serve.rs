@@ -1,0 +1,62 @@
+//! `kokoro serve`: the command's settings turned into the server's, then the
+//! server until Ctrl-C.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use kokoro::{AssetOptions, Config, Event, Frontends, Tts, Workers};
+
+use crate::cli::ServeArgs;
+use crate::run::Log;
+use crate::settings::Settings;
+
+pub fn main(
+    serve: &ServeArgs,
+    settings: &Settings,
+    assets: &AssetOptions,
+    log: &Log,
+) -> Result<()> {
+    let host: std::net::IpAddr = serve
+        .host
+        .parse()
+        .with_context(|| format!("--host: `{}` is not an IP address", serve.host))?;
+    if serve.queue == 0 {
+        anyhow::bail!("--queue: 0 would refuse every request");
+    }
+    let log = *log;
+    let (fallback, warning) = kokoro::default_fallback(assets.cache()?.dir());
+    if let Some(w) = warning {
+        log.warn(&w);
+    }
+    let tts = Tts::open(Config {
+        assets: assets.clone(),
+        // Requests are short and wait for their first audio: the streaming layout.
+        workers: Workers {
+            parallel: settings.use_parallel,
+            max_workers: settings.max_workers,
+            intra_threads: settings.intra_threads,
+            sentences: None,
+            streaming: true,
+        },
+        frontends: Some(Frontends::new(
+            fallback,
+            crate::run::load_lexicon(settings)?,
+        )),
+        on_event: Some(Arc::new(move |e: &Event| match e {
+            Event::Fetch(f) => log.fetch(f),
+            Event::Warning(w) => log.warn(w),
+            _ => {}
+        })),
+    })?;
+    tts.voice_set().resolve(&settings.voice)?;
+    kokoro_server::serve(
+        std::net::SocketAddr::new(host, serve.port),
+        tts,
+        kokoro_server::ServerOptions {
+            api_key: serve.api_key.clone(),
+            queue: serve.queue,
+            default_voice: settings.voice.clone(),
+        },
+    )?;
+    Ok(())
+}

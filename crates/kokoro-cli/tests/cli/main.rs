@@ -1,0 +1,20 @@
+//! The `kokoro` binary end to end on the real model: files, streams, formats,
+//! books, errors and exit codes, and `kokoro serve`. Assets come from the cache
+//! (`KOKORO_CACHE_DIR` or the per-user default), fetched there by `cargo xtask
+//! test`. Built with the `model-tests` feature, which that command turns on.
+
+#[cfg(not(feature = "model-tests"))]
+#[test]
+fn real_model_tests_are_off_without_the_model_tests_feature() {
+    eprintln!(
+        "skipped: the binary's end-to-end tests need `--features model-tests` and the assets; \
+         `cargo xtask test` runs them"
+    );
+}
+
+#[cfg(feature = "model-tests")]
+mod formats;
+#[cfg(feature = "model-tests")]
+mod run;
+#[cfg(all(feature = "model-tests", feature = "server"))]
+mod serve;
