@@ -4,8 +4,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kokoro::text::{split_sentences, ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
 use kokoro_benches::corpus;
-use kokoro_text::{split_sentences, ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
 
 fn frontend(c: &mut Criterion) {
     let medium = corpus("medium");

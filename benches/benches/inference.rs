@@ -3,8 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use kokoro::infer::{init_runtime, KokoroSession, SessionOptions, Synthesize, VoiceSet};
 use kokoro_benches::assets;
-use kokoro_infer::{init_runtime, KokoroSession, SessionOptions, Synthesize, VoiceSet};
 
 fn inference(c: &mut Criterion) {
     let paths = assets();

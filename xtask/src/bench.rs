@@ -20,9 +20,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use kokoro_infer::{init_runtime, KokoroSession, VoiceSet};
-use kokoro_sched::{Audio, Control, Layout, Request, SinkError};
-use kokoro_text::{ChunkOptions, Frontend, G2p, Lang};
+use kokoro::infer::{init_runtime, KokoroSession, VoiceSet};
+use kokoro::sched::{Audio, Control, Layout, Request, SinkError};
+use kokoro::text::{ChunkOptions, Frontend, G2p, Lang};
 
 /// One configuration's measurements, as the child prints them.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +38,7 @@ struct Row {
     frontend: f64,
     rss_mib: f64,
     stall: f64,
-    sha: String,
+    fnv: String,
     raw: PathBuf,
 }
 
@@ -56,7 +56,7 @@ fn corpus_dir() -> Result<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("no workspace root")?;
-    let dir = root.join("../shared/corpus");
+    let dir = root.join("test_data/corpus");
     anyhow::ensure!(
         dir.is_dir(),
         "corpus not found at {} (set KOKORO_CORPUS)",
@@ -97,7 +97,7 @@ pub fn run(args: &[String]) -> Result<()> {
             l
         }
     };
-    let default_target = kokoro_text::ChunkOptions::default()
+    let default_target = kokoro::text::ChunkOptions::default()
         .target_tokens
         .to_string();
     let target = flag(args, "--target").unwrap_or(&default_target);
@@ -148,7 +148,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 frontend: num("frontend"),
                 rss_mib: num("rss_mib"),
                 stall: num("stall"),
-                sha: result.values.get("sha").cloned().unwrap_or_default(),
+                fnv: result.values.get("fnv").cloned().unwrap_or_default(),
                 raw,
             };
             eprintln!("xtask:   {}", result.line);
@@ -375,7 +375,7 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
     let mut s = String::new();
     use std::fmt::Write as _;
     writeln!(s, "## `cargo xtask bench` on {}\n", machine())?;
-    writeln!(s, "Kokoro v1.0 int8 model, ONNX Runtime {}, voice af_heart, chunk target {target} ids with a short first chunk (streaming chunking).", kokoro_infer::assets::ORT_VERSION)?;
+    writeln!(s, "Kokoro v1.0 int8 model, ONNX Runtime {}, voice af_heart, chunk target {target} ids with a short first chunk (streaming chunking).", kokoro::assets::ORT_VERSION)?;
     writeln!(s, "Wall time is synthesis after the sessions are loaded (the front end runs lazily inside it, so first audio includes phonemizing the first chunk); playback stalls is how long a player that starts at the first audio would wait for later chunks; speedup and efficiency are against the first layout (1 worker x 1 thread) in the same run; efficiency = speedup / threads used ({cores} cores available).\n")?;
     for text in rows
         .iter()
@@ -394,7 +394,7 @@ fn report(rows: &[Row], cores: usize, target: &str) -> Result<String> {
         writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")?;
         for r in &group {
             let speedup = base.wall / r.wall;
-            let same = if r.sha == base.sha {
+            let same = if r.fnv == base.fnv {
                 "bit-identical".to_string()
             } else {
                 let audio = read_f32(&r.raw)?;
@@ -455,7 +455,7 @@ fn rss_mib_of(process: &str, field: &str) -> f64 {
 /// The child: one configuration over one text.
 pub fn run_one(args: &[String]) -> Result<()> {
     // As the `kokoro` binary does, so that the numbers are its numbers.
-    kokoro_infer::return_large_blocks_to_the_system();
+    kokoro::infer::return_large_blocks_to_the_system();
     let file = PathBuf::from(flag(args, "--file").context("--file")?);
     let (workers, threads) = parse_layout(flag(args, "--layout").context("--layout")?)?;
     let target: usize =
@@ -469,7 +469,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         .map(|p| std::fs::File::create(p).map(std::io::LineWriter::new))
         .transpose()?;
     let sampler = RssSampler::start();
-    let paths = crate::fetch::cache()?.paths();
+    let paths = crate::fetch::options().cache()?.paths();
     let text = std::fs::read_to_string(&file)?;
 
     let t = Instant::now();
@@ -553,7 +553,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         Ok(())
     };
     let control = Control {
-        progress: None::<kokoro_sched::ProgressFn>,
+        progress: None::<kokoro::sched::ProgressFn>,
         ..Control::default()
     };
     if first_only {
@@ -565,7 +565,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         };
         let result = scheduler.run(&request, &mut chunks, &mut first, &control);
         anyhow::ensure!(
-            matches!(result, Err(kokoro_sched::Error::Cancelled) | Ok(_)),
+            matches!(result, Err(kokoro::sched::Error::Cancelled) | Ok(_)),
             "run failed: {:?}",
             result.err()
         );
@@ -586,7 +586,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         percentile(steady(&highs), 0.99),
     );
     println!(
-        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} rss10={rss10:.1} rss50={rss50:.1} quiet={quiet:.1} busy50={busy50:.1} busy99={busy99:.1} stall={:.3} sha={:016x}",
+        "RESULT chunks={} wall={:.3} audio={:.3} ttfa={:.3} load={:.3} frontend={:.3} rss_mib={:.1} rss10={rss10:.1} rss50={rss50:.1} quiet={quiet:.1} busy50={busy50:.1} busy99={busy99:.1} stall={:.3} fnv={:016x}",
         n_chunks,
         summary.elapsed.as_secs_f64(),
         summary.audio_seconds(),

@@ -3,14 +3,11 @@
 
 use std::io::Write;
 
-use anyhow::{anyhow, Result};
+use crate::{to_i16, Dest, Encoder, Error, Result, SAMPLE_RATE};
 use flacenc::bitsink::ByteSink;
 use flacenc::component::{BitRepr, Stream};
 use flacenc::error::Verify;
 use flacenc::source::{Context, Fill, FrameBuf};
-use kokoro_infer::SAMPLE_RATE;
-
-use crate::output::{to_i16, Dest, Encoder};
 
 fn io_other(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
@@ -45,23 +42,23 @@ impl FlacEncoder {
     pub fn new(mut dest: Dest) -> Result<Self> {
         let config = flacenc::config::Encoder::default()
             .into_verified()
-            .map_err(|(_, e)| anyhow!("flac configuration: {e:?}"))?;
+            .map_err(|(_, e)| Error::codec("flac", e))?;
         let mut stream =
-            Stream::new(SAMPLE_RATE as usize, 1, 16).map_err(|e| anyhow!("flac: {e:?}"))?;
+            Stream::new(SAMPLE_RATE as usize, 1, 16).map_err(|e| Error::codec("flac", e))?;
         stream
             .stream_info_mut()
             .set_block_sizes(FLAC_BLOCK, FLAC_BLOCK)
-            .map_err(|e| anyhow!("flac: {e:?}"))?;
+            .map_err(|e| Error::codec("flac", e))?;
         stream
             .stream_info_mut()
             .set_frame_sizes(0, 0)
-            .map_err(|e| anyhow!("flac: {e:?}"))?;
+            .map_err(|e| Error::codec("flac", e))?;
         let mut sink = ByteSink::new();
         stream
             .write(&mut sink)
-            .map_err(|e| anyhow!("flac: {e:?}"))?;
+            .map_err(|e| Error::codec("flac", e))?;
         emit(&mut dest, sink.as_slice())?;
-        let frame = FrameBuf::with_size(1, FLAC_BLOCK).map_err(|e| anyhow!("flac: {e:?}"))?;
+        let frame = FrameBuf::with_size(1, FLAC_BLOCK).map_err(|e| Error::codec("flac", e))?;
         Ok(Self {
             dest,
             config,
@@ -119,7 +116,7 @@ impl Encoder for FlacEncoder {
         self.stream
             .stream_info()
             .write(&mut self.sink)
-            .map_err(|e| anyhow!("flac: {e:?}"))?;
+            .map_err(|e| Error::codec("flac", e))?;
         let info = self.sink.as_slice().to_vec();
         self.dest.patch(8, &info)?;
         Ok(self.dest)
@@ -196,12 +193,12 @@ impl OpusEncoder {
     pub fn new(dest: Dest) -> Result<Self> {
         let mut encoder =
             opus_pure::OpusEncoder::new(SAMPLE_RATE as i32, 1, opus_pure::Application::Audio)
-                .map_err(|e| anyhow!("opus: {e:?}"))?;
+                .map_err(|e| Error::codec("opus", e))?;
         encoder.bitrate_bps = 32_000;
         let head = opus_pure::OpusHead::for_encoder(&encoder, SAMPLE_RATE);
         let pre_skip = head.pre_skip;
         let mut writer =
-            opus_pure::OggOpusWriter::new(dest, head).map_err(|e| anyhow!("opus: {e:?}"))?;
+            opus_pure::OggOpusWriter::new(dest, head).map_err(|e| Error::codec("opus", e))?;
         // Small pages, so that a stream reaches the player as it is made.
         writer.set_page_target(1024);
         Ok(Self {
@@ -263,6 +260,6 @@ impl Encoder for OpusEncoder {
                 self.encode_frame(None)?;
             }
         }
-        self.writer.finish().map_err(|e| anyhow!("opus: {e:?}"))
+        self.writer.finish().map_err(|e| Error::codec("opus", e))
     }
 }

@@ -4,10 +4,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
-use kokoro_infer::SAMPLE_RATE;
-
-use crate::output::{to_i16, Dest, Encoder};
+use crate::{to_i16, Dest, Encoder, Error, Result, SAMPLE_RATE};
 
 /// Sample format of the WAV data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +59,7 @@ pub struct WavEncoder {
 impl WavEncoder {
     /// Starts a WAV stream on `dest`.
     pub fn new(mut dest: Dest, format: SampleFormat) -> Result<Self> {
-        dest.write_all(&header(format, None))
-            .context("cannot write the WAV header")?;
+        dest.write_all(&header(format, None))?;
         Ok(Self {
             dest,
             format,
@@ -90,8 +86,7 @@ impl Encoder for WavEncoder {
     }
 
     fn finish(mut self: Box<Self>) -> Result<Dest> {
-        let data = u32::try_from(self.data_bytes)
-            .context("audio longer than a WAV file can hold (4 GiB)")?;
+        let data = u32::try_from(self.data_bytes).map_err(|_| Error::TooLong)?;
         self.dest.patch(0, &header(self.format, Some(data)))?;
         Ok(self.dest)
     }
@@ -102,7 +97,7 @@ impl Encoder for WavEncoder {
 pub fn append_chunks(dest: &mut Dest, chunks: &[u8]) -> Result<()> {
     dest.write_all(chunks)?;
     let end = dest.position()?;
-    let riff = u32::try_from(end - 8).context("audio longer than a WAV file can hold (4 GiB)")?;
+    let riff = u32::try_from(end - 8).map_err(|_| Error::TooLong)?;
     dest.patch(4, &riff.to_le_bytes())?;
     Ok(())
 }
@@ -110,7 +105,6 @@ pub fn append_chunks(dest: &mut Dest, chunks: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Dest;
 
     #[test]
     fn a_finished_file_reads_back() {
