@@ -29,10 +29,33 @@ fn main() -> ExitCode {
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("kokoro: error: {e:#}");
+            match advice(&e) {
+                Some(advice) => eprintln!("kokoro: error: {e:#} ({advice})"),
+                None => eprintln!("kokoro: error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the command adds to a library's error: the flags that fix it.
+fn advice(e: &anyhow::Error) -> Option<&'static str> {
+    use kokoro::infer::Error as Infer;
+    e.chain().find_map(|cause| {
+        let infer = cause
+            .downcast_ref::<Infer>()
+            .or(match cause.downcast_ref() {
+                Some(kokoro::Error::Infer(inner)) => Some(inner),
+                _ => None,
+            })?;
+        match infer {
+            Infer::RuntimeMissing { .. } => {
+                Some("set KOKORO_ORT_LIB or --ort-lib, or let kokoro fetch it")
+            }
+            Infer::UnknownVoice { close, .. } if close.is_empty() => Some("see --list-voices"),
+            _ => None,
+        }
+    })
 }
 
 /// A closed pipe (the player or `head` went away) ends the run quietly.

@@ -2,6 +2,7 @@
 //! chapters, each spoken into one encoder, or one per chapter.
 
 use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -58,40 +59,15 @@ pub fn main(args: Args) -> Result<()> {
         }
     }
     if args.list_voices {
-        let paths = assets.resolve(
-            Want {
-                runtime: false,
-                model: false,
-                voices: true,
-            },
-            &mut |e| log.fetch(&e),
-        )?;
-        for name in VoiceSet::open(&paths.voices)?.names() {
-            let v = VoiceInfo::of(name);
-            println!("{name}\t{}\t{}", v.lang_code(), v.gender.as_str());
-        }
-        return Ok(());
+        return list_voices(&assets, &log);
     }
 
     let plan = Plan::new(&args, &settings, cfg!(feature = "playback"))?;
-    let (bytes, name) = read_bytes(&plan.input)?;
-    let input_format = plan
-        .input_format
-        .unwrap_or_else(|| InputFormat::sniff(&bytes));
-    let doc = read_document(&bytes, &name, input_format, args.code_blocks)?;
-    drop(bytes);
-    for w in &doc.warnings {
-        log.warn(&format!("{name}: {w}"));
-    }
-    log.debug(&format!(
-        "{name}: read as {}, {} chapter(s)",
-        input_format.name(),
-        doc.chapters.len()
-    ));
-    let output = match plan.action {
+    let doc = read_input(&plan, args.code_blocks, &log)?;
+    let output = match &plan.action {
         Action::ListChapters => return list_chapters(&doc.chapters, settings.speed),
         Action::PrintPhonemes => None,
-        Action::Speak(ref output) => Some(output.clone()),
+        Action::Speak(output) => Some(output),
     };
     let selected = match &args.chapters {
         Some(spec) => book::select(spec, doc.chapters.len())?,
@@ -117,64 +93,164 @@ pub fn main(args: Args) -> Result<()> {
         return print_phonemes(&frontend, &chapters);
     };
 
+    let job = Job {
+        plan: &plan,
+        settings: &settings,
+        chapters: &chapters,
+        lang,
+        log,
+    };
     // Open the output first: an unwritable path fails before any work.
-    let mut merged = match &output {
-        Output::Split { .. } => None,
-        Output::Merged(target) => Some(open_merged(target, plan.format, &chapters)?),
+    let (totals, place) = match output {
+        Output::Split { dir } => {
+            let record = book::Record::open(dir)?;
+            let tts = job.open_engine(&assets, frontends)?;
+            let mut speaker = job.speaker(&tts, &cancel);
+            let totals = job.speak_split(dir, record, &mut speaker)?;
+            speaker.finish();
+            if totals.skipped == chapters.len() {
+                log.info(&format!(
+                    "{}: all {} chapter(s) were done already",
+                    dir.display(),
+                    chapters.len()
+                ));
+                return Ok(());
+            }
+            (totals, dir.display().to_string())
+        }
+        Output::Merged(target) => {
+            let out = open_merged(target, plan.format, &chapters)?;
+            let tts = job.open_engine(&assets, frontends)?;
+            let mut speaker = job.speaker(&tts, &cancel);
+            let totals = job.speak_merged(out, &mut speaker)?;
+            speaker.finish();
+            let place = match target {
+                Target::Device => "audio device".to_string(),
+                Target::Stdout => "-".to_string(),
+                Target::File { path, .. } => path.display().to_string(),
+            };
+            (totals, place)
+        }
     };
-    let mut record = match &output {
-        Output::Split { dir } => Some(book::Record::open(dir)?),
-        Output::Merged(_) => None,
-    };
-
-    let sentences: usize = chapters
-        .iter()
-        .map(|(_, c)| kokoro::text::split_sentences(&c.text).len())
-        .sum();
-    let workers = kokoro::Workers {
-        sentences: Some(sentences),
-        ..plan.workers
-    };
-    log.debug(&format!(
-        "layout: {} for {sentences} sentences",
-        workers.layout()
+    log.info(&format!(
+        "{place}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
+        totals.audio_seconds,
+        totals.elapsed,
+        totals.elapsed / totals.audio_seconds.max(1e-9),
+        totals.layout
     ));
-    let tts = Tts::open(Config {
-        assets: assets.clone(),
-        workers,
-        frontends: Some(frontends),
-        on_event: Some(Arc::new(move |e: &Event| match e {
-            Event::Fetch(f) => log.fetch(f),
-            Event::Warning(w) => log.warn(w),
-            _ => {}
-        })),
-    })?;
-    tts.voice_set().resolve(&settings.voice)?;
-    let mut speaker = Speaker {
-        tts: &tts,
-        options: SpeakOptions {
-            voice: settings.voice.clone(),
-            speed: settings.speed,
-            lang: Some(lang),
-            pauses: plan.pauses,
-            streaming: plan.streaming,
-            cancel: Some(cancel.clone()),
-            progress: None,
-            on_chunk: Some(Arc::new(move |c: &Chunk, text: &str| {
-                show_chunk(c, text, &log)
-            })),
-        },
-        bar: progress_bar(&log),
-        total_chars: chapters.iter().map(|(_, c)| c.text.len()).sum(),
-        done_chars: 0,
-        audio_before: 0.0,
-        started: std::time::Instant::now(),
-    };
+    Ok(())
+}
 
-    let mut total = Totals::default();
-    let mut skipped = 0;
-    if let (Output::Split { dir }, Some(record)) = (&output, record.as_mut()) {
-        // One file per chapter, each written atomically; a rerun skips those done.
+/// `--list-voices`: name, language and gender of each voice.
+fn list_voices(assets: &AssetOptions, log: &Log) -> Result<()> {
+    let want = Want {
+        runtime: false,
+        model: false,
+        voices: true,
+    };
+    let paths = assets.resolve(want, &mut |e| log.fetch(&e))?;
+    for name in VoiceSet::open(&paths.voices)?.names() {
+        let v = VoiceInfo::of(name);
+        println!("{name}\t{}\t{}", v.lang_code(), v.gender.as_str());
+    }
+    Ok(())
+}
+
+/// The input read into chapters, its warnings told.
+fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<Document> {
+    let (bytes, name) = read_bytes(&plan.input)?;
+    let input_format = plan
+        .input_format
+        .unwrap_or_else(|| InputFormat::sniff(&bytes));
+    let doc = read_document(&bytes, &name, input_format, code_blocks)?;
+    for w in &doc.warnings {
+        log.warn(&format!("{name}: {w}"));
+    }
+    log.debug(&format!(
+        "{name}: read as {}, {} chapter(s)",
+        input_format.name(),
+        doc.chapters.len()
+    ));
+    Ok(doc)
+}
+
+/// Chapters to speak, and how.
+struct Job<'a> {
+    plan: &'a Plan,
+    settings: &'a Settings,
+    chapters: &'a [(usize, &'a Chapter)],
+    lang: Lang,
+    log: Log,
+}
+
+impl Job<'_> {
+    /// The engine, with a layout for these chapters.
+    fn open_engine(&self, assets: &AssetOptions, frontends: Frontends) -> Result<Tts> {
+        let sentences: usize = self
+            .chapters
+            .iter()
+            .map(|(_, c)| kokoro::text::split_sentences(&c.text).len())
+            .sum();
+        let workers = kokoro::Workers {
+            sentences: Some(sentences),
+            ..self.plan.workers
+        };
+        let log = self.log;
+        log.debug(&format!(
+            "layout: {} for {sentences} sentences",
+            workers.layout()
+        ));
+        let tts = Tts::open(Config {
+            assets: assets.clone(),
+            workers,
+            frontends: Some(frontends),
+            on_event: Some(Arc::new(move |e: &Event| match e {
+                Event::Fetch(f) => log.fetch(f),
+                Event::Warning(w) => log.warn(w),
+                _ => {}
+            })),
+        })?;
+        tts.voice_set().resolve(&self.settings.voice)?;
+        Ok(tts)
+    }
+
+    fn speaker<'t>(&self, tts: &'t Tts, cancel: &Arc<AtomicBool>) -> Speaker<'t> {
+        let log = self.log;
+        Speaker {
+            tts,
+            options: SpeakOptions {
+                voice: self.settings.voice.clone(),
+                speed: self.settings.speed,
+                lang: Some(self.lang),
+                pauses: self.plan.pauses,
+                streaming: self.plan.streaming,
+                cancel: Some(cancel.clone()),
+                progress: None,
+                on_chunk: Some(Arc::new(move |c: &Chunk, text: &str| {
+                    show_chunk(c, text, &log)
+                })),
+            },
+            bar: progress_bar(&log),
+            total_chars: self.chapters.iter().map(|(_, c)| c.text.len()).sum(),
+            done_chars: 0,
+            audio_before: 0.0,
+            started: std::time::Instant::now(),
+            totals: Totals {
+                layout: tts.describe().to_string(),
+                ..Totals::default()
+            },
+        }
+    }
+
+    /// One file per chapter, each written atomically; a rerun skips those done.
+    fn speak_split(
+        &self,
+        dir: &Path,
+        mut record: book::Record,
+        speaker: &mut Speaker<'_>,
+    ) -> Result<Totals> {
+        let (settings, format) = (self.settings, self.plan.format);
         // Everything that changes the audio: voice, speed, pauses, language, the
         // user's lexicon and the model.
         let lexicon_text = match &settings.lexicon {
@@ -185,36 +261,43 @@ pub fn main(args: Args) -> Result<()> {
             "{} {} {:?} {} {:?}\n{lexicon_text}",
             settings.voice,
             settings.speed,
-            plan.pauses,
-            lang.code(),
+            self.plan.pauses,
+            self.lang.code(),
             settings.model,
         );
-        for (k, &(i, chapter)) in chapters.iter().enumerate() {
-            let file = book::file_name(i, &chapter.title, plan.format);
-            let fingerprint = fingerprint_of(chapter, &audio_settings, plan.format);
-            let label = chapter_label(k, chapters.len(), i, chapter);
+        let of = self.chapters.len();
+        for (k, &(i, chapter)) in self.chapters.iter().enumerate() {
+            let file = book::file_name(i, &chapter.title, format);
+            let fingerprint = fingerprint_of(chapter, &audio_settings, format);
+            let label = chapter_label(k, of, i, chapter);
             if record.is_done(&file, &fingerprint) {
-                log.info(&format!("{label}: {file} is done already; skipped"));
+                self.log
+                    .info(&format!("{label}: {file} is done already; skipped"));
                 speaker.done_chars += chapter.text.len();
-                skipped += 1;
+                speaker.totals.skipped += 1;
                 continue;
             }
-            let mut out = encoder(plan.format, Dest::file(&dir.join(&file), false)?)?;
+            let mut out = encoder(format, Dest::file(&dir.join(&file), false)?)?;
             let mut written = 0;
             let summary = speaker.speak(&chapter.text, out.as_mut(), &mut written, &label)?;
             out.finish()?.commit()?;
             record.mark_done(&file, &fingerprint)?;
-            total.add(&summary);
-            log.info(&format!(
+            self.log.info(&format!(
                 "{label}: {} ({:.1} s of audio)",
                 dir.join(&file).display(),
                 summary.audio_seconds()
             ));
         }
-    } else if let Some(mut out) = merged.take() {
+        Ok(std::mem::take(&mut speaker.totals))
+    }
+
+    /// Every chapter into one output, 1.5 s apart, with chapter markers where
+    /// the format has them.
+    fn speak_merged(&self, mut out: Box<dyn Encoder>, speaker: &mut Speaker<'_>) -> Result<Totals> {
+        let of = self.chapters.len();
         let mut written = 0u64;
         let mut chapter_marks = Vec::new();
-        for (k, &(i, chapter)) in chapters.iter().enumerate() {
+        for (k, &(i, chapter)) in self.chapters.iter().enumerate() {
             if k > 0 {
                 out.write(&vec![0.0; samples_in(CHAPTER_GAP_MS)])?;
                 written += samples_in(CHAPTER_GAP_MS) as u64;
@@ -223,22 +306,21 @@ pub fn main(args: Args) -> Result<()> {
                 title: marker_title(i, chapter),
                 start: written,
             });
-            let label = chapter_label(k, chapters.len(), i, chapter);
+            let label = chapter_label(k, of, i, chapter);
             let summary = speaker.speak(&chapter.text, out.as_mut(), &mut written, &label)?;
-            total.add(&summary);
             if speaker.bar.is_none() && !label.is_empty() {
-                log.info(&format!(
+                self.log.info(&format!(
                     "{label}: {:.1} s of audio",
                     summary.audio_seconds()
                 ));
             }
         }
-        if total.chunks == 0 {
+        if speaker.totals.chunks == 0 {
             bail!("the input has nothing to speak");
         }
         let mut dest = out.finish()?;
-        if chapters.len() > 1 && !dest.is_stream() {
-            match plan.format {
+        if of > 1 && !dest.is_stream() {
+            match self.plan.format {
                 Format::Mp3 => dest.patch(0, &markers::id3_chapters(&chapter_marks, written)?)?,
                 Format::Wav | Format::WavFloat => {
                     kokoro::audio::append_wav_chunks(&mut dest, &markers::wav_cues(&chapter_marks))?
@@ -247,34 +329,8 @@ pub fn main(args: Args) -> Result<()> {
             }
         }
         dest.commit()?;
+        Ok(std::mem::take(&mut speaker.totals))
     }
-    if let Some(bar) = speaker.bar.take() {
-        bar.finish_and_clear();
-    }
-    let place = match &output {
-        Output::Split { dir } => {
-            if skipped == chapters.len() {
-                log.info(&format!(
-                    "{}: all {} chapter(s) were done already",
-                    dir.display(),
-                    chapters.len()
-                ));
-                return Ok(());
-            }
-            dir.display().to_string()
-        }
-        Output::Merged(Target::Device) => "audio device".to_string(),
-        Output::Merged(Target::Stdout) => "-".to_string(),
-        Output::Merged(Target::File { path, .. }) => path.display().to_string(),
-    };
-    log.info(&format!(
-        "{place}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
-        total.audio_seconds,
-        total.elapsed,
-        total.elapsed / total.audio_seconds.max(1e-9),
-        tts.describe()
-    ));
-    Ok(())
 }
 
 /// The assets the settings name; the rest come from the cache.
@@ -346,6 +402,10 @@ struct Totals {
     chunks: usize,
     audio_seconds: f64,
     elapsed: f64,
+    /// Chapters done already (`--split-output`).
+    skipped: usize,
+    /// The engine's layout, in words.
+    layout: String,
 }
 
 impl Totals {
@@ -367,9 +427,17 @@ struct Speaker<'a> {
     /// Audio made by earlier chapters, in seconds, and when the whole run began.
     audio_before: f64,
     started: std::time::Instant,
+    totals: Totals,
 }
 
 impl Speaker<'_> {
+    /// Clears the progress bar.
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
     /// Speaks `text` into `out`; `written` counts the samples written.
     fn speak(
         &mut self,
@@ -413,6 +481,7 @@ impl Speaker<'_> {
         match result {
             Ok(s) => {
                 self.audio_before += s.audio_seconds();
+                self.totals.add(&s);
                 Ok(s)
             }
             Err(kokoro::Error::Cancelled) => Err(Interrupted.into()),

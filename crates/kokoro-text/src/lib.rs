@@ -198,6 +198,7 @@ impl FromStr for Lang {
 /// Something the front end noticed and worked around. None of these lose a word
 /// silently: each names what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Diagnostic {
     /// A word missing from the lexicon, read by a fallback.
     OutOfLexicon {

@@ -384,7 +384,7 @@ impl Cache {
             return Err(Error::Fetch {
                 what: WHAT.into(),
                 reason:
-                    "only Linux x86_64 has a pinned build; pass the library's path with --ort-lib"
+                    "only Linux x86_64 has a pinned build; give the path of a libonnxruntime of your own"
                         .into(),
             });
         }

@@ -17,8 +17,10 @@ impl Drop for Served {
     }
 }
 
-fn serve(extra: &[&str]) -> Served {
+/// `kokoro GLOBAL... serve --port 0 EXTRA...`.
+fn serve(global: &[&str], extra: &[&str]) -> Served {
     let mut child = super::run::kokoro()
+        .args(global)
         .args(["serve", "--port", "0"])
         .args(extra)
         .stdin(Stdio::null())
@@ -43,7 +45,7 @@ fn serve(extra: &[&str]) -> Served {
 
 #[test]
 fn kokoro_serve_speaks_with_the_commands_settings() {
-    let server = serve(&["--voice", "bf_emma", "--api-key", "sesame"]);
+    let server = serve(&["--voice", "bf_emma"], &["--api-key", "sesame"]);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -86,4 +88,15 @@ fn bad_serve_options_are_errors() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an IP address"));
+    // The command's voice is the server's default, checked before it listens.
+    let o = super::run::kokoro()
+        .args(["--voice", "af_nobody", "serve", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown voice `af_nobody`"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -2,11 +2,12 @@
 //! driven through chromedriver's WebDriver API): the page loads the voices,
 //! speaks a sentence, and its audio element ends up with playable audio.
 //!
-//! Needs `chromium` and `chromium-driver`; `.ci/run` installs them and sets
+//! Needs `chromium` and `chromium-driver` (or `KOKORO_CHROMIUM` and
+//! `KOKORO_CHROMEDRIVER` naming a browser and its driver); `.ci/run` installs them and sets
 //! `KOKORO_BROWSER_TEST=1`, which makes their absence a failure. Elsewhere the
 //! test says it is skipped.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,16 +57,26 @@ fn webdriver(method: &str, url: &str, body: Option<Value>) -> Value {
 
 #[test]
 fn the_page_speaks_in_a_headless_browser() {
-    let (chromium, driver) = (
-        Path::new("/usr/bin/chromium"),
-        Path::new("/usr/bin/chromedriver"),
-    );
+    // Debian's packages by default; elsewhere (a CI runner with Chrome) the
+    // paths come from KOKORO_CHROMIUM and KOKORO_CHROMEDRIVER.
+    let path = |var: &str, default: &str| {
+        std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    };
+    let chromium = path("KOKORO_CHROMIUM", "/usr/bin/chromium");
+    let driver = path("KOKORO_CHROMEDRIVER", "/usr/bin/chromedriver");
+    let (chromium, driver) = (chromium.as_path(), driver.as_path());
     if !chromium.exists() || !driver.exists() {
         assert!(
             std::env::var_os("KOKORO_BROWSER_TEST").is_none(),
-            "KOKORO_BROWSER_TEST is set but chromium or chromedriver is missing"
+            "KOKORO_BROWSER_TEST is set but {} or {} is missing",
+            chromium.display(),
+            driver.display()
         );
-        eprintln!("skipped: no /usr/bin/chromium and /usr/bin/chromedriver (apt install chromium chromium-driver)");
+        eprintln!(
+            "skipped: no {} and {} (apt install chromium chromium-driver)",
+            chromium.display(),
+            driver.display()
+        );
         return;
     }
 

@@ -131,6 +131,7 @@ pub struct ReadOptions {
 
 /// Why a document could not be read at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DocumentError {
     /// An `--input-format` value that is not a format.
     #[error("unknown input format `{0}` (text, markdown, html, epub, pdf)")]

@@ -6,8 +6,7 @@ use std::sync::{Arc, OnceLock};
 use kokoro_text::{ChunkOptions, Diagnostic, Frontend, G2p, Lang, SpellingFallback, MAX_TOKENS};
 use proptest::prelude::*;
 
-mod common;
-use common::assert_covered;
+use crate::common::assert_covered;
 
 fn frontend() -> &'static Frontend {
     static F: OnceLock<Frontend> = OnceLock::new();

@@ -8,8 +8,7 @@ use std::sync::{Arc, OnceLock};
 use kokoro_text::{ChunkOptions, Diagnostic, EspeakFallback, Frontend, G2p, Lang, MAX_TOKENS};
 use proptest::prelude::*;
 
-mod common;
-use common::assert_covered;
+use crate::common::assert_covered;
 
 fn frontend(lang: Lang) -> &'static Frontend {
     static F: OnceLock<HashMap<Lang, Frontend>> = OnceLock::new();
