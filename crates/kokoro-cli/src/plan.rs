@@ -163,6 +163,7 @@ impl Plan {
                 intra_threads: settings.intra_threads,
                 sentences: None,
                 streaming,
+                session_per_worker: false,
             },
         })
     }

@@ -37,6 +37,7 @@ pub fn main(
             intra_threads: settings.intra_threads,
             sentences: None,
             streaming: true,
+            session_per_worker: false,
         },
         frontends: Some(Frontends::new(
             fallback,

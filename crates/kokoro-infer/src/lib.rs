@@ -5,6 +5,9 @@
 //!
 //! - [`session`]: loading ONNX Runtime ([`init_runtime`], which checks the path
 //!   itself rather than letting `ort` panic) and sessions with explicit options.
+//! - [`SharedSession`]: one session whose `Run` is called from several threads
+//!   at once, so that workers share one copy of the model (its safety argument
+//!   is in `shared.rs`).
 //! - [`voice`]: voice packs (a directory of `.bin` files or an `.npz`), blends and
 //!   the style row for a call (`n_tokens - 1`).
 //!
@@ -29,6 +32,7 @@
 
 mod error;
 pub mod session;
+mod shared;
 pub mod voice;
 
 pub use error::{Error, Result};
@@ -36,4 +40,5 @@ pub use session::{
     init_runtime, return_large_blocks_to_the_system, KokoroSession, SessionOptions, Synthesize,
     SAMPLE_RATE,
 };
+pub use shared::{SharedHandle, SharedSession};
 pub use voice::{Voice, VoiceSet, VoiceSpec, STYLE_DIM};

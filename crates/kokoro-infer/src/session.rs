@@ -104,7 +104,7 @@ impl Default for SessionOptions {
 
 /// Something that turns phoneme ids into audio: the real model, or a test fake.
 pub trait Synthesize: Send {
-    /// Audio at [`SAMPLE_RATE`] for `ids` (without pads, at most [`MAX_TOKENS`]),
+    /// Audio at [`SAMPLE_RATE`] for `ids` (without pads, at most 510, the model's limit),
     /// with one style row of 256 floats and a speed factor.
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>>;
 }
@@ -127,55 +127,8 @@ impl std::fmt::Debug for KokoroSession {
 impl KokoroSession {
     /// Opens `model` with `options`. [`init_runtime`] must have succeeded first.
     pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
-        let Some(Ok(env)) = RUNTIME.get() else {
-            return Err(Error::RuntimeLoad {
-                path: PathBuf::new(),
-                reason: "ONNX Runtime was not initialised".into(),
-            });
-        };
-        if !model.is_file() {
-            return Err(Error::NotFound {
-                what: "model",
-                path: model.to_path_buf(),
-            });
-        }
-        let fail = |e: ort::Error| Error::ModelLoad {
-            path: model.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let mut builder = Session::builder(env)
-            .map_err(fail)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| fail(e.into()))?
-            .with_intra_threads(options.intra_threads.max(1))
-            .map_err(|e| fail(e.into()))?
-            .with_inter_threads(1)
-            .map_err(|e| fail(e.into()))?
-            .with_memory_pattern(options.cpu_arena)
-            .map_err(|e| fail(e.into()))?;
-        if !options.cpu_arena {
-            builder = builder
-                .with_execution_providers([ort::ep::CPU::default()
-                    .with_arena_allocator(false)
-                    .build()])
-                .map_err(|e| fail(e.into()))?;
-        }
-        let session = builder.commit_from_file(model).map_err(fail)?;
-        let input_ids_name = session
-            .inputs()
-            .iter()
-            .map(|i| i.name().to_string())
-            .find(|n| n == "tokens" || n == "input_ids")
-            .ok_or_else(|| Error::ModelLoad {
-                path: model.to_path_buf(),
-                reason: "no `tokens` or `input_ids` input: not a Kokoro model".into(),
-            })?;
-        let mut run_options = RunOptions::new().map_err(fail)?;
-        if options.shrink_arena && options.cpu_arena {
-            run_options
-                .set("memory.enable_memory_arena_shrinkage", "cpu:0")
-                .map_err(fail)?;
-        }
+        let (session, input_ids_name) = build(model, options)?;
+        let run_options = run_options(options, model)?;
         Ok(Self {
             session,
             input_ids_name,
@@ -184,24 +137,93 @@ impl KokoroSession {
     }
 }
 
+/// A session over `model` with `options`, and the name of its ids input.
+pub(crate) fn build(model: &Path, options: SessionOptions) -> Result<(Session, String)> {
+    let Some(Ok(env)) = RUNTIME.get() else {
+        return Err(Error::RuntimeLoad {
+            path: PathBuf::new(),
+            reason: "ONNX Runtime was not initialised".into(),
+        });
+    };
+    if !model.is_file() {
+        return Err(Error::NotFound {
+            what: "model",
+            path: model.to_path_buf(),
+        });
+    }
+    let fail = |e: ort::Error| Error::ModelLoad {
+        path: model.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut builder = Session::builder(env)
+        .map_err(fail)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| fail(e.into()))?
+        .with_intra_threads(options.intra_threads.max(1))
+        .map_err(|e| fail(e.into()))?
+        .with_inter_threads(1)
+        .map_err(|e| fail(e.into()))?
+        .with_memory_pattern(options.cpu_arena)
+        .map_err(|e| fail(e.into()))?;
+    if !options.cpu_arena {
+        builder = builder
+            .with_execution_providers([ort::ep::CPU::default()
+                .with_arena_allocator(false)
+                .build()])
+            .map_err(|e| fail(e.into()))?;
+    }
+    let session = builder.commit_from_file(model).map_err(fail)?;
+    let input_ids_name = session
+        .inputs()
+        .iter()
+        .map(|i| i.name().to_string())
+        .find(|n| n == "tokens" || n == "input_ids")
+        .ok_or_else(|| Error::ModelLoad {
+            path: model.to_path_buf(),
+            reason: "no `tokens` or `input_ids` input: not a Kokoro model".into(),
+        })?;
+    Ok((session, input_ids_name))
+}
+
+/// The options of one call: arena shrinkage at its end, when asked for.
+pub(crate) fn run_options(options: SessionOptions, model: &Path) -> Result<RunOptions> {
+    let fail = |e: ort::Error| Error::ModelLoad {
+        path: model.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut run_options = RunOptions::new().map_err(fail)?;
+    if options.shrink_arena && options.cpu_arena {
+        run_options
+            .set("memory.enable_memory_arena_shrinkage", "cpu:0")
+            .map_err(fail)?;
+    }
+    Ok(run_options)
+}
+
+/// `ids` between the two pads, once they and `style` are checked.
+pub(crate) fn padded_ids(ids: &[i64], style: &[f32]) -> Result<Vec<i64>> {
+    if ids.is_empty() || ids.len() > MAX_TOKENS {
+        return Err(Error::BadInput(format!(
+            "{} phoneme ids (1 to {MAX_TOKENS} allowed)",
+            ids.len()
+        )));
+    }
+    if style.len() != STYLE_DIM {
+        return Err(Error::BadInput(format!(
+            "style has {} values, expected {STYLE_DIM}",
+            style.len()
+        )));
+    }
+    let mut padded = Vec::with_capacity(ids.len() + 2);
+    padded.push(0);
+    padded.extend_from_slice(ids);
+    padded.push(0);
+    Ok(padded)
+}
+
 impl Synthesize for KokoroSession {
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
-        if ids.is_empty() || ids.len() > MAX_TOKENS {
-            return Err(Error::BadInput(format!(
-                "{} phoneme ids (1 to {MAX_TOKENS} allowed)",
-                ids.len()
-            )));
-        }
-        if style.len() != STYLE_DIM {
-            return Err(Error::BadInput(format!(
-                "style has {} values, expected {STYLE_DIM}",
-                style.len()
-            )));
-        }
-        let mut padded = Vec::with_capacity(ids.len() + 2);
-        padded.push(0);
-        padded.extend_from_slice(ids);
-        padded.push(0);
+        let padded = padded_ids(ids, style)?;
         let err = |e: ort::Error| Error::Inference(e.to_string());
         let tokens =
             TensorRef::from_array_view(([1usize, padded.len()], &padded[..])).map_err(err)?;

@@ -20,18 +20,19 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use kokoro_infer::{init_runtime, Cache, KokoroSession, SessionOptions, VoiceSet, Want};
+//! use kokoro_infer::{init_runtime, KokoroSession, VoiceSet};
 //! use kokoro_sched::{Audio, Control, Layout, Request};
 //! use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, SpellingFallback};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let paths = Cache::new("/tmp/kokoro-cache").ensure(Want::ALL, &mut |_| {})?;
-//! init_runtime(&paths.runtime)?;
+//! // The assets' paths (the `kokoro` crate fetches and verifies them).
+//! let (runtime, model, voices) = ("libonnxruntime.so.1.31.1", "kokoro-v1.0.int8.onnx", "voices");
+//! init_runtime(runtime.as_ref())?;
 //! let text = "Hello there. This is Kokoro, speaking from Rust.";
 //! let frontend = Frontend::new(G2p::new(Lang::EnUs, Arc::new(SpellingFallback))?);
-//! let voice = VoiceSet::open(&paths.voices)?.resolve("af_heart")?;
+//! let voice = VoiceSet::open(voices.as_ref())?.resolve("af_heart")?;
 //! let layout = Layout::auto(usize::MAX, 2, None);
-//! let mut scheduler = layout.build(|o| KokoroSession::open(&paths.model, o))?;
+//! let mut scheduler = layout.build(|o| KokoroSession::open(model.as_ref(), o))?;
 //! let mut samples = Vec::new();
 //! let request = Request { text, voice: &voice, speed: 1.0 };
 //! let mut chunks = frontend.chunks(text, ChunkOptions::streaming());

@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use kokoro_audio::{Boundary, Format, Joiner, Pauses};
-use kokoro_infer::{init_runtime, KokoroSession, VoiceSet};
+use kokoro_infer::{init_runtime, KokoroSession, SharedSession, VoiceSet};
 use kokoro_sched::{Audio, Control, Layout, ProgressFn, Request, Scheduler, SinkError, Summary};
 use kokoro_text::{Chunk, ChunkOptions, Lang};
 
@@ -296,8 +296,24 @@ impl Tts {
             }
         };
         let layout = config.workers.layout();
-        let scheduler = layout.build(|options| KokoroSession::open(&paths.model, options))?;
-        let described = scheduler.describe();
+        let (scheduler, described) = if layout.workers > 1 && !config.workers.session_per_worker {
+            // One session whose Run every worker calls at once: one copy of the
+            // weights, kernels and arena (see kokoro_infer::SharedSession).
+            let mut shared: Option<SharedSession> = None;
+            let scheduler = layout.build(|options| {
+                let session = match &shared {
+                    Some(s) => s.clone(),
+                    None => shared.insert(SharedSession::open(&paths.model, options)?).clone(),
+                };
+                session.handle()
+            })?;
+            let described = format!("{}, one shared session", scheduler.describe());
+            (scheduler, described)
+        } else {
+            let scheduler = layout.build(|options| KokoroSession::open(&paths.model, options))?;
+            let described = scheduler.describe();
+            (scheduler, described)
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 voices,

@@ -18,6 +18,10 @@ pub struct Workers {
     /// Latency before throughput (a stream to a listener, a server): see
     /// [`Layout::auto_streaming`].
     pub streaming: bool,
+    /// A session of its own for each worker, instead of one session whose
+    /// `Run` they all call at once. Same audio; each session holds its own copy
+    /// of the model (about 360 MiB at its peak on the int8 model).
+    pub session_per_worker: bool,
 }
 
 impl Workers {

@@ -314,3 +314,63 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
         .to_string();
     assert!(e.contains("model not found"), "{e}");
 }
+
+/// Issue 14: many threads calling one shared session at once, on chunks of
+/// random lengths in different orders, each get exactly what a session of
+/// their own gives at the same thread count.
+#[test]
+fn a_shared_session_called_from_many_threads_gives_each_caller_its_own_audio() {
+    use kokoro::infer::SharedSession;
+
+    let (voice, mut own) = af_heart_one_thread();
+    let (ids, _, _) = batches("short").remove(0);
+    // Windows of real phoneme ids, of seeded random lengths (5 to 40).
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let cases: Vec<Vec<i64>> = (0..8)
+        .map(|_| {
+            let len = 5 + (next() % 36) as usize;
+            let start = (next() as usize) % (ids.len() - len);
+            ids[start..start + len].to_vec()
+        })
+        .collect();
+    let expected: Vec<Vec<f32>> = cases
+        .iter()
+        .map(|c| own.synthesize(c, voice.style_for(c.len()), 1.0).unwrap())
+        .collect();
+    let shared = SharedSession::open(
+        &assets().model,
+        SessionOptions {
+            intra_threads: 1,
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let mut handle = shared.handle().unwrap();
+            let (cases, expected, voice) = (&cases, &expected, &voice);
+            s.spawn(move || {
+                // Each thread its own order: t, t + 3, t + 6, ... modulo 8.
+                for k in 0..cases.len() {
+                    let i = (t + 3 * k) % cases.len();
+                    let got = handle
+                        .synthesize(&cases[i], voice.style_for(cases[i].len()), 1.0)
+                        .unwrap();
+                    assert!(got == expected[i], "thread {t}, case {i}: audio differs");
+                }
+            });
+        }
+    });
+    // Bad input is an error through the shared path too, not a crash.
+    let mut handle = shared.handle().unwrap();
+    assert!(matches!(
+        handle.synthesize(&[], voice.style_for(1), 1.0),
+        Err(Error::BadInput(_))
+    ));
+}

@@ -1,0 +1,227 @@
+//! One session, many callers: ONNX Runtime's `Run` called from several threads
+//! at once on one session, so that every worker shares one copy of the model's
+//! weights, prepacked kernels and arena.
+//!
+//! # Safety argument
+//!
+//! ONNX Runtime guarantees that `InferenceSession::Run` may be called
+//! concurrently from several threads on one session (microsoft/onnxruntime,
+//! commit 674afbe: "InferenceSession::Run() is guaranteed to be thread-safe
+//! meaning multiple threads can call this function concurrently"; its own
+//! test `test_ort_one_session_multiple_threads.cc` does exactly that). The
+//! guarantee is the CPU execution provider's, which is the only provider this
+//! crate configures; a provider that does not promise it must use a
+//! [`crate::KokoroSession`] per worker instead.
+//!
+//! `ort` makes `Session::run` take `&mut self` out of caution, so this module
+//! calls the C API's `Run` itself, with what ONNX Runtime asks of concurrent
+//! callers:
+//! - the session is only ever shared (`Arc`), never borrowed mutably, and is
+//!   released after the last handle is dropped, so it outlives every call;
+//! - each handle has its own `RunOptions`, never shared between threads;
+//! - each call owns its input values (created and released on its thread) and
+//!   its output value (released on its thread after the samples are copied);
+//! - names are `CString`s owned by the call.
+//!
+//! Audio is bit-identical to a session per worker at the same intra-op thread
+//! count (tested with many threads and random lengths in the real-model tests).
+
+use std::ffi::{c_char, c_void, CString};
+use std::path::Path;
+use std::ptr;
+use std::sync::Arc;
+
+use ort::session::{RunOptions, Session};
+use ort::value::Tensor;
+use ort::AsPointer;
+
+use crate::error::{Error, Result};
+use crate::session::{build, padded_ids, run_options, SessionOptions, Synthesize};
+use crate::voice::STYLE_DIM;
+
+/// One ONNX Runtime session shared by any number of [`SharedHandle`]s.
+#[derive(Clone)]
+pub struct SharedSession {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    session: Session,
+    /// Input names (ids, style, speed) and the audio output's name.
+    inputs: [CString; 3],
+    output: CString,
+    options: SessionOptions,
+    model: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for SharedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSession")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedSession {
+    /// Opens `model` with `options` (the intra-op threads are each call's).
+    pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
+        let (session, input_ids_name) = build(model, options)?;
+        let bad = |reason: &str| Error::ModelLoad {
+            path: model.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        let output = session
+            .outputs()
+            .first()
+            .map(|o| o.name().to_string())
+            .ok_or_else(|| bad("the model has no output"))?;
+        let cstring = |s: &str| CString::new(s).map_err(|_| bad("a name holds a NUL byte"));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                inputs: [
+                    cstring(&input_ids_name)?,
+                    cstring("style")?,
+                    cstring("speed")?,
+                ],
+                output: cstring(&output)?,
+                session,
+                options,
+                model: model.to_path_buf(),
+            }),
+        })
+    }
+
+    /// A caller of the session, with run options of its own: one per worker.
+    pub fn handle(&self) -> Result<SharedHandle> {
+        Ok(SharedHandle {
+            inner: self.inner.clone(),
+            run_options: run_options(self.inner.options, &self.inner.model)?,
+        })
+    }
+}
+
+/// One worker's way into a [`SharedSession`]; calls from different handles run
+/// at the same time.
+pub struct SharedHandle {
+    inner: Arc<Inner>,
+    run_options: RunOptions,
+}
+
+impl std::fmt::Debug for SharedHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedHandle").finish_non_exhaustive()
+    }
+}
+
+impl Synthesize for SharedHandle {
+    fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
+        let padded = padded_ids(ids, style)?;
+        let err = |e: ort::Error| Error::Inference(e.to_string());
+        let n = padded.len();
+        let tokens = Tensor::from_array(([1usize, n], padded)).map_err(err)?;
+        let style = Tensor::from_array(([1usize, STYLE_DIM], style.to_vec())).map_err(err)?;
+        let speed = Tensor::from_array(([1usize], vec![speed])).map_err(err)?;
+        let inputs = [tokens.ptr(), style.ptr(), speed.ptr()];
+        let input_names: [*const c_char; 3] = [
+            self.inner.inputs[0].as_ptr(),
+            self.inner.inputs[1].as_ptr(),
+            self.inner.inputs[2].as_ptr(),
+        ];
+        let output_names = [self.inner.output.as_ptr()];
+        let mut output: *mut ort::sys::OrtValue = ptr::null_mut();
+        let api = ort::api();
+        // SAFETY: see the module's safety argument. Every pointer is valid for
+        // the call: the session lives in `inner` (kept by this handle), the run
+        // options are this handle's own, the inputs and names live until the
+        // end of this function, and `output` receives a value we own.
+        let status = unsafe {
+            (api.Run)(
+                self.inner.session.ptr().cast_mut(),
+                self.run_options.ptr(),
+                input_names.as_ptr(),
+                inputs.as_ptr(),
+                inputs.len(),
+                output_names.as_ptr(),
+                1,
+                &mut output,
+            )
+        };
+        check(status)?;
+        let output = Owned(output);
+        // SAFETY: `output` is a tensor value returned by `Run`, valid until
+        // `Owned` releases it.
+        unsafe { copy_floats(output.0) }
+    }
+}
+
+/// An `OrtValue` released when dropped.
+struct Owned(*mut ort::sys::OrtValue);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the value came from `Run` and is released once.
+            unsafe { (ort::api().ReleaseValue)(self.0) }
+        }
+    }
+}
+
+/// An error for a non-null status, which is released.
+fn check(status: ort::sys::OrtStatusPtr) -> Result<()> {
+    if status.0.is_null() {
+        return Ok(());
+    }
+    let api = ort::api();
+    // SAFETY: a non-null status from the C API holds a NUL-terminated message
+    // until it is released, once, here.
+    let message = unsafe {
+        let text = std::ffi::CStr::from_ptr((api.GetErrorMessage)(status.0))
+            .to_string_lossy()
+            .into_owned();
+        (api.ReleaseStatus)(status.0);
+        text
+    };
+    Err(Error::Inference(message))
+}
+
+/// The samples of a float tensor.
+///
+/// # Safety
+/// `value` must be a valid tensor `OrtValue` of `f32`.
+unsafe fn copy_floats(value: *mut ort::sys::OrtValue) -> Result<Vec<f32>> {
+    if value.is_null() {
+        return Err(Error::Inference("the model returned no audio".into()));
+    }
+    let api = ort::api();
+    let mut info = ptr::null_mut();
+    // SAFETY: `value` is valid (the caller's promise); `info` is released below.
+    check(unsafe { (api.GetTensorTypeAndShape)(value, &mut info) })?;
+    let mut count = 0usize;
+    let mut kind = ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+    // SAFETY: `info` came from the call above and is released once.
+    let (counted, typed) = unsafe {
+        let counted = (api.GetTensorShapeElementCount)(info, &mut count);
+        let typed = (api.GetTensorElementType)(info, &mut kind);
+        (api.ReleaseTensorTypeAndShapeInfo)(info);
+        (counted, typed)
+    };
+    check(counted)?;
+    check(typed)?;
+    if kind != ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT {
+        return Err(Error::Inference(format!(
+            "the model's audio is {kind:?}, not float"
+        )));
+    }
+    let mut data: *mut c_void = ptr::null_mut();
+    // SAFETY: `value` is a valid tensor; its data pointer stays valid while it lives.
+    check(unsafe { (api.GetTensorMutableData)(value, &mut data) })?;
+    if count > 0 && data.is_null() {
+        return Err(Error::Inference("the model's audio has no data".into()));
+    }
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the tensor holds `count` contiguous f32 values at `data`, and is
+    // not written while we copy.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<f32>(), count) }.to_vec())
+}
