@@ -2,8 +2,9 @@
 //! process per configuration (so each peak RSS is its own), with the results
 //! written to docs/BENCHMARKS.md.
 //!
-//! Flags: `--quick` (medium.txt only), `--texts a,b`, `--layouts 1x1,2x1,...`
-//! (workers x intra-op threads; the first is the baseline), `--target N`
+//! Flags: `--quick` (medium.txt only), `--texts a,b`, `--layouts 1x1,2x1,2x1s,...`
+//! (workers x intra-op threads, `s`: the workers share one session; the first
+//! is the baseline), `--target N`
 //! (chunk target in ids), `--out FILE` (default docs/BENCHMARKS.md).
 //! `--book [--sizes 2000,20000]`: memory against the length of the text, with
 //! texts of those sizes made from long.txt (printed, not written): the peak,
@@ -20,7 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use kokoro::infer::{init_runtime, KokoroSession, VoiceSet};
+use kokoro::infer::{init_runtime, KokoroSession, SessionOptions, SharedSession, VoiceSet};
 use kokoro::sched::{Audio, Control, Layout, Request, SinkError};
 use kokoro::text::{ChunkOptions, Frontend, G2p, Lang};
 
@@ -65,11 +66,17 @@ fn corpus_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn parse_layout(s: &str) -> Result<(usize, usize)> {
+/// `WxT`: W sessions of T intra-op threads each; `WxTs`: W workers of T
+/// threads calling one shared session.
+fn parse_layout(s: &str) -> Result<(usize, usize, bool)> {
     let (w, t) = s
         .split_once('x')
-        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS"))?;
-    Ok((w.parse()?, t.parse()?))
+        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS[s]"))?;
+    let (t, shared) = match t.strip_suffix('s') {
+        Some(t) => (t, true),
+        None => (t, false),
+    };
+    Ok((w.parse()?, t.parse()?, shared))
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -88,6 +95,7 @@ pub fn run(args: &[String]) -> Result<()> {
             let mut w = 2;
             while w <= cores {
                 l.push(format!("{w}x1"));
+                l.push(format!("{w}x1s"));
                 w *= 2;
             }
             if cores >= 4 {
@@ -126,7 +134,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for text in &texts {
         let file = corpus.join(format!("{text}.txt"));
         for layout in &layouts {
-            let (w, t) = parse_layout(layout)?;
+            let (w, t, _) = parse_layout(layout)?;
             if w * t > cores {
                 eprintln!("xtask: skipping {layout}: more threads than the {cores} cores");
                 continue;
@@ -291,7 +299,7 @@ fn first_audio(
     let mut s = format!("### Time to first audio when streaming ({}), median of 5\n\n| text | layout | first audio s | runs |\n|---|---|---:|---|\n", machine());
     for text in texts {
         for layout in layouts {
-            let (w, t) = parse_layout(layout)?;
+            let (w, t, _) = parse_layout(layout)?;
             if w * t > cores {
                 continue;
             }
@@ -346,7 +354,7 @@ fn read_f32(path: &Path) -> Result<Vec<f32>> {
         .collect())
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -457,7 +465,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
     // As the `kokoro` binary does, so that the numbers are its numbers.
     kokoro::infer::return_large_blocks_to_the_system();
     let file = PathBuf::from(flag(args, "--file").context("--file")?);
-    let (workers, threads) = parse_layout(flag(args, "--layout").context("--layout")?)?;
+    let (workers, threads, shared) = parse_layout(flag(args, "--layout").context("--layout")?)?;
     let target: usize =
         flag(args, "--target").map_or(Ok(ChunkOptions::default().target_tokens), str::parse)?;
     let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
@@ -499,8 +507,18 @@ pub fn run_one(args: &[String]) -> Result<()> {
         Some(n) => n.parse().context("--budget")?,
         None => target,
     };
-    let mut scheduler =
-        layout.build_with_budget(budget, |o| KokoroSession::open(&paths.model, o))?;
+    let mut scheduler = if shared {
+        let session = SharedSession::open(
+            &paths.model,
+            SessionOptions {
+                intra_threads: threads,
+                ..SessionOptions::default()
+            },
+        )?;
+        layout.build_with_budget(budget, |_| session.handle())?
+    } else {
+        layout.build_with_budget(budget, |o| KokoroSession::open(&paths.model, o))?
+    };
     let load = t.elapsed().as_secs_f64();
 
     let mut out = BufWriter::new(std::fs::File::create(&raw)?);

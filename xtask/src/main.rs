@@ -1,11 +1,12 @@
 //! Project tasks: `cargo xtask fetch`, `cargo xtask test`, `cargo xtask bench`,
-//! `cargo xtask bench-serve`.
+//! `cargo xtask bench-serve`, `cargo xtask bench-startup`.
 //!
 //! One module per task; few dependencies.
 
 mod bench;
 mod fetch;
 mod serve_bench;
+mod startup;
 
 use std::process::ExitCode;
 
@@ -17,8 +18,9 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-run") => bench::run_one(&args[1..]),
         Some("bench-serve") => serve_bench::run(&args[1..]),
+        Some("bench-startup") => startup::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)");
+            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)");
             return ExitCode::from(2);
         }
     };

@@ -5,7 +5,11 @@
 //! another. Reports requests per second, latency to the first audio (the
 //! first 4 KiB, past any header) and to the last byte (p50 and p95), refusals (429) and errors, and the server's peak RSS.
 //!
-//! Flags: `--clients 1,4` (one run per count), `--seconds 60`, `--format wav`.
+//! Flags: `--clients 1,4` (one run per count), `--seconds 60`, `--format wav`,
+//! `--paragraphs` (each request a paragraph of long.txt instead of a short
+//! sentence), `--exe A,B` (other builds of `kokoro`, compared in one run).
+//! With WAV or PCM the audio seconds served per second of wall time are
+//! counted too.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -27,6 +31,25 @@ struct Tally {
     total: Vec<f64>,
     refused: usize,
     errors: usize,
+    /// Seconds of audio received (WAV and PCM).
+    audio: f64,
+}
+
+/// Paragraphs of long.txt of 300 to 900 characters, each on one line.
+fn paragraphs() -> Result<Vec<String>> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test_data/corpus/long.txt");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let found: Vec<String> = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| (300..=900).contains(&p.len()))
+        .collect();
+    anyhow::ensure!(
+        !found.is_empty(),
+        "no paragraph of 300 to 900 characters in long.txt"
+    );
+    Ok(found)
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -41,63 +64,78 @@ pub fn run(args: &[String]) -> Result<()> {
         .parse()
         .context("--seconds")?;
     let format = flag("--format").unwrap_or("wav").to_string();
+    let texts: Vec<String> = if args.iter().any(|a| a == "--paragraphs") {
+        paragraphs()?
+    } else {
+        SENTENCES.iter().map(|s| s.to_string()).collect()
+    };
     crate::fetch::run()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "kokoro-cli"])
-        .status()?;
-    anyhow::ensure!(status.success(), "cannot build kokoro");
-    let exe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro");
+    let exes: Vec<std::path::PathBuf> = match flag("--exe") {
+        Some(list) => list.split(',').map(Into::into).collect(),
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(&cargo)
+                .args(["build", "--release", "-p", "kokoro-cli"])
+                .status()?;
+            anyhow::ensure!(status.success(), "cannot build kokoro");
+            vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro")]
+        }
+    };
 
     let mut table = String::from(
-        "| clients | requests | requests/s | first audio (4 KiB) p50 s | p95 s | whole reply p50 s | p95 s | refused (429) | errors | server peak RSS MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| binary | clients | requests | requests/s | audio s/s | first audio (4 KiB) p50 s | p95 s | whole reply p50 s | p95 s | refused (429) | errors | server peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    for &n in &clients {
-        let queue = (2 * n).max(8).to_string();
-        let mut server = Command::new(&exe)
-            .args(["serve", "--port", "0", "--queue", &queue])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start kokoro serve")?;
-        let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
-        let (base, layout) = loop {
-            let Some(line) = lines.next() else {
-                bail!("the server stopped before listening");
+    for exe in &exes {
+        for &n in &clients {
+            let queue = (2 * n).max(8).to_string();
+            let mut server = Command::new(&exe)
+                .args(["serve", "--port", "0", "--queue", &queue])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("cannot start kokoro serve")?;
+            let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
+            let (base, layout) = loop {
+                let Some(line) = lines.next() else {
+                    bail!("the server stopped before listening");
+                };
+                if let Some(rest) = line?.strip_prefix("kokoro: listening on ") {
+                    let (url, layout) = rest.split_once(' ').unwrap_or((rest, ""));
+                    break (url.to_string(), layout.to_string());
+                }
             };
-            if let Some(rest) = line?.strip_prefix("kokoro: listening on ") {
-                let (url, layout) = rest.split_once(' ').unwrap_or((rest, ""));
-                break (url.to_string(), layout.to_string());
+            std::thread::spawn(move || for _ in lines {});
+            eprintln!("xtask: bench-serve {n} client(s) for {seconds} s against {base} {layout}");
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let started = Instant::now();
+            let handles: Vec<_> = (0..n)
+                .map(|k| {
+                    let url = format!("{base}/v1/audio/speech");
+                    let format = format.clone();
+                    let texts = texts.clone();
+                    std::thread::spawn(move || client(&url, k, &format, &texts, deadline))
+                })
+                .collect();
+            let mut all = Tally::default();
+            for h in handles {
+                let t = h.join().map_err(|_| anyhow::anyhow!("a client panicked"))?;
+                all.ttfb.extend(t.ttfb);
+                all.total.extend(t.total);
+                all.refused += t.refused;
+                all.errors += t.errors;
+                all.audio += t.audio;
             }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        eprintln!("xtask: bench-serve {n} client(s) for {seconds} s against {base} {layout}");
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let started = Instant::now();
-        let handles: Vec<_> = (0..n)
-            .map(|k| {
-                let url = format!("{base}/v1/audio/speech");
-                let format = format.clone();
-                std::thread::spawn(move || client(&url, k, &format, deadline))
-            })
-            .collect();
-        let mut all = Tally::default();
-        for h in handles {
-            let t = h.join().map_err(|_| anyhow::anyhow!("a client panicked"))?;
-            all.ttfb.extend(t.ttfb);
-            all.total.extend(t.total);
-            all.refused += t.refused;
-            all.errors += t.errors;
-        }
-        let wall = started.elapsed().as_secs_f64();
-        let rss = crate::bench::peak_rss_mib_of(&server.id().to_string());
-        let _ = server.kill();
-        let _ = server.wait();
-        let done = all.total.len();
-        table += &format!(
-            "| {n} | {done} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {rss:.0} |\n",
+            let wall = started.elapsed().as_secs_f64();
+            let rss = crate::bench::peak_rss_mib_of(&server.id().to_string());
+            let _ = server.kill();
+            let _ = server.wait();
+            let done = all.total.len();
+            table += &format!(
+            "| `{}` | {n} | {done} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {rss:.0} |\n",
+            exe.display(),
             done as f64 / wall,
+            all.audio / wall,
             percentile(&mut all.ttfb, 0.5),
             percentile(&mut all.ttfb, 0.95),
             percentile(&mut all.total, 0.5),
@@ -105,16 +143,22 @@ pub fn run(args: &[String]) -> Result<()> {
             all.refused,
             all.errors,
         );
+        }
     }
     println!(
-        "`cargo xtask bench-serve` on {} cores, {seconds} s per run, short sentences in {format}:\n\n{table}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "`cargo xtask bench-serve` on {} cores, {seconds} s per run, {} in {format}:\n\n{table}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if texts.len() == SENTENCES.len() {
+            "short sentences"
+        } else {
+            "paragraphs of long.txt"
+        }
     );
     Ok(())
 }
 
 /// Sends requests one after another until `deadline`.
-fn client(url: &str, k: usize, format: &str, deadline: Instant) -> Tally {
+fn client(url: &str, k: usize, format: &str, texts: &[String], deadline: Instant) -> Tally {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -124,7 +168,9 @@ fn client(url: &str, k: usize, format: &str, deadline: Instant) -> Tally {
     while Instant::now() < deadline {
         let body = format!(
             r#"{{"input":"{}","voice":"af_heart","response_format":"{format}"}}"#,
-            SENTENCES[i % SENTENCES.len()]
+            texts[i % texts.len()]
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
         );
         i += 1;
         let t = Instant::now();
@@ -166,6 +212,12 @@ fn client(url: &str, k: usize, format: &str, deadline: Instant) -> Tally {
         }
         tally.ttfb.push(ttfb);
         tally.total.push(t.elapsed().as_secs_f64());
+        let bytes = first.len() + rest.len();
+        tally.audio += match format {
+            "wav" => bytes.saturating_sub(44) as f64 / 48_000.0,
+            "pcm" => bytes as f64 / 48_000.0,
+            _ => 0.0,
+        };
     }
     tally
 }

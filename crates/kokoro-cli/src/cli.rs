@@ -143,7 +143,8 @@ pub struct ServeArgs {
     /// Require this key (`Authorization: Bearer KEY`) on every endpoint but /health.
     #[arg(long, env = "KOKORO_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Requests that may wait for synthesis; more are refused with 429.
+    /// Requests that may be in progress beside the first (they share the workers
+    /// chunk by chunk); more are refused with 429.
     #[arg(long, default_value_t = 8)]
     pub queue: usize,
 }

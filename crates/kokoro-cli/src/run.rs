@@ -87,12 +87,6 @@ pub fn main(args: Args) -> Result<()> {
     }
     let lang = choice.lang;
     let frontends = Frontends::new(fallback(&assets, &log), load_lexicon(&settings)?);
-    let frontend = frontends.get(lang)?;
-    log.debug(&format!("language: {} ({})", lang.code(), lang.name()));
-    let Some(output) = output else {
-        return print_phonemes(&frontend, &chapters);
-    };
-
     let job = Job {
         plan: &plan,
         settings: &settings,
@@ -100,11 +94,28 @@ pub fn main(args: Args) -> Result<()> {
         lang,
         log,
     };
-    // Open the output first: an unwritable path fails before any work.
+    // The engine comes up on a thread of its own while the front end loads and
+    // the outputs open: the two take about as long, so the first audio comes
+    // sooner.
+    let engine = output.map(|_| job.start_engine(&assets, frontends.clone()));
+    let started = std::time::Instant::now();
+    let frontend = frontends.get(lang)?;
+    log.debug(&format!(
+        "language: {} ({}), front end ready in {:.2} s",
+        lang.code(),
+        lang.name(),
+        started.elapsed().as_secs_f64()
+    ));
+    let (Some(output), Some(engine)) = (output, engine) else {
+        return print_phonemes(&frontend, &chapters);
+    };
+
+    // Open the output before waiting for the engine: an unwritable path fails
+    // before any synthesis.
     let (totals, place) = match output {
         Output::Split { dir } => {
             let record = book::Record::open(dir)?;
-            let tts = job.open_engine(&assets, frontends)?;
+            let tts = engine.wait(&job)?;
             let mut speaker = job.speaker(&tts, &cancel);
             let totals = job.speak_split(dir, record, &mut speaker)?;
             speaker.finish();
@@ -120,7 +131,7 @@ pub fn main(args: Args) -> Result<()> {
         }
         Output::Merged(target) => {
             let out = open_merged(target, plan.format, &chapters)?;
-            let tts = job.open_engine(&assets, frontends)?;
+            let tts = engine.wait(&job)?;
             let mut speaker = job.speaker(&tts, &cancel);
             let totals = job.speak_merged(out, &mut speaker)?;
             speaker.finish();
@@ -175,6 +186,30 @@ fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<Document> {
     Ok(doc)
 }
 
+/// The engine coming up on its own thread.
+struct Opening {
+    thread: std::io::Result<std::thread::JoinHandle<kokoro::Result<Tts>>>,
+    started: std::time::Instant,
+}
+
+impl Opening {
+    /// The engine, once open, with the voice checked.
+    fn wait(self, job: &Job<'_>) -> Result<Tts> {
+        let tts = self
+            .thread
+            .context("cannot start a thread to open the engine")?
+            .join()
+            .map_err(|_| anyhow::anyhow!("opening the engine panicked"))??;
+        job.log.debug(&format!(
+            "engine ready in {:.2} s ({})",
+            self.started.elapsed().as_secs_f64(),
+            tts.describe()
+        ));
+        tts.voice_set().resolve(&job.settings.voice)?;
+        Ok(tts)
+    }
+}
+
 /// Chapters to speak, and how.
 struct Job<'a> {
     plan: &'a Plan,
@@ -185,8 +220,9 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// The engine, with a layout for these chapters.
-    fn open_engine(&self, assets: &AssetOptions, frontends: Frontends) -> Result<Tts> {
+    /// Starts opening the engine, with a layout for these chapters, on a
+    /// thread of its own.
+    fn start_engine(&self, assets: &AssetOptions, frontends: Frontends) -> Opening {
         let sentences: usize = self
             .chapters
             .iter()
@@ -201,7 +237,7 @@ impl Job<'_> {
             "layout: {} for {sentences} sentences",
             workers.layout()
         ));
-        let tts = Tts::open(Config {
+        let config = Config {
             assets: assets.clone(),
             workers,
             frontends: Some(frontends),
@@ -210,9 +246,14 @@ impl Job<'_> {
                 Event::Warning(w) => log.warn(w),
                 _ => {}
             })),
-        })?;
-        tts.voice_set().resolve(&self.settings.voice)?;
-        Ok(tts)
+        };
+        let started = std::time::Instant::now();
+        Opening {
+            thread: std::thread::Builder::new()
+                .name("kokoro-open".into())
+                .spawn(move || Tts::open(config)),
+            started,
+        }
     }
 
     fn speaker<'t>(&self, tts: &'t Tts, cancel: &Arc<AtomicBool>) -> Speaker<'t> {

@@ -21,7 +21,7 @@ pub fn main(
         .parse()
         .with_context(|| format!("--host: `{}` is not an IP address", serve.host))?;
     if serve.queue == 0 {
-        anyhow::bail!("--queue: 0 would refuse every request");
+        anyhow::bail!("--queue: 0 is too small (at least 1 request beside the first)");
     }
     let log = *log;
     let (fallback, warning) = kokoro::default_fallback(assets.cache()?.dir());

@@ -167,9 +167,7 @@ pub(crate) fn build(model: &Path, options: SessionOptions) -> Result<(Session, S
         .map_err(|e| fail(e.into()))?;
     if !options.cpu_arena {
         builder = builder
-            .with_execution_providers([ort::ep::CPU::default()
-                .with_arena_allocator(false)
-                .build()])
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
             .map_err(|e| fail(e.into()))?;
     }
     let session = builder.commit_from_file(model).map_err(fail)?;

@@ -10,11 +10,14 @@
 //!   `POST /v1/text/extract` (a document to chapters of text), and `GET /`, a
 //!   page to try it.
 //!
-//! Requests are validated on the async runtime and queued to one synthesis
-//! thread, which speaks them one at a time through the engine and never runs on
-//! a runtime thread. A client that goes away stops its synthesis at the next
-//! chunk. The queue is bounded: when it is full, a request gets 429 at once.
-//! Every bad request gets a 4xx with OpenAI's JSON error body.
+//! Requests are validated on the async runtime and spoken each on a thread of
+//! its own, never on a runtime thread. Requests in progress share the engine's
+//! workers fairly, chunk by chunk, first come, first served, so a one-sentence
+//! request is not stuck behind a book; each stream still arrives in order. A
+//! client that goes away stops its synthesis at the next chunk. Requests in
+//! progress are bounded: past the bound a request gets 429 at once. Every bad
+//! request gets a 4xx with OpenAI's JSON error body. `GET /health` says how
+//! many requests are in progress and how many model calls run and wait.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,7 +30,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -56,7 +59,8 @@ pub const MAX_INPUT_CHARS: usize = 100_000;
 pub struct ServerOptions {
     /// Required on every endpoint but `/health` and the page, when set.
     pub api_key: Option<String>,
-    /// Requests that may wait for synthesis; more get 429.
+    /// Requests that may be in progress beside the first (they share the
+    /// workers chunk by chunk); more get 429.
     pub queue: usize,
     /// The voice when a request names none.
     pub default_voice: String,
@@ -77,8 +81,8 @@ impl Default for ServerOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A queue of 0 would refuse every request.
-    #[error("a queue of 0 would refuse every request")]
+    /// A queue of 0: at least one request beside the first must be allowed.
+    #[error("a queue of 0 is too small (at least 1 request beside the first)")]
     NoQueue,
     /// The synthesis thread or the async runtime could not start.
     #[error("cannot start the {what}: {source}")]
@@ -122,7 +126,9 @@ impl From<VoiceInfo> for VoiceEntry {
 struct AppState {
     engine: Tts,
     voice_list: Vec<VoiceEntry>,
-    jobs: SyncSender<Queued>,
+    /// Requests in progress, and how many may be.
+    in_progress: Arc<AtomicUsize>,
+    limit: usize,
     api_key: Option<String>,
     default_voice: String,
 }
@@ -134,9 +140,6 @@ struct Job {
     options: SpeakOptions,
     format: Format,
 }
-
-/// A job and where its encoded bytes go.
-type Queued = (Job, mpsc::Sender<std::io::Result<Bytes>>);
 
 /// The request body of `POST /v1/audio/speech`, OpenAI's shape.
 #[derive(Debug, Deserialize)]
@@ -213,28 +216,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The server's routes on `engine`. A synthesis thread starts with it and ends
-/// when the router is dropped.
+/// The server's routes on `engine`.
 pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
     if options.queue == 0 {
         return Err(Error::NoQueue);
     }
     let voice_list = engine.voices().into_iter().map(VoiceEntry::from).collect();
-    let (jobs, queue) = sync_channel::<Queued>(options.queue);
-    std::thread::Builder::new()
-        .name("kokoro-synthesis".into())
-        .spawn({
-            let engine = engine.clone();
-            move || synthesis_thread(&engine, &queue)
-        })
-        .map_err(|source| Error::Start {
-            what: "synthesis thread",
-            source,
-        })?;
     let state = Arc::new(AppState {
         engine,
         voice_list,
-        jobs,
+        in_progress: Arc::new(AtomicUsize::new(0)),
+        limit: options.queue + 1,
         api_key: options.api_key,
         default_voice: options.default_voice,
     });
@@ -313,8 +305,16 @@ async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let load = state.engine.load();
+    Json(serde_json::json!({
+        "status": "ok",
+        "requests": {
+            "in_progress": state.in_progress.load(Ordering::SeqCst),
+            "limit": state.limit,
+        },
+        "model_calls": { "running": load.running, "waiting": load.waiting },
+    }))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -349,22 +349,33 @@ async fn speech(
     })?;
     let job = validate(req, state.engine.voice_set(), &state.default_voice)?;
     let format = job.format;
-    let (out, rx) = mpsc::channel(8);
-    match state.jobs.try_send((job, out)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "the synthesis queue is full; retry shortly",
-            ))
-        }
-        Err(TrySendError::Disconnected(_)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the synthesis thread has stopped",
-            ))
-        }
+    if state.in_progress.fetch_add(1, Ordering::SeqCst) >= state.limit {
+        state.in_progress.fetch_sub(1, Ordering::SeqCst);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the server is speaking as many requests as it may; retry shortly",
+        ));
     }
+    let admitted = Admitted(state.in_progress.clone());
+    let (out, rx) = mpsc::channel(8);
+    let engine = state.engine.clone();
+    std::thread::Builder::new()
+        .name("kokoro-request".into())
+        .spawn(move || {
+            let _admitted = admitted;
+            if out.is_closed() {
+                return; // the client left before its turn
+            }
+            if let Err(e) = speak(&engine, job, out.clone()) {
+                let _ = out.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        })
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot start speaking: {e}"),
+            )
+        })?;
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     Ok((
         [(header::CONTENT_TYPE, format.mime_type())],
@@ -485,15 +496,12 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Takes jobs one at a time; each runs on the engine with every worker.
-fn synthesis_thread(engine: &Tts, queue: &Receiver<Queued>) {
-    while let Ok((job, out)) = queue.recv() {
-        if out.is_closed() {
-            continue; // the client left while it waited
-        }
-        if let Err(e) = speak(engine, job, out.clone()) {
-            let _ = out.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
+/// A request counted as in progress until dropped.
+struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -8,11 +8,12 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use kokoro_audio::{Boundary, Format, Joiner, Pauses};
-use kokoro_infer::{init_runtime, KokoroSession, SharedSession, VoiceSet};
+use kokoro_infer::{init_runtime, KokoroSession, SessionOptions, SharedSession, VoiceSet};
 use kokoro_sched::{Audio, Control, Layout, ProgressFn, Request, Scheduler, SinkError, Summary};
 use kokoro_text::{Chunk, ChunkOptions, Lang};
 
 use crate::assets::{AssetPaths, Cache, FetchEvent, Want};
+use crate::gate::{Gate, Gated, Load};
 use crate::voices::{voice_lang, VoiceInfo};
 use crate::{default_fallback, Error, Frontends, Result, Workers, SAMPLE_RATE};
 
@@ -242,8 +243,9 @@ pub struct SpeechChunk {
 }
 
 /// The engine: open it once, then speak as many texts as you like, from any
-/// thread. Cheap to clone; clones share the sessions, and their texts are
-/// spoken one after another, each with every worker.
+/// thread. Cheap to clone; clones share the session. Texts spoken at the same
+/// time share the workers fairly, chunk by chunk, each still delivered in
+/// order (with a session per worker they are spoken one after another).
 #[derive(Clone)]
 pub struct Tts {
     inner: Arc<Inner>,
@@ -252,9 +254,23 @@ pub struct Tts {
 struct Inner {
     voices: VoiceSet,
     frontends: Frontends,
-    scheduler: Mutex<Box<dyn Scheduler>>,
+    sessions: Sessions,
     layout: Layout,
     described: String,
+}
+
+/// Where the model runs.
+enum Sessions {
+    /// One session for every worker of every text: each text being spoken
+    /// gets a scheduler over it (idle ones are kept for the next text), and
+    /// the gate grants the workers' calls in turn, first come, first served.
+    Shared {
+        session: SharedSession,
+        gate: Arc<Gate>,
+        idle: Mutex<Vec<Box<dyn Scheduler>>>,
+    },
+    /// A session per worker, one text at a time.
+    PerWorker(Mutex<Box<dyn Scheduler>>),
 }
 
 impl std::fmt::Debug for Tts {
@@ -296,29 +312,35 @@ impl Tts {
             }
         };
         let layout = config.workers.layout();
-        let (scheduler, described) = if layout.workers > 1 && !config.workers.session_per_worker {
-            // One session whose Run every worker calls at once: one copy of the
-            // weights, kernels and arena (see kokoro_infer::SharedSession).
-            let mut shared: Option<SharedSession> = None;
-            let scheduler = layout.build(|options| {
-                let session = match &shared {
-                    Some(s) => s.clone(),
-                    None => shared.insert(SharedSession::open(&paths.model, options)?).clone(),
-                };
-                session.handle()
-            })?;
-            let described = format!("{}, one shared session", scheduler.describe());
-            (scheduler, described)
-        } else {
+        let (sessions, described) = if config.workers.session_per_worker {
             let scheduler = layout.build(|options| KokoroSession::open(&paths.model, options))?;
             let described = scheduler.describe();
-            (scheduler, described)
+            (Sessions::PerWorker(Mutex::new(scheduler)), described)
+        } else {
+            // One session whose Run every worker calls at once: one copy of the
+            // weights, kernels and arena (see kokoro_infer::SharedSession).
+            let session = SharedSession::open(
+                &paths.model,
+                SessionOptions {
+                    intra_threads: layout.intra_threads,
+                    ..SessionOptions::default()
+                },
+            )?;
+            let gate = Arc::new(Gate::new(layout.workers));
+            let scheduler = build_gated(layout, &session, &gate)?;
+            let described = format!("{}, one shared session", scheduler.describe());
+            let sessions = Sessions::Shared {
+                session,
+                gate,
+                idle: Mutex::new(vec![scheduler]),
+            };
+            (sessions, described)
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 voices,
                 frontends,
-                scheduler: Mutex::new(scheduler),
+                sessions,
                 layout,
                 described,
             }),
@@ -420,12 +442,37 @@ impl Tts {
             voice: &voice,
             speed: options.speed,
         };
-        let mut scheduler = self
-            .inner
-            .scheduler
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(scheduler.run(&request, &mut chunks, &mut deliver, &control)?)
+        match &self.inner.sessions {
+            Sessions::PerWorker(scheduler) => {
+                let mut scheduler = scheduler.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(scheduler.run(&request, &mut chunks, &mut deliver, &control)?)
+            }
+            Sessions::Shared {
+                session,
+                gate,
+                idle,
+            } => {
+                let taken = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let mut scheduler = match taken {
+                    Some(s) => s,
+                    None => build_gated(self.inner.layout, session, gate)?,
+                };
+                let result = scheduler.run(&request, &mut chunks, &mut deliver, &control);
+                idle.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(scheduler);
+                Ok(result?)
+            }
+        }
+    }
+
+    /// Model calls running and waiting for their turn, over every text being
+    /// spoken (all zero with a session per worker).
+    pub fn load(&self) -> Load {
+        match &self.inner.sessions {
+            Sessions::Shared { gate, .. } => gate.load(),
+            Sessions::PerWorker(_) => Load::default(),
+        }
     }
 
     /// Speaks `text` on a thread of its own, yielding chunks as they are made.
@@ -498,6 +545,20 @@ impl Drop for SpeechStream {
             stop.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// A scheduler whose workers call the shared session in turn.
+fn build_gated(
+    layout: Layout,
+    session: &SharedSession,
+    gate: &Arc<Gate>,
+) -> Result<Box<dyn Scheduler>> {
+    Ok(layout.build(|_| {
+        Ok(Gated {
+            handle: session.handle()?,
+            gate: gate.clone(),
+        })
+    })?)
 }
 
 /// How a chunk ends, for the joiner.

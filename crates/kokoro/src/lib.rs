@@ -49,6 +49,7 @@ pub mod assets;
 mod engine;
 mod error;
 mod frontends;
+mod gate;
 mod voices;
 mod workers;
 
@@ -64,6 +65,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use frontends::{default_fallback, Frontends};
+pub use gate::Load;
 pub use kokoro_audio::{Format, Pauses};
 pub use kokoro_sched::{Layout, Progress, ProgressFn, SinkError, Summary};
 pub use kokoro_text::{Lang, Lexicon};

@@ -248,3 +248,53 @@ fn a_full_queue_is_429_and_a_client_that_leaves_frees_the_server() {
     }
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
 }
+
+/// Issue 14: requests in progress share the workers chunk by chunk, so a
+/// sentence sent while a long text is being spoken is answered before the long
+/// text ends (spoken one at a time, it would wait for all of it), and
+/// `/health` counts what is in progress.
+#[test]
+fn a_sentence_is_not_stuck_behind_a_long_text() {
+    let server = Server::start(ServerOptions::default());
+    let text = "Here is a sentence that keeps the server busy for a while, and then some more. "
+        .repeat(24);
+    let url = server.url("/v1/audio/speech");
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let long = std::thread::spawn(move || {
+        let mut res = agent()
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(format!(r#"{{"input":"{text}","response_format":"pcm"}}"#))
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let mut reader = res.body_mut().as_reader();
+        let mut head = [0u8; 4096];
+        reader.read_exact(&mut head).unwrap();
+        started_tx.send(()).unwrap();
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        (Instant::now(), rest.len())
+    });
+    started.recv().unwrap();
+    let mut health = agent().get(&server.url("/health")).call().unwrap();
+    let health = json(&health.body_mut().read_to_vec().unwrap());
+    assert_eq!(health["requests"]["in_progress"], 1, "{health}");
+    assert!(
+        health["model_calls"]["running"].as_u64().unwrap() <= 2,
+        "{health}"
+    );
+
+    let (status, _, wav) = post(
+        &server,
+        r#"{"input":"Just one sentence.","response_format":"wav"}"#,
+    );
+    let short_done = Instant::now();
+    assert_eq!(status, 200);
+    assert!(wav.len() > 24_000, "{} bytes", wav.len());
+    let (long_done, rest) = long.join().unwrap();
+    assert!(rest > 48_000 * 60, "the long text is long: {rest} bytes");
+    assert!(
+        short_done < long_done,
+        "the sentence was answered only after the long text ended"
+    );
+}
