@@ -137,8 +137,28 @@ impl KokoroSession {
     }
 }
 
+/// How a session gets its optimized graph.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Graph<'a> {
+    /// Optimize the model while loading (ONNX Runtime's highest level).
+    Optimize,
+    /// Optimize while loading, and save the optimized graph to this file.
+    OptimizeAndSave(&'a Path),
+    /// The file is an optimized graph saved before: load it as it is.
+    Optimized,
+}
+
 /// A session over `model` with `options`, and the name of its ids input.
 pub(crate) fn build(model: &Path, options: SessionOptions) -> Result<(Session, String)> {
+    build_graph(model, options, Graph::Optimize)
+}
+
+/// [`build`], with the optimized graph saved or loaded as `graph` says.
+pub(crate) fn build_graph(
+    model: &Path,
+    options: SessionOptions,
+    graph: Graph<'_>,
+) -> Result<(Session, String)> {
     let Some(Ok(env)) = RUNTIME.get() else {
         return Err(Error::RuntimeLoad {
             path: PathBuf::new(),
@@ -157,7 +177,10 @@ pub(crate) fn build(model: &Path, options: SessionOptions) -> Result<(Session, S
     };
     let mut builder = Session::builder(env)
         .map_err(fail)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .with_optimization_level(match graph {
+            Graph::Optimized => GraphOptimizationLevel::Disable,
+            _ => GraphOptimizationLevel::Level3,
+        })
         .map_err(|e| fail(e.into()))?
         .with_intra_threads(options.intra_threads.max(1))
         .map_err(|e| fail(e.into()))?
@@ -168,6 +191,11 @@ pub(crate) fn build(model: &Path, options: SessionOptions) -> Result<(Session, S
     if !options.cpu_arena {
         builder = builder
             .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(|e| fail(e.into()))?;
+    }
+    if let Graph::OptimizeAndSave(path) = graph {
+        builder = builder
+            .with_optimized_model_path(path)
             .map_err(|e| fail(e.into()))?;
     }
     let session = builder.commit_from_file(model).map_err(fail)?;

@@ -36,7 +36,9 @@ use ort::value::Tensor;
 use ort::AsPointer;
 
 use crate::error::{Error, Result};
-use crate::session::{build, padded_ids, run_options, SessionOptions, Synthesize};
+use crate::session::{
+    build, build_graph, padded_ids, run_options, Graph, SessionOptions, Synthesize,
+};
 use crate::voice::STYLE_DIM;
 
 /// One ONNX Runtime session shared by any number of [`SharedHandle`]s.
@@ -65,7 +67,14 @@ impl std::fmt::Debug for SharedSession {
 impl SharedSession {
     /// Opens `model` with `options` (the intra-op threads are each call's).
     pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
-        let (session, input_ids_name) = build(model, options)?;
+        Self::from_built(build(model, options)?, model, options)
+    }
+
+    fn from_built(
+        (session, input_ids_name): (Session, String),
+        model: &Path,
+        options: SessionOptions,
+    ) -> Result<Self> {
         let bad = |reason: &str| Error::ModelLoad {
             path: model.to_path_buf(),
             reason: reason.to_string(),
@@ -89,6 +98,43 @@ impl SharedSession {
                 model: model.to_path_buf(),
             }),
         })
+    }
+
+    /// Opens `model`, keeping ONNX Runtime's optimized form of it at
+    /// `optimized`: loaded from there as it is when present (the graph
+    /// optimizations, most of a session's load time, are skipped), and made
+    /// there on the first open. A copy that does not load is removed and made
+    /// again; one that cannot be made is only a slower start. The caller keys
+    /// the path by everything the optimized graph depends on: the model file,
+    /// the ONNX Runtime version and the processor.
+    pub fn open_cached(model: &Path, options: SessionOptions, optimized: &Path) -> Result<Self> {
+        if optimized.is_file() {
+            match build_graph(optimized, options, Graph::Optimized) {
+                Ok(built) => return Self::from_built(built, model, options),
+                Err(_) => {
+                    let _ = std::fs::remove_file(optimized);
+                }
+            }
+        }
+        if let Some(dir) = optimized.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        // Made under a name of its own, renamed once complete: a copy in place
+        // is always whole.
+        let part = optimized.with_extension(format!("part-{}", std::process::id()));
+        let built = build_graph(model, options, Graph::OptimizeAndSave(&part));
+        match built {
+            Ok(built) => {
+                if std::fs::rename(&part, optimized).is_err() {
+                    let _ = std::fs::remove_file(&part);
+                }
+                Self::from_built(built, model, options)
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&part);
+                Self::open(model, options)
+            }
+        }
     }
 
     /// A caller of the session, with run options of its own: one per worker.

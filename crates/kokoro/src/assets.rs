@@ -371,6 +371,28 @@ impl Cache {
         Ok(paths)
     }
 
+    /// Where ONNX Runtime's optimized form of `model` is kept, keyed by all
+    /// it depends on: the model file (its path, size and modification time),
+    /// the ONNX Runtime version and the processor's features (the optimized
+    /// graph may use kernels of this processor only).
+    pub fn optimized_model(&self, model: &Path) -> PathBuf {
+        let model_key = std::fs::canonicalize(model)
+            .unwrap_or_else(|_| model.to_path_buf())
+            .display()
+            .to_string();
+        let stamp = stamp_of(model).unwrap_or_default();
+        let key = sha256_hex(
+            format!(
+                "{model_key}\n{stamp}\n{ORT_VERSION}\n{}",
+                processor_features()
+            )
+            .as_bytes(),
+        );
+        self.dir
+            .join("optimized")
+            .join(format!("kokoro-ort-{ORT_VERSION}-{}.onnx", &key[..16]))
+    }
+
     fn scratch(&self) -> Result<tempfile::TempDir> {
         tempfile::Builder::new()
             .prefix(".fetch-")
@@ -648,6 +670,55 @@ fn stamp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The processor's feature flags (Linux), or nothing where they cannot be read.
+fn processor_features() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("flags"))?;
+            Some(line.to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// The SHA-256 an optimized model was sealed with, beside it.
+fn seal_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    path.with_file_name(name)
+}
+
+/// Checks a kept optimized model against the SHA-256 it was sealed with
+/// (cheaply, through its stamp, unless the file changed); a copy that fails is
+/// removed, so that it is made again. A copy not sealed yet is sealed now.
+pub fn check_optimized(path: &Path) {
+    if !path.is_file() {
+        return;
+    }
+    match std::fs::read_to_string(seal_path(path)) {
+        Ok(expected) if verify_file(path, expected.trim()).is_ok() => {}
+        Ok(_) => {
+            for p in [path.to_path_buf(), seal_path(path), stamp_path(path)] {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Err(_) => seal_optimized(path),
+    }
+}
+
+/// Records the SHA-256 of a freshly made optimized model, and its stamp.
+pub fn seal_optimized(path: &Path) {
+    if !path.is_file() || seal_path(path).is_file() {
+        return;
+    }
+    if let Ok(bytes) = std::fs::read(path) {
+        let hash = sha256_hex(&bytes);
+        if std::fs::write(seal_path(path), &hash).is_ok() {
+            let _ = verify_file(path, &hash);
+        }
+    }
+}
+
 /// Checks `path` against `expected`, unless an up-to-date stamp says it was checked.
 pub fn verify_file(path: &Path, expected: &str) -> Result<()> {
     let stamp = stamp_path(path);
@@ -683,6 +754,39 @@ fn verify_voices(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_optimized_graph_is_keyed_by_the_model_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let model = dir.path().join("m.onnx");
+        std::fs::write(&model, b"one").unwrap();
+        let first = cache.optimized_model(&model);
+        assert!(first.starts_with(dir.path().join("optimized")));
+        assert!(first.to_string_lossy().contains(ORT_VERSION));
+        assert_eq!(cache.optimized_model(&model), first, "stable");
+        std::fs::write(&model, b"another").unwrap();
+        assert_ne!(
+            cache.optimized_model(&model),
+            first,
+            "a changed model is another key"
+        );
+    }
+
+    #[test]
+    fn a_kept_optimized_graph_that_changed_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("g.onnx");
+        std::fs::write(&kept, b"graph").unwrap();
+        check_optimized(&kept); // not sealed yet: sealed now
+        assert!(seal_path(&kept).is_file());
+        check_optimized(&kept);
+        assert!(kept.is_file(), "a sealed, unchanged copy stays");
+        std::fs::write(&kept, b"GRAPH").unwrap();
+        check_optimized(&kept);
+        assert!(!kept.exists(), "a changed copy goes, to be made again");
+        assert!(!seal_path(&kept).exists());
+    }
 
     #[test]
     fn corrupt_files_are_named_with_the_way_to_refetch() {

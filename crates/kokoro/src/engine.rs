@@ -319,13 +319,22 @@ impl Tts {
         } else {
             // One session whose Run every worker calls at once: one copy of the
             // weights, kernels and arena (see kokoro_infer::SharedSession).
-            let session = SharedSession::open(
-                &paths.model,
-                SessionOptions {
-                    intra_threads: layout.intra_threads,
-                    ..SessionOptions::default()
-                },
-            )?;
+            let options = SessionOptions {
+                intra_threads: layout.intra_threads,
+                ..SessionOptions::default()
+            };
+            // ONNX Runtime's optimized graph, kept in the cache: later starts
+            // skip the optimizations (see SharedSession::open_cached).
+            let session = match config.assets.cache() {
+                Ok(cache) => {
+                    let optimized = cache.optimized_model(&paths.model);
+                    crate::assets::check_optimized(&optimized);
+                    let session = SharedSession::open_cached(&paths.model, options, &optimized)?;
+                    crate::assets::seal_optimized(&optimized);
+                    session
+                }
+                Err(_) => SharedSession::open(&paths.model, options)?,
+            };
             let gate = Arc::new(Gate::new(layout.workers));
             let scheduler = build_gated(layout, &session, &gate)?;
             let described = format!("{}, one shared session", scheduler.describe());

@@ -374,3 +374,38 @@ fn a_shared_session_called_from_many_threads_gives_each_caller_its_own_audio() {
         Err(Error::BadInput(_))
     ));
 }
+
+/// Issue 14: the optimized graph kept on disk loads to the same session: the
+/// first open makes it, the second loads it, a damaged copy is made again, and
+/// every one of them gives the same samples as a session made from the model.
+#[test]
+fn a_kept_optimized_graph_gives_the_same_audio() {
+    use kokoro::infer::SharedSession;
+
+    let (voice, mut own) = af_heart_one_thread();
+    let ids: Vec<i64> = batches("short").remove(0).0[..30].to_vec();
+    let expected = own
+        .synthesize(&ids, voice.style_for(ids.len()), 1.0)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("optimized/model.onnx");
+    let options = SessionOptions {
+        intra_threads: 1,
+        ..SessionOptions::default()
+    };
+    let mut audio_of = |what: &str| {
+        let session = SharedSession::open_cached(&assets().model, options, &kept).unwrap();
+        assert!(kept.is_file(), "{what}: the optimized graph is kept");
+        let got = session
+            .handle()
+            .unwrap()
+            .synthesize(&ids, voice.style_for(ids.len()), 1.0)
+            .unwrap();
+        assert!(got == expected, "{what}: audio differs");
+    };
+    audio_of("made");
+    audio_of("loaded");
+    std::fs::write(&kept, b"not a model").unwrap();
+    audio_of("made again after damage");
+    assert!(std::fs::metadata(&kept).unwrap().len() > 1_000_000);
+}
