@@ -393,7 +393,7 @@ fn a_kept_optimized_graph_gives_the_same_audio() {
         intra_threads: 1,
         ..SessionOptions::default()
     };
-    let mut audio_of = |what: &str| {
+    let audio_of = |what: &str| {
         let session = SharedSession::open_cached(&assets().model, options, &kept).unwrap();
         assert!(kept.is_file(), "{what}: the optimized graph is kept");
         let got = session
