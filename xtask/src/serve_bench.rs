@@ -88,7 +88,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for exe in &exes {
         for &n in &clients {
             let queue = (2 * n).max(8).to_string();
-            let mut server = Command::new(&exe)
+            let mut server = Command::new(exe)
                 .args(["serve", "--port", "0", "--queue", &queue])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
