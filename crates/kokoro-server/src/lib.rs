@@ -84,7 +84,7 @@ pub enum Error {
     /// A queue of 0: at least one request beside the first must be allowed.
     #[error("a queue of 0 is too small (at least 1 request beside the first)")]
     NoQueue,
-    /// The synthesis thread or the async runtime could not start.
+    /// The async runtime could not start.
     #[error("cannot start the {what}: {source}")]
     Start {
         /// What.
