@@ -8,6 +8,8 @@
 //! - [`SharedSession`]: one session whose `Run` is called from several threads
 //!   at once, so that workers share one copy of the model (its safety argument
 //!   is in `shared.rs`).
+//! - [`timed`]: the model with each id's duration as a second output (a
+//!   graph edit on the model's bytes), for word timings.
 //! - [`voice`]: voice packs (a directory of `.bin` files or an `.npz`), blends and
 //!   the style row for a call (`n_tokens - 1`).
 //!
@@ -33,6 +35,7 @@
 mod error;
 pub mod session;
 mod shared;
+pub mod timed;
 pub mod voice;
 
 pub use error::{Error, Result};

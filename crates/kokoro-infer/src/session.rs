@@ -249,6 +249,21 @@ pub(crate) fn padded_ids(ids: &[i64], style: &[f32]) -> Result<Vec<i64>> {
 
 impl Synthesize for KokoroSession {
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
+        Ok(self.synthesize_timed(ids, style, speed)?.0)
+    }
+}
+
+impl KokoroSession {
+    /// As [`Synthesize::synthesize`], with each id's duration (the two pads
+    /// included, in units of [`crate::timed::SAMPLES_PER_DURATION_UNIT`]
+    /// samples) when the model is a timed one ([`crate::timed::with_output`]),
+    /// else `None`.
+    pub fn synthesize_timed(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> Result<(Vec<f32>, Option<Vec<i64>>)> {
         let padded = padded_ids(ids, style)?;
         let err = |e: ort::Error| Error::Inference(e.to_string());
         let tokens =
@@ -264,6 +279,12 @@ impl Synthesize for KokoroSession {
             )
             .map_err(err)?;
         let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
-        Ok(audio.to_vec())
+        let durations = if outputs.len() > 1 {
+            let (_, d) = outputs[1].try_extract_tensor::<i64>().map_err(err)?;
+            Some(d.to_vec())
+        } else {
+            None
+        };
+        Ok((audio.to_vec(), durations))
     }
 }

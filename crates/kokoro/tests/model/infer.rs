@@ -409,3 +409,37 @@ fn a_kept_optimized_graph_gives_the_same_audio() {
     audio_of("made again after damage");
     assert!(std::fs::metadata(&kept).unwrap().len() > 1_000_000);
 }
+
+/// Issue 15's ground: the model with each id's duration as a second output
+/// gives the same audio to the bit, and the durations (pads included) add up
+/// to the audio's length at 600 samples a unit.
+#[test]
+fn the_timed_model_gives_the_same_audio_and_durations_that_add_up() {
+    use kokoro::infer::timed::{with_output, DURATIONS_TENSOR, SAMPLES_PER_DURATION_UNIT};
+
+    let (voice, mut plain) = af_heart_one_thread();
+    let bytes = std::fs::read(&assets().model).unwrap();
+    let timed_bytes = with_output(&bytes, DURATIONS_TENSOR).unwrap();
+    drop(bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timed.onnx");
+    std::fs::write(&path, timed_bytes).unwrap();
+    let mut timed = KokoroSession::open(
+        &path,
+        SessionOptions {
+            intra_threads: 1,
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
+    let ids: Vec<i64> = batches("short").remove(0).0[..40].to_vec();
+    let style = voice.style_for(ids.len());
+    let (audio, durations) = timed.synthesize_timed(&ids, style, 1.0).unwrap();
+    let (plain_audio, none) = plain.synthesize_timed(&ids, style, 1.0).unwrap();
+    assert!(none.is_none(), "the fetched model has one output");
+    assert!(audio == plain_audio, "the audio is unchanged");
+    let durations = durations.expect("the timed model says each id's duration");
+    assert_eq!(durations.len(), ids.len() + 2, "one per id, pads included");
+    let units: i64 = durations.iter().sum();
+    assert_eq!(units as usize * SAMPLES_PER_DURATION_UNIT, audio.len());
+}
