@@ -619,7 +619,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
 }
 
 /// The `q` quantile (0 to 1) of `v`, NaN when empty.
-fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
+pub(crate) fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
         return f64::NAN;

@@ -15,7 +15,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::bench::{flag, machine};
+use crate::bench::{flag, machine, percentile};
+
+fn median(v: Vec<f64>) -> f64 {
+    percentile(v, 0.5)
+}
 
 /// Bytes of the WAV header plus half a second of 16-bit mono audio at 24 kHz.
 const HALF_SECOND: usize = 44 + 24_000;
@@ -115,9 +119,4 @@ fn once(exe: &PathBuf, text: &PathBuf) -> Result<(f64, f64, f64)> {
     drop(out);
     let (frontend, engine) = log.join().unwrap_or((f64::NAN, f64::NAN));
     Ok((total, frontend, engine))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -241,11 +241,7 @@ impl Job<'_> {
             assets: assets.clone(),
             workers,
             frontends: Some(frontends),
-            on_event: Some(Arc::new(move |e: &Event| match e {
-                Event::Fetch(f) => log.fetch(f),
-                Event::Warning(w) => log.warn(w),
-                _ => {}
-            })),
+            on_event: Some(Arc::new(move |e: &Event| log.event(e))),
         };
         let started = std::time::Instant::now();
         Opening {
@@ -422,7 +418,7 @@ pub fn load_lexicon(settings: &Settings) -> Result<Lexicon> {
 }
 
 /// The out-of-lexicon fallback, its data in the cache.
-fn fallback(assets: &AssetOptions, log: &Log) -> Arc<dyn kokoro::text::OovFallback> {
+pub fn fallback(assets: &AssetOptions, log: &Log) -> Arc<dyn kokoro::text::OovFallback> {
     let cache = match assets.cache() {
         Ok(c) => c,
         Err(e) => {
@@ -635,6 +631,15 @@ impl Log {
             eprintln!("kokoro: {msg}");
         }
     }
+    /// What the engine reports while it opens.
+    pub fn event(&self, event: &Event) {
+        match event {
+            Event::Fetch(f) => self.fetch(f),
+            Event::Warning(w) => self.warn(w),
+            _ => {}
+        }
+    }
+
     /// Fetching is news; a verified asset only under `--debug`.
     pub fn fetch(&self, event: &FetchEvent) {
         match event {

@@ -24,10 +24,6 @@ pub fn main(
         anyhow::bail!("--queue: 0 is too small (at least 1 request beside the first)");
     }
     let log = *log;
-    let (fallback, warning) = kokoro::default_fallback(assets.cache()?.dir());
-    if let Some(w) = warning {
-        log.warn(&w);
-    }
     let tts = Tts::open(Config {
         assets: assets.clone(),
         // Requests are short and wait for their first audio: the streaming layout.
@@ -40,14 +36,10 @@ pub fn main(
             session_per_worker: false,
         },
         frontends: Some(Frontends::new(
-            fallback,
+            crate::run::fallback(assets, &log),
             crate::run::load_lexicon(settings)?,
         )),
-        on_event: Some(Arc::new(move |e: &Event| match e {
-            Event::Fetch(f) => log.fetch(f),
-            Event::Warning(w) => log.warn(w),
-            _ => {}
-        })),
+        on_event: Some(Arc::new(move |e: &Event| log.event(e))),
     })?;
     tts.voice_set().resolve(&settings.voice)?;
     kokoro_server::serve(

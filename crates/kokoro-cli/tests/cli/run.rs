@@ -758,10 +758,8 @@ fn a_paragraph_gives_the_same_bytes_as_before_the_engine_moved() {
         "1",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&out).unwrap());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
-        hex,
+        kokoro::assets::sha256_hex(&std::fs::read(&out).unwrap()),
         "7837ce58faef96e9ebb2907f8ed56c3904762d88edfd89efe3b9c253ffe823f0"
     );
 }
