@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use crate::align::{assign, collapse_whitespace, words_in, Sound, Word};
 use crate::g2p::G2p;
 use crate::split::{link_len, split_sentences, Sentence};
 use crate::vocab::{count_ids, to_ids, MAX_TOKENS};
@@ -110,6 +111,8 @@ pub struct Chunk {
     pub phonemes: String,
     /// Phoneme ids, at most [`MAX_TOKENS`], without the pads.
     pub ids: Vec<i64>,
+    /// The words of the span, in order, each with the ids that speak it.
+    pub words: Vec<Word>,
     /// True when the chunk ends a paragraph (a longer pause may follow).
     pub ends_paragraph: bool,
     /// True when the chunk ends a sentence (false when a long sentence or a
@@ -130,6 +133,8 @@ pub struct Chunk {
 struct Piece {
     span: Range<usize>,
     phonemes: String,
+    /// Each word's source span and phoneme byte range.
+    words: Vec<(Range<usize>, Range<usize>)>,
     tokens: usize,
     paragraph_start: bool,
     ends_sentence: bool,
@@ -180,6 +185,7 @@ impl<'a> Chunks<'a> {
             self.pieces.push_back(Piece {
                 span: sentence.span,
                 phonemes: String::new(),
+                words: Vec::new(),
                 tokens: 0,
                 paragraph_start: sentence.paragraph_start,
                 ends_sentence: true,
@@ -219,6 +225,7 @@ impl<'a> Chunks<'a> {
 struct Building {
     span: Range<usize>,
     phonemes: String,
+    words: Vec<(Range<usize>, Range<usize>)>,
     tokens: usize,
     ends_sentence: bool,
     pause_after_ms: Option<u32>,
@@ -278,7 +285,14 @@ impl Iterator for Chunks<'_> {
                 {
                     c.span.end = piece.span.end;
                     c.phonemes.push(' ');
+                    let base = c.phonemes.len();
                     c.phonemes.push_str(&piece.phonemes);
+                    c.words.extend(
+                        piece
+                            .words
+                            .drain(..)
+                            .map(|(w, p)| (w, base + p.start..base + p.end)),
+                    );
                     c.tokens += 1 + piece.tokens;
                     c.ends_sentence = piece.ends_sentence;
                     c.diagnostics.append(&mut piece.diagnostics);
@@ -297,6 +311,7 @@ impl Iterator for Chunks<'_> {
                     cur = Some(Building {
                         span: start..piece.span.end,
                         phonemes: piece.phonemes,
+                        words: piece.words,
                         tokens: piece.tokens,
                         ends_sentence: piece.ends_sentence,
                         pause_after_ms: None,
@@ -327,6 +342,7 @@ impl Iterator for Chunks<'_> {
             ends_paragraph = self.pieces.front().is_none_or(|p| p.paragraph_start);
         }
         let ids = to_ids(&c.phonemes, &mut c.diagnostics);
+        let words = word_ids(&c.phonemes, c.words);
         let index = self.next_index;
         self.next_index += 1;
         Some(Chunk {
@@ -334,6 +350,7 @@ impl Iterator for Chunks<'_> {
             span: c.span,
             phonemes: c.phonemes,
             ids,
+            words,
             ends_paragraph,
             ends_sentence: c.ends_sentence || ends_paragraph,
             pause_before_ms,
@@ -358,10 +375,9 @@ struct Cut {
 /// and commas, and at words when `cut.words` is set or the piece is past `cut.max`.
 fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut VecDeque<Piece>) {
     let mut diagnostics = Vec::new();
-    let phonemes = g2p.phonemize(
-        &crate::normalize::for_lang(&normalize(&text[span.clone()]), g2p.lang()),
-        &mut diagnostics,
-    );
+    let read =
+        crate::normalize::for_lang_mapped(collapse_whitespace(&text[span.clone()]), g2p.lang());
+    let (phonemes, sounds) = g2p.phonemize_mapped(&read.text, &mut diagnostics);
     let tokens = count_ids(&phonemes);
     if tokens > cut.limit {
         let hard = cut.words || tokens > cut.max;
@@ -375,15 +391,40 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
             return;
         }
     }
+    // The sounds' stretches, from the G2P's input back to the source.
+    let sounds: Vec<Sound> = sounds
+        .into_iter()
+        .map(|s| Sound {
+            text: span.start + read.source_start(s.text.start)
+                ..span.start + read.source_end(s.text.end),
+            phonemes: s.phonemes,
+        })
+        .collect();
+    let words = words_in(text, span.clone());
+    let ranges = assign(&words, &sounds, &phonemes);
     out.push_back(Piece {
         span,
         phonemes,
+        words: words.into_iter().zip(ranges).collect(),
         tokens,
         paragraph_start: false,
         ends_sentence: false,
         pause_ms: None,
         diagnostics,
     });
+}
+
+/// Each word's id range, from its phoneme byte range: ids are the phonemes'
+/// characters that are in the vocabulary.
+fn word_ids(phonemes: &str, words: Vec<(Range<usize>, Range<usize>)>) -> Vec<Word> {
+    let ids_before = |at: usize| count_ids(phonemes.get(..at).unwrap_or(phonemes));
+    words
+        .into_iter()
+        .map(|(span, p)| Word {
+            span,
+            ids: ids_before(p.start)..ids_before(p.end),
+        })
+        .collect()
 }
 
 /// Collapses runs of whitespace (line breaks of hard-wrapped text included).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use misaki_rs::fallback::FallbackError;
 
+use crate::align::{whole_text_sounds, Mapped, Sound};
 use crate::{Diagnostic, Lang};
 
 /// Turns out-of-lexicon words into phonemes (in misaki's symbol set).
@@ -249,21 +250,51 @@ impl G2p {
     /// Phonemes for one sentence (or a piece of one). Words that needed the
     /// fallback, or that no fallback could say, are reported in `diagnostics`.
     pub fn phonemize(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> String {
+        self.phonemize_mapped(text, diagnostics).0
+    }
+
+    /// [`G2p::phonemize`], with the stretch of `text` each run of phonemes
+    /// was read from.
+    pub(crate) fn phonemize_mapped(
+        &self,
+        text: &str,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> (String, Vec<Sound>) {
         FALLBACK_WORDS.with(|w| w.borrow_mut().clear());
-        let text = self.lexicon.apply(text);
+        let lex = self.lexicon.apply_mapped(&Mapped::identity(text));
+        let t = lex.text.as_str();
         // Phoneme overrides are applied here rather than by misaki-rs, which lets
         // its own lexicon win over them for known words ("[read](/rˈɛd/)").
         let mut phonemes = String::new();
-        for (segment, fixed) in overrides(&text) {
-            let ps = match fixed {
-                Some(ps) => ps.to_string(),
+        let mut sounds = Vec::new();
+        for part in overrides(t) {
+            let segment = &t[part.range.clone()];
+            let (ps, part_sounds) = match part.fixed {
+                Some(ps) => (ps.to_string(), whole_text_sounds(segment, ps)),
                 None if segment.trim().is_empty() => continue,
                 None => self.plain(segment, diagnostics),
             };
-            if !phonemes.is_empty() && segment.starts_with(char::is_whitespace) {
+            if !phonemes.is_empty() && part.spaced {
                 phonemes.push(' ');
             }
-            phonemes.push_str(ps.trim());
+            let lead = ps.len() - ps.trim_start().len();
+            let trimmed = ps.trim();
+            let base = phonemes.len();
+            phonemes.push_str(trimmed);
+            for s in part_sounds {
+                let a = s.phonemes.start.saturating_sub(lead).min(trimmed.len());
+                let b = s.phonemes.end.saturating_sub(lead).min(trimmed.len());
+                if a < b {
+                    let (ta, tb) = (
+                        part.range.start + s.text.start,
+                        part.range.start + s.text.end,
+                    );
+                    sounds.push(Sound {
+                        text: lex.source_start(ta)..lex.source_end(tb),
+                        phonemes: base + a..base + b,
+                    });
+                }
+            }
         }
         FALLBACK_WORDS.with(|w| {
             for (word, via) in w.borrow_mut().drain(..) {
@@ -274,49 +305,107 @@ impl G2p {
                 });
             }
         });
-        phonemes.trim().to_string()
+        let end = phonemes.trim_end().len();
+        phonemes.truncate(end);
+        for s in &mut sounds {
+            s.phonemes = s.phonemes.start.min(end)..s.phonemes.end.min(end);
+        }
+        (phonemes, sounds)
     }
 
-    /// The language's G2P on plain text; if it fails, the words are spelled out.
-    fn plain(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> String {
+    /// The language's G2P on plain text, with the sounds of its words; if it
+    /// fails, the words are spelled out.
+    fn plain(&self, text: &str, diagnostics: &mut Vec<Diagnostic>) -> (String, Vec<Sound>) {
         let result = match &self.engine {
             Engine::Misaki(misaki) => misaki
                 .g2p(text)
-                .map(|(ps, _)| ps)
+                .map(|(ps, tokens)| {
+                    let sounds = token_sounds(text, &ps, &tokens, &misaki.unk);
+                    (ps, sounds)
+                })
                 .map_err(|e| e.to_string()),
             #[cfg(feature = "ja")]
-            Engine::Japanese => Ok(crate::ja::phonemize(text)),
+            Engine::Japanese => Ok(crate::ja::phonemize(text)).map(|ps| whole(text, ps)),
             #[cfg(feature = "zh")]
-            Engine::Mandarin(zh) => Ok(zh.phonemize(text)),
+            Engine::Mandarin(zh) => Ok(zh.phonemize(text)).map(|ps| whole(text, ps)),
             Engine::Fallback => self
                 .fallback
                 .phonemize_text(text, self.lang)
+                .map(|ps| whole(text, ps))
                 .ok_or_else(|| format!("{} could not read it", self.fallback.name())),
         };
         match result {
-            Ok(ps) => ps,
+            Ok(out) => out,
             Err(reason) => {
                 diagnostics.push(Diagnostic::G2pFailed {
                     text: text.to_string(),
                     reason,
                 });
-                text.split_whitespace()
+                let ps = text
+                    .split_whitespace()
                     .map(|w| SpellingFallback.phonemize(w, self.lang).unwrap_or_default())
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(" ");
+                whole(text, ps)
             }
         }
     }
 }
 
-/// Splits text into plain segments and phoneme overrides `[word](/phonemes/)`.
-/// A segment keeps its leading whitespace, which says whether a space goes
-/// before its phonemes; an override gets `" "` when whitespace preceded it.
-fn overrides(text: &str) -> Vec<(&str, Option<&str>)> {
+/// Phonemes of a whole-text G2P, with what can be said of their sounds.
+fn whole(text: &str, ps: String) -> (String, Vec<Sound>) {
+    let sounds = whole_text_sounds(text, &ps);
+    (ps, sounds)
+}
+
+/// misaki's tokens as sounds: its phoneme string is each token's phonemes
+/// (`unk` for none) and whitespace, in order, and each token's text is found
+/// in `text` in order. Should the two ever disagree, the whole text is one sound.
+fn token_sounds(text: &str, ps: &str, tokens: &[misaki_rs::MToken], unk: &str) -> Vec<Sound> {
+    let mut sounds = Vec::with_capacity(tokens.len());
+    let (mut at, mut cursor) = (0, 0);
+    for tk in tokens {
+        let phonemes = tk.phonemes.as_deref().unwrap_or(unk);
+        let found = (!tk.text.is_empty())
+            .then(|| text[cursor..].find(tk.text.as_str()))
+            .flatten()
+            .map(|i| cursor + i..cursor + i + tk.text.len());
+        if let Some(range) = found {
+            cursor = range.end;
+            if !phonemes.is_empty() {
+                sounds.push(Sound {
+                    text: range,
+                    phonemes: at..at + phonemes.len(),
+                });
+            }
+        }
+        at += phonemes.len() + tk.whitespace.len();
+    }
+    if at != ps.len() || sounds.iter().any(|s| !ps.is_char_boundary(s.phonemes.end)) {
+        return whole_text_sounds(text, ps);
+    }
+    sounds
+}
+
+/// A stretch of text for the G2P, or a phoneme override.
+#[derive(Debug, PartialEq, Eq)]
+struct Part<'a> {
+    /// Byte range: the plain text with its leading whitespace, or the whole
+    /// override `[word](/phonemes/)`.
+    range: std::ops::Range<usize>,
+    /// The override's phonemes.
+    fixed: Option<&'a str>,
+    /// Whitespace comes before it: a space goes before its phonemes.
+    spaced: bool,
+}
+
+/// Splits text into plain stretches and phoneme overrides `[word](/phonemes/)`.
+fn overrides(text: &str) -> Vec<Part<'_>> {
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open..];
+    let mut from = 0;
+    let mut search = 0;
+    while let Some(open) = text[search..].find('[').map(|i| search + i) {
+        let after = &text[open..];
         let parsed = crate::split::link_len(after).and_then(|len| {
             let close = after.find("](")?;
             let ps = after[close + 2..len - 1]
@@ -326,19 +415,28 @@ fn overrides(text: &str) -> Vec<(&str, Option<&str>)> {
         });
         match parsed {
             Some((len, ps)) => {
-                let before = &rest[..open];
-                out.push((before, None));
-                let spaced = before.ends_with(char::is_whitespace);
-                out.push((if spaced { " " } else { "" }, Some(ps)));
-                rest = &rest[open + len..];
+                let before = &text[from..open];
+                out.push(Part {
+                    range: from..open,
+                    fixed: None,
+                    spaced: before.starts_with(char::is_whitespace),
+                });
+                out.push(Part {
+                    range: open..open + len,
+                    fixed: Some(ps),
+                    spaced: before.ends_with(char::is_whitespace),
+                });
+                from = open + len;
+                search = from;
             }
-            None => {
-                out.push((&rest[..open + 1], None));
-                rest = &rest[open + 1..];
-            }
+            None => search = open + 1,
         }
     }
-    out.push((rest, None));
+    out.push(Part {
+        range: from..text.len(),
+        fixed: None,
+        spaced: text[from..].starts_with(char::is_whitespace),
+    });
     out
 }
 
@@ -361,17 +459,31 @@ mod tests {
 
     #[test]
     fn overrides_are_cut_out_with_their_spacing() {
+        let parts = |text: &'static str| -> Vec<(&'static str, Option<&'static str>, bool)> {
+            overrides(text)
+                .into_iter()
+                .map(|p| (&text[p.range], p.fixed, p.spaced))
+                .collect()
+        };
         assert_eq!(
-            overrides("I [read](/rˈɛd/) it."),
-            vec![("I ", None), (" ", Some("rˈɛd")), (" it.", None)]
+            parts("I [read](/rˈɛd/) it."),
+            vec![
+                ("I ", None, false),
+                ("[read](/rˈɛd/)", Some("rˈɛd"), true),
+                (" it.", None, true)
+            ]
         );
         assert_eq!(
-            overrides("[a](/ˈA/)."),
-            vec![("", None), ("", Some("ˈA")), (".", None)]
+            parts("[a](/ˈA/)."),
+            vec![
+                ("", None, false),
+                ("[a](/ˈA/)", Some("ˈA"), false),
+                (".", None, false)
+            ]
         );
         assert_eq!(
-            overrides("no [link] (here)"),
-            vec![("no [", None), ("link] (here)", None)]
+            parts("no [link] (here)"),
+            vec![("no [link] (here)", None, false)]
         );
     }
 }

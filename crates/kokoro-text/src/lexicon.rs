@@ -101,39 +101,43 @@ impl Lexicon {
     /// Rewrites known words of `text` as inline overrides `[word](/phonemes/)`,
     /// leaving existing overrides alone.
     pub fn apply(&self, text: &str) -> String {
+        self.apply_mapped(&crate::align::Mapped::identity(text))
+            .text
+    }
+
+    /// [`Lexicon::apply`], keeping the way back to the source.
+    pub(crate) fn apply_mapped(&self, text: &crate::align::Mapped) -> crate::align::Mapped {
         if self.is_empty() {
-            return text.to_string();
+            return text.clone();
         }
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while !rest.is_empty() {
+        let mut edits = Vec::new();
+        let mut at = 0;
+        let s = text.text.as_str();
+        while at < s.len() {
+            let rest = &s[at..];
             // Keep an existing override whole.
             if let Some(len) = rest
                 .starts_with('[')
                 .then(|| crate::split::link_len(rest))
                 .flatten()
             {
-                out.push_str(&rest[..len]);
-                rest = &rest[len..];
+                at += len;
                 continue;
             }
             let word_len = rest
                 .find(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
                 .unwrap_or(rest.len());
             if word_len == 0 {
-                let c = rest.chars().next().unwrap_or(' ');
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
+                at += rest.chars().next().map_or(1, char::len_utf8);
                 continue;
             }
             let word = &rest[..word_len];
-            match self.get(word) {
-                Some(ps) => out.push_str(&format!("[{word}](/{ps}/)")),
-                None => out.push_str(word),
+            if let Some(ps) = self.get(word) {
+                edits.push((at..at + word_len, format!("[{word}](/{ps}/)")));
             }
-            rest = &rest[word_len..];
+            at += word_len;
         }
-        out
+        text.rewrite(edits)
     }
 }
 

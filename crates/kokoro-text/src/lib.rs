@@ -10,7 +10,10 @@
 //! 3. [`vocab`]: phonemes to the model's ids; unknown symbols are dropped with a
 //!    [`Diagnostic`], never a panic.
 //! 4. [`chunk`]: packing into model calls of at most [`MAX_TOKENS`] ids, each
-//!    with the span of source text it speaks.
+//!    with the span of source text it speaks and, for each of its words, the
+//!    ids that speak it ([`Word`]: the ground of word timings). Every rewrite
+//!    on the way keeps a map back to the source, so that a word is found
+//!    where the user wrote it.
 //!
 //! This crate does no I/O (except [`EspeakFallback::install`], behind the `espeak`
 //! feature) and spawns no threads. It never fails on valid UTF-8: problems come
@@ -37,6 +40,7 @@
 //! links the GPL-3.0-or-later espeak-ng port: a binary built with it is GPL.
 #![deny(missing_docs)]
 
+mod align;
 pub mod chunk;
 #[cfg(feature = "documents")]
 pub mod document;
@@ -55,6 +59,7 @@ pub mod zh;
 use std::ops::Range;
 use std::str::FromStr;
 
+pub use align::Word;
 pub use chunk::{normalize, Chunk, ChunkOptions, Chunks};
 #[cfg(feature = "espeak")]
 pub use espeak::{EspeakError, EspeakFallback};

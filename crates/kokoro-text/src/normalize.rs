@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use regex::{Captures, Regex};
 
+use crate::align::Mapped;
+
 struct Rules {
     double_hyphen: Regex,
     decade: Regex,
@@ -166,13 +168,40 @@ pub fn for_lang(text: &str, lang: crate::Lang) -> Cow<'_, str> {
     }
 }
 
+/// [`for_lang`], keeping the way back to the source.
+pub(crate) fn for_lang_mapped(text: Mapped, lang: crate::Lang) -> Mapped {
+    if lang.is_english() {
+        for_speech_mapped(text)
+    } else {
+        text
+    }
+}
+
 /// Rewrites one piece of English text (whitespace already collapsed) for the G2P.
 pub fn for_speech(text: &str) -> Cow<'_, str> {
+    let mapped = for_speech_mapped(Mapped::identity(text));
+    if mapped.text == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(mapped.text)
+    }
+}
+
+/// [`for_speech`], keeping the way back to the source.
+fn for_speech_mapped(text: Mapped) -> Mapped {
     let r = rules();
-    let mut s = Cow::Borrowed(text);
+    let mut s = text;
     let mut apply = |re: &Regex, f: &dyn Fn(&Captures<'_>) -> String| {
-        if re.is_match(&s) {
-            s = Cow::Owned(re.replace_all(&s, |c: &Captures<'_>| f(c)).into_owned());
+        let edits: Vec<(std::ops::Range<usize>, String)> = re
+            .captures_iter(&s.text)
+            .filter_map(|c| {
+                let m = c.get(0)?;
+                let with = f(&c);
+                (with != m.as_str()).then(|| (m.range(), with))
+            })
+            .collect();
+        if !edits.is_empty() {
+            s = s.rewrite(edits);
         }
     };
     apply(&r.double_hyphen, &|_| " — ".to_string());
@@ -291,5 +320,9 @@ mod tests {
         check("COVID-19 and x = y", "COVID 19 and x equals y");
         check("plain text stays", "plain text stays");
         assert!(matches!(for_speech("plain"), Cow::Borrowed(_)));
+        let m = for_speech_mapped(Mapped::identity("at 10:30 today"));
+        assert_eq!(m.text, "at 10 30 today");
+        assert_eq!((m.source_start(3), m.source_end(8)), (3, 8));
+        assert_eq!(m.source_start(9), 9);
     }
 }

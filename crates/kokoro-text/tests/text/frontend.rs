@@ -309,3 +309,107 @@ fn language_codes_and_voice_prefixes() {
     assert!("xx".parse::<Lang>().is_err());
     assert_eq!(Lang::from_voice("xx_nobody"), None);
 }
+
+/// Each word with the phonemes of its ids, for reading in a test.
+fn word_phonemes(text: &str, opts: ChunkOptions) -> Vec<(String, String)> {
+    let out = frontend().process(text, opts);
+    let mut words = Vec::new();
+    for c in &out.chunks {
+        let symbols: Vec<char> = c
+            .phonemes
+            .chars()
+            .filter(|&ch| kokoro_text::vocab::id_of(ch).is_some())
+            .collect();
+        assert_eq!(symbols.len(), c.ids.len());
+        for w in &c.words {
+            words.push((
+                text[w.span.clone()].to_string(),
+                symbols[w.ids.clone()].iter().collect(),
+            ));
+        }
+    }
+    words
+}
+
+#[test]
+fn every_word_knows_the_ids_that_speak_it() {
+    let text = "\"Hello,\" said Dr. Smith.  He paid $3.14 at 10:30,\n in the 1990s — or so.";
+    let words = word_phonemes(text, ChunkOptions::default());
+    let expect = [
+        ("Hello", "həlˈO"),
+        ("said", "sˈɛd"),
+        ("Dr", "dˈɑktəɹ"),
+        ("Smith", "smˈɪθ"),
+        ("He", "hˌi"),
+        ("paid", "pˈAd"),
+    ];
+    for (i, (word, ps)) in expect.iter().enumerate() {
+        assert_eq!(words[i].0, *word);
+        assert_eq!(words[i].1, *ps, "the phonemes of `{word}`");
+    }
+    let read: Vec<&str> = words.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(
+        read[6..],
+        ["$3.14", "at", "10:30", "in", "the", "1990s", "or", "so"]
+    );
+    // Rewritten words keep what was said for them.
+    let of = |w: &str| &words.iter().find(|(x, _)| x == w).unwrap().1;
+    assert!(of("$3.14").contains("dˈɑləɹz"), "{}", of("$3.14"));
+    assert_eq!(of("1990s"), "nˌIntˈin nˈIndiz");
+    assert_eq!(of("10:30"), "tˈɛn θˈɜɹTi");
+}
+
+#[test]
+fn words_of_overrides_lexicon_words_and_cut_sentences() {
+    let lex = kokoro_text::Lexicon::parse("Kokoro kˈOkəɹO\n").unwrap();
+    let fe = Frontend::new(
+        G2p::new(Lang::EnUs, Arc::new(SpellingFallback))
+            .expect("English needs no backend")
+            .with_lexicon(lex),
+    );
+    let text = "Kokoro can [read](/ɹˈɛd/) it.";
+    let out = fe.process(text, ChunkOptions::default());
+    let words: Vec<(&str, usize)> = out.chunks[0]
+        .words
+        .iter()
+        .map(|w| (&text[w.span.clone()], w.ids.len()))
+        .collect();
+    assert_eq!(
+        words,
+        [("Kokoro", 7), ("can", 4), ("read", 4), ("it", 2)],
+        "{:?}",
+        out.chunks[0].phonemes
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Words come in text order, inside their chunk, with id ranges in order
+    /// and inside the chunk's ids; every letter and digit of the text is in
+    /// one word (a word too long for a chunk is cut, never lost).
+    #[test]
+    fn words_are_ordered_and_within_their_chunk(
+        words in prop::collection::vec("[A-Za-z]{1,9}|[0-9]{1,4}|[,.;!?]|\\$[0-9]{1,3}\\.[0-9]{2}|[0-9]{1,2}:[0-9]{2}", 1..60),
+        small in any::<bool>(),
+    ) {
+        let text = words.join(" ");
+        let opts = if small { ChunkOptions { target_tokens: 20, max_tokens: 30, ..ChunkOptions::default() } } else { ChunkOptions::default() };
+        let out = frontend().process(&text, opts);
+        let mut last_end = 0;
+        let mut covered = 0;
+        for c in &out.chunks {
+            let mut last_id = 0;
+            for w in &c.words {
+                prop_assert!(w.span.start >= last_end, "words in order");
+                prop_assert!(c.span.start <= w.span.start && w.span.end <= c.span.end);
+                prop_assert!(w.ids.start >= last_id && w.ids.start <= w.ids.end && w.ids.end <= c.ids.len());
+                last_id = w.ids.start;
+                last_end = w.span.end;
+                covered += text[w.span.clone()].chars().filter(|c| c.is_alphanumeric()).count();
+            }
+        }
+        let expected = text.chars().filter(|c| c.is_alphanumeric()).count();
+        prop_assert_eq!(covered, expected);
+    }
+}
