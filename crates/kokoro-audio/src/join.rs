@@ -42,6 +42,29 @@ pub struct Boundary {
     pub pause_after_ms: Option<u32>,
 }
 
+/// Where [`Joiner::push`] put a chunk: its samples `kept` are in the output
+/// from `at` on. What lies outside `kept` (trimmed silence) is not in the output.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placed {
+    /// Index in the output of the chunk's sample `kept.start`.
+    pub at: usize,
+    /// The chunk's samples that were kept (empty when none were).
+    pub kept: Range<usize>,
+}
+
+impl Placed {
+    /// Where sample `i` of the chunk lies in the output; a trimmed sample
+    /// lies at the nearest kept one's place.
+    pub fn place(&self, i: usize) -> usize {
+        self.at + i.clamp(self.kept.start, self.kept.end) - self.kept.start
+    }
+
+    /// Where the chunk's samples `range` lie in the output.
+    pub fn place_range(&self, range: Range<usize>) -> Range<usize> {
+        self.place(range.start)..self.place(range.end)
+    }
+}
+
 /// Samples in `ms` milliseconds.
 pub fn samples_in(ms: u32) -> usize {
     (u64::from(ms) * u64::from(SAMPLE_RATE) / 1000) as usize
@@ -101,20 +124,25 @@ impl Joiner {
         }
     }
 
-    /// Appends one chunk's audio to `out`. A pause asked for by markup replaces
-    /// the usual one, and is kept even after the last chunk.
-    pub fn push(&mut self, samples: &[f32], boundary: Boundary, out: &mut Vec<f32>) {
+    /// Appends one chunk's audio to `out`, and says where it went. A pause
+    /// asked for by markup replaces the usual one, and is kept even after the
+    /// last chunk.
+    pub fn push(&mut self, samples: &[f32], boundary: Boundary, out: &mut Vec<f32>) -> Placed {
         let gap = std::mem::take(&mut self.pending_gap) + boundary.pause_before_ms as f32 / 1000.0;
         let trim = self.pauses.is_some();
         let bounds = speech_bounds(samples);
         let Some(bounds) = bounds.filter(|_| {
             trim || self.after_markup || boundary.pause_after_ms.is_some() || gap > 0.0
         }) else {
+            let placed = Placed {
+                at: out.len(),
+                kept: if trim { 0..0 } else { 0..samples.len() },
+            };
             if !trim {
                 out.extend_from_slice(samples);
             }
             self.pending_gap = gap;
-            return;
+            return placed;
         };
         out.resize(
             out.len() + (gap.max(0.0) * SAMPLE_RATE as f32).round() as usize,
@@ -130,6 +158,10 @@ impl Joiner {
         } else {
             samples.len()
         };
+        let placed = Placed {
+            at: out.len(),
+            kept: start..end,
+        };
         out.extend_from_slice(&samples[start..end]);
         self.after_markup = boundary.pause_after_ms.is_some();
         self.pending_gap = match (boundary.pause_after_ms, self.pauses) {
@@ -143,6 +175,7 @@ impl Joiner {
             (None, Some(p)) if boundary.ends_sentence => p.sentence,
             (None, Some(p)) => p.clause,
         };
+        placed
     }
 }
 
@@ -209,6 +242,44 @@ mod tests {
             4 * one + 12_000 + 24_000 + 48_000,
             "the marked-up pause replaces the sentence pause"
         );
+    }
+
+    #[test]
+    fn each_chunk_is_placed_where_its_samples_went() {
+        // A chunk: 0.2 s of silence, 0.1 s of sound, 0.2 s of silence.
+        let mut chunk = vec![0.0; 4800];
+        chunk.extend(tone(2400));
+        chunk.extend(vec![0.0; 4800]);
+        let bounds = speech_bounds(&chunk).unwrap();
+        let mut j = Joiner::new(Pauses {
+            sentence: 0.5,
+            paragraph: 1.0,
+            clause: 0.1,
+        });
+        let mut out = Vec::new();
+        let sentence = Boundary {
+            ends_sentence: true,
+            ..Boundary::default()
+        };
+        let first = j.push(&chunk, sentence, &mut out);
+        assert_eq!(first.kept, bounds.clone());
+        assert_eq!(first.at, 0);
+        let second = j.push(&chunk, sentence, &mut out);
+        assert_eq!(second.at, bounds.len() + 12_000, "after the first and a 0.5 s pause");
+        // Every kept sample is where the placement says.
+        for i in [bounds.start, 4800, 6000, bounds.end - 1] {
+            assert_eq!(out[second.place(i)], chunk[i]);
+        }
+        // Trimmed samples lie at the edges of what was kept.
+        assert_eq!(second.place(0), second.at);
+        assert_eq!(second.place(chunk.len()), second.at + bounds.len());
+        assert_eq!(out.len(), second.place(chunk.len()));
+        // Raw: all kept, one after another.
+        let mut raw = Joiner::raw();
+        let mut out = Vec::new();
+        raw.push(&chunk, sentence, &mut out);
+        let placed = raw.push(&chunk, sentence, &mut out);
+        assert_eq!((placed.at, placed.kept), (chunk.len(), 0..chunk.len()));
     }
 
     #[test]

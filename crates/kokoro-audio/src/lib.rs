@@ -41,7 +41,7 @@ mod wav;
 pub use dest::Dest;
 pub use encode::{encoder, to_i16, Encoder, Format};
 pub use error::{Error, Result};
-pub use join::{samples_in, Boundary, Joiner, Pauses};
+pub use join::{samples_in, Boundary, Joiner, Pauses, Placed};
 pub use wav::append_chunks as append_wav_chunks;
 
 /// Samples per second of all audio here (Kokoro's rate): mono, 24 kHz.

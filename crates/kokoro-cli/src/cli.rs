@@ -79,6 +79,18 @@ pub struct Args {
     /// them (MP3 chapter frames, WAV cue points); the default without --split-output.
     #[arg(long)]
     pub merge: bool,
+    /// Write captions to FILE (.srt or .vtt): cues by sentence, at most two
+    /// lines, timed by the model's own word durations. With --split-output,
+    /// one file per chapter beside its audio, in the format FILE names (`vtt` will do).
+    #[arg(long, value_name = "FILE")]
+    pub captions: Option<PathBuf>,
+    /// Write every word's start and end (seconds) and byte span in the text to
+    /// FILE as JSON. With --split-output, one file per chapter beside its audio.
+    #[arg(long, value_name = "FILE")]
+    pub timestamps: Option<PathBuf>,
+    /// Run the model without reading its word durations (no captions or timestamps; the audio is the same).
+    #[arg(long, conflicts_with_all = ["captions", "timestamps"])]
+    pub no_timing: bool,
     /// Print the chunks and their phonemes, without running the model.
     #[arg(long)]
     pub phonemes_only: bool,

@@ -13,6 +13,7 @@ mod run;
 #[cfg(feature = "server")]
 mod serve;
 mod settings;
+mod timing;
 
 use std::process::ExitCode;
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use kokoro::audio::Format;
+use kokoro::captions::CaptionFormat;
 use kokoro::text::document::InputFormat;
 use kokoro::{Lang, Pauses, Workers};
 
@@ -81,6 +82,12 @@ pub struct Plan {
     pub streaming: bool,
     /// The worker layout asked for (the sentence count is filled in later).
     pub workers: Workers,
+    /// `--captions`: the format, and the file (with `--split-output`, only its format counts).
+    pub captions: Option<(CaptionFormat, PathBuf)>,
+    /// `--timestamps`: the JSON file (with `--split-output`, one per chapter instead).
+    pub timestamps: Option<PathBuf>,
+    /// `--no-timing`: the model without its durations output.
+    pub skip_timing: bool,
 }
 
 impl Plan {
@@ -142,6 +149,19 @@ impl Plan {
             output,
             Output::Merged(Target::Stdout) | Output::Merged(Target::Device)
         );
+        let captions = match &args.captions {
+            None => None,
+            Some(path) => {
+                // `--captions vtt` names the format alone (for --split-output).
+                let named = PathBuf::from(format!("x.{}", path.display()));
+                let format = CaptionFormat::from_path(path)
+                    .or_else(|| CaptionFormat::from_path(&named).filter(|_| path.extension().is_none()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--captions: `{}` is neither .srt nor .vtt", path.display())
+                    })?;
+                Some((format, path.clone()))
+            }
+        };
         let action = if args.list_chapters {
             Action::ListChapters
         } else if args.phonemes_only {
@@ -165,6 +185,9 @@ impl Plan {
                 streaming,
                 session_per_worker: false,
             },
+            captions,
+            timestamps: args.timestamps.clone(),
+            skip_timing: args.no_timing,
         })
     }
 }
@@ -206,6 +229,20 @@ mod tests {
         let args = Args::try_parse_from(std::iter::once("kokoro").chain(argv.iter().copied()))?;
         let settings = crate::settings::load(&args, &|_| None)?;
         Plan::new(&args, &settings, playback)
+    }
+
+    #[test]
+    fn captions_take_their_format_from_the_name() {
+        let p = plan(&["in.txt", "out.wav", "--captions", "out.srt"]).unwrap();
+        assert_eq!(p.captions, Some((CaptionFormat::Srt, PathBuf::from("out.srt"))));
+        let p = plan(&["book.epub", "--split-output", "dir", "--captions", "vtt"]).unwrap();
+        assert_eq!(p.captions.map(|c| c.0), Some(CaptionFormat::Vtt));
+        let e = plan(&["in.txt", "--captions", "out.txt"]).unwrap_err();
+        assert!(e.to_string().contains("neither .srt nor .vtt"), "{e}");
+        assert!(plan(&["in.txt", "--captions", "a.srt", "--no-timing"]).is_err());
+        let p = plan(&["in.txt", "--timestamps", "w.json"]).unwrap();
+        assert_eq!(p.timestamps, Some(PathBuf::from("w.json")));
+        assert!(!p.skip_timing);
     }
 
     fn target(p: &Plan) -> &Target {

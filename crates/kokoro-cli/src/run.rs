@@ -14,13 +14,14 @@ use kokoro::text::document::{Chapter, Document, DocumentError, InputFormat, Read
 use kokoro::text::{Chunk, ChunkOptions, Diagnostic, Frontend};
 use kokoro::{
     choose_lang, default_fallback, AssetOptions, Config, Event, FetchEvent, Frontends, Lang,
-    Lexicon, SpeakOptions, Tts, VoiceInfo, Want,
+    Lexicon, SpeakOptions, Tts, VoiceInfo, Want, Word,
 };
 
 use crate::book;
 use crate::cli::Args;
 use crate::plan::{Action, Input, Output, Plan, Target};
 use crate::settings::{self, Settings};
+use crate::timing::Timing;
 
 /// The run was stopped by Ctrl-C.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,7 @@ pub fn main(args: Args) -> Result<()> {
     }
 
     let plan = Plan::new(&args, &settings, cfg!(feature = "playback"))?;
-    let doc = read_input(&plan, args.code_blocks, &log)?;
+    let (doc, input_format) = read_input(&plan, args.code_blocks, &log)?;
     let output = match &plan.action {
         Action::ListChapters => return list_chapters(&doc.chapters, settings.speed),
         Action::PrintPhonemes => None,
@@ -75,6 +76,22 @@ pub fn main(args: Args) -> Result<()> {
     };
     let chapters: Vec<(usize, &Chapter)> =
         selected.iter().map(|&i| (i, &doc.chapters[i])).collect();
+    // A plain text's chapters are the input cut in pieces: where each starts,
+    // so that word spans point into the input.
+    let starts: Vec<usize> = doc
+        .chapters
+        .iter()
+        .scan(0, |at, c| {
+            let start = *at;
+            *at += c.text.len();
+            Some(start)
+        })
+        .collect();
+    let base_of = |i: usize| match input_format {
+        InputFormat::Text => starts[i],
+        _ => 0,
+    };
+    let chapter_starts: Vec<usize> = selected.iter().map(|&i| base_of(i)).collect();
 
     let choice = choose_lang(plan.lang, &settings.voice);
     if let Some(w) = &choice.warning {
@@ -91,6 +108,8 @@ pub fn main(args: Args) -> Result<()> {
         plan: &plan,
         settings: &settings,
         chapters: &chapters,
+        chapter_starts: &chapter_starts,
+        numbered: doc.chapters.len() > 1,
         lang,
         log,
     };
@@ -169,7 +188,7 @@ fn list_voices(assets: &AssetOptions, log: &Log) -> Result<()> {
 }
 
 /// The input read into chapters, its warnings told.
-fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<Document> {
+fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<(Document, InputFormat)> {
     let (bytes, name) = read_bytes(&plan.input)?;
     let input_format = plan
         .input_format
@@ -183,7 +202,7 @@ fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<Document> {
         input_format.name(),
         doc.chapters.len()
     ));
-    Ok(doc)
+    Ok((doc, input_format))
 }
 
 /// The engine coming up on its own thread.
@@ -215,6 +234,10 @@ struct Job<'a> {
     plan: &'a Plan,
     settings: &'a Settings,
     chapters: &'a [(usize, &'a Chapter)],
+    /// Where each chapter's text starts in the input (0 for a document's).
+    chapter_starts: &'a [usize],
+    /// The input has more than one chapter: timestamps name them.
+    numbered: bool,
     lang: Lang,
     log: Log,
 }
@@ -242,6 +265,7 @@ impl Job<'_> {
             workers,
             frontends: Some(frontends),
             on_event: Some(Arc::new(move |e: &Event| log.event(e))),
+            skip_timing: self.plan.skip_timing,
         };
         let started = std::time::Instant::now();
         Opening {
@@ -277,7 +301,17 @@ impl Job<'_> {
                 layout: tts.describe().to_string(),
                 ..Totals::default()
             },
+            words: None,
         }
+    }
+
+    /// The timing files asked for; an error when the engine cannot time words.
+    fn timing(&self, tts: &Tts) -> Result<Timing> {
+        let timing = Timing::new(self.plan.captions.clone(), self.plan.timestamps.clone());
+        if timing.wanted() && !tts.timed() {
+            bail!("--captions and --timestamps need the model's word durations, which this model does not give (see the warning above)");
+        }
+        Ok(timing)
     }
 
     /// One file per chapter, each written atomically; a rerun skips those done.
@@ -303,21 +337,29 @@ impl Job<'_> {
             settings.model,
         );
         let of = self.chapters.len();
+        let mut timing = self.timing(speaker.tts)?;
         for (k, &(i, chapter)) in self.chapters.iter().enumerate() {
             let file = book::file_name(i, &chapter.title, format);
             let fingerprint = fingerprint_of(chapter, &audio_settings, format);
             let label = chapter_label(k, of, i, chapter);
-            if record.is_done(&file, &fingerprint) {
+            let path = dir.join(&file);
+            if record.is_done(&file, &fingerprint) && timing.present_beside(&path) {
                 self.log
                     .info(&format!("{label}: {file} is done already; skipped"));
                 speaker.done_chars += chapter.text.len();
                 speaker.totals.skipped += 1;
                 continue;
             }
-            let mut out = encoder(format, Dest::file(&dir.join(&file), false)?)?;
+            let mut out = encoder(format, Dest::file(&path, false)?)?;
             let mut written = 0;
+            speaker.words = timing.wanted().then(Vec::new);
             let summary = speaker.speak(&chapter.text, out.as_mut(), &mut written, &label)?;
             out.finish()?.commit()?;
+            if let Some(words) = speaker.words.take() {
+                let numbered = self.numbered.then_some(i);
+                timing.add(&chapter.text, self.chapter_starts[k], numbered, &words);
+                timing.write_beside(&path)?;
+            }
             record.mark_done(&file, &fingerprint)?;
             self.log.info(&format!(
                 "{label}: {} ({:.1} s of audio)",
@@ -334,6 +376,7 @@ impl Job<'_> {
         let of = self.chapters.len();
         let mut written = 0u64;
         let mut chapter_marks = Vec::new();
+        let mut timing = self.timing(speaker.tts)?;
         for (k, &(i, chapter)) in self.chapters.iter().enumerate() {
             if k > 0 {
                 out.write(&vec![0.0; samples_in(CHAPTER_GAP_MS)])?;
@@ -344,7 +387,12 @@ impl Job<'_> {
                 start: written,
             });
             let label = chapter_label(k, of, i, chapter);
+            speaker.words = timing.wanted().then(Vec::new);
             let summary = speaker.speak(&chapter.text, out.as_mut(), &mut written, &label)?;
+            if let Some(words) = speaker.words.take() {
+                let numbered = self.numbered.then_some(i);
+                timing.add(&chapter.text, self.chapter_starts[k], numbered, &words);
+            }
             if speaker.bar.is_none() && !label.is_empty() {
                 self.log.info(&format!(
                     "{label}: {:.1} s of audio",
@@ -366,6 +414,8 @@ impl Job<'_> {
             }
         }
         dest.commit()?;
+        // The timing files once the audio is whole.
+        timing.write()?;
         Ok(std::mem::take(&mut speaker.totals))
     }
 }
@@ -465,6 +515,8 @@ struct Speaker<'a> {
     audio_before: f64,
     started: std::time::Instant,
     totals: Totals,
+    /// The words spoken, where each lies in the output, when collected.
+    words: Option<Vec<Word>>,
 }
 
 impl Speaker<'_> {
@@ -510,7 +562,15 @@ impl Speaker<'_> {
             }),
             ..self.options.clone()
         };
-        let result = self.tts.speak_into(text, &options, |_, samples| {
+        let base = *written as usize;
+        let words = &mut self.words;
+        let result = self.tts.speak_into(text, &options, |segment, samples| {
+            if let Some(words) = words.as_mut() {
+                words.extend(segment.words.iter().map(|w| Word {
+                    span: w.span.clone(),
+                    samples: base + w.samples.start..base + w.samples.end,
+                }));
+            }
             *written += samples.len() as u64;
             Ok(out.write(samples)?)
         });

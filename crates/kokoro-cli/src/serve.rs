@@ -40,6 +40,7 @@ pub fn main(
             crate::run::load_lexicon(settings)?,
         )),
         on_event: Some(Arc::new(move |e: &Event| log.event(e))),
+        skip_timing: false,
     })?;
     tts.voice_set().resolve(&settings.voice)?;
     kokoro_server::serve(

@@ -107,6 +107,26 @@ pub trait Synthesize: Send {
     /// Audio at [`SAMPLE_RATE`] for `ids` (without pads, at most 510, the model's limit),
     /// with one style row of 256 floats and a speed factor.
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>>;
+
+    /// As [`Synthesize::synthesize`], with each id's duration when the model
+    /// gives them (a timed model: [`crate::timed`]). The audio is the same.
+    fn synthesize_timed(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Synthesis> {
+        Ok(Synthesis {
+            audio: self.synthesize(ids, style, speed)?,
+            durations: None,
+        })
+    }
+}
+
+/// One call's audio, and how long each id was spoken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Synthesis {
+    /// Samples at [`SAMPLE_RATE`].
+    pub audio: Vec<f32>,
+    /// Each id's duration, the two pads included (so `ids.len() + 2` values),
+    /// in units of [`crate::timed::SAMPLES_PER_DURATION_UNIT`] samples; they
+    /// add up to the audio's length. `None` when the model does not give them.
+    pub durations: Option<Vec<i64>>,
 }
 
 /// One ONNX Runtime session over a Kokoro model file.
@@ -249,21 +269,10 @@ pub(crate) fn padded_ids(ids: &[i64], style: &[f32]) -> Result<Vec<i64>> {
 
 impl Synthesize for KokoroSession {
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
-        Ok(self.synthesize_timed(ids, style, speed)?.0)
+        Ok(self.synthesize_timed(ids, style, speed)?.audio)
     }
-}
 
-impl KokoroSession {
-    /// As [`Synthesize::synthesize`], with each id's duration (the two pads
-    /// included, in units of [`crate::timed::SAMPLES_PER_DURATION_UNIT`]
-    /// samples) when the model is a timed one ([`crate::timed::with_output`]),
-    /// else `None`.
-    pub fn synthesize_timed(
-        &mut self,
-        ids: &[i64],
-        style: &[f32],
-        speed: f32,
-    ) -> Result<(Vec<f32>, Option<Vec<i64>>)> {
+    fn synthesize_timed(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Synthesis> {
         let padded = padded_ids(ids, style)?;
         let err = |e: ort::Error| Error::Inference(e.to_string());
         let tokens =
@@ -285,6 +294,9 @@ impl KokoroSession {
         } else {
             None
         };
-        Ok((audio.to_vec(), durations))
+        Ok(Synthesis {
+            audio: audio.to_vec(),
+            durations,
+        })
     }
 }

@@ -20,7 +20,7 @@
 //!   released after the last handle is dropped, so it outlives every call;
 //! - each handle has its own `RunOptions`, never shared between threads;
 //! - each call owns its input values (created and released on its thread) and
-//!   its output value (released on its thread after the samples are copied);
+//!   its output values (released on its thread after they are copied);
 //! - names are `CString`s owned by the call.
 //!
 //! Audio is bit-identical to a session per worker at the same intra-op thread
@@ -37,7 +37,7 @@ use ort::AsPointer;
 
 use crate::error::{Error, Result};
 use crate::session::{
-    build, build_graph, padded_ids, run_options, Graph, SessionOptions, Synthesize,
+    build, build_graph, padded_ids, run_options, Graph, SessionOptions, Synthesis, Synthesize,
 };
 use crate::voice::STYLE_DIM;
 
@@ -52,6 +52,8 @@ struct Inner {
     /// Input names (ids, style, speed) and the audio output's name.
     inputs: [CString; 3],
     output: CString,
+    /// The durations output's name, in a timed model.
+    durations: Option<CString>,
     options: SessionOptions,
     model: std::path::PathBuf,
 }
@@ -85,6 +87,12 @@ impl SharedSession {
             .map(|o| o.name().to_string())
             .ok_or_else(|| bad("the model has no output"))?;
         let cstring = |s: &str| CString::new(s).map_err(|_| bad("a name holds a NUL byte"));
+        let durations = session
+            .outputs()
+            .iter()
+            .any(|o| o.name() == crate::timed::DURATIONS_TENSOR)
+            .then(|| cstring(crate::timed::DURATIONS_TENSOR))
+            .transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 inputs: [
@@ -93,6 +101,7 @@ impl SharedSession {
                     cstring("speed")?,
                 ],
                 output: cstring(&output)?,
+                durations,
                 session,
                 options,
                 model: model.to_path_buf(),
@@ -161,6 +170,10 @@ impl std::fmt::Debug for SharedHandle {
 
 impl Synthesize for SharedHandle {
     fn synthesize(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Vec<f32>> {
+        Ok(self.synthesize_timed(ids, style, speed)?.audio)
+    }
+
+    fn synthesize_timed(&mut self, ids: &[i64], style: &[f32], speed: f32) -> Result<Synthesis> {
         let padded = padded_ids(ids, style)?;
         let err = |e: ort::Error| Error::Inference(e.to_string());
         let n = padded.len();
@@ -173,13 +186,17 @@ impl Synthesize for SharedHandle {
             self.inner.inputs[1].as_ptr(),
             self.inner.inputs[2].as_ptr(),
         ];
-        let output_names = [self.inner.output.as_ptr()];
-        let mut output: *mut ort::sys::OrtValue = ptr::null_mut();
+        let mut output_names = vec![self.inner.output.as_ptr()];
+        if let Some(d) = &self.inner.durations {
+            output_names.push(d.as_ptr());
+        }
+        let mut outputs: [*mut ort::sys::OrtValue; 2] = [ptr::null_mut(); 2];
         let api = ort::api();
         // SAFETY: see the module's safety argument. Every pointer is valid for
         // the call: the session lives in `inner` (kept by this handle), the run
         // options are this handle's own, the inputs and names live until the
-        // end of this function, and `output` receives a value we own.
+        // end of this function, and `outputs` has room for the values asked
+        // for, which we then own.
         let status = unsafe {
             (api.Run)(
                 self.inner.session.ptr().cast_mut(),
@@ -188,17 +205,28 @@ impl Synthesize for SharedHandle {
                 inputs.as_ptr(),
                 inputs.len(),
                 output_names.as_ptr(),
-                1,
-                &mut output,
+                output_names.len(),
+                outputs.as_mut_ptr(),
             )
         };
+        let [audio, durations] = outputs.map(Owned);
         check(status)?;
-        let output = Owned(output);
-        // SAFETY: `output` is a tensor value returned by `Run`, valid until
-        // `Owned` releases it.
-        unsafe { copy_floats(output.0) }
+        // SAFETY: `audio` and `durations` are tensor values returned by `Run`
+        // (or null, which the copies refuse), valid until `Owned` releases them.
+        let audio = unsafe { copy_tensor::<f32>(audio.0, FLOAT, "audio") }?;
+        let durations = match self.inner.durations {
+            // SAFETY: as for the audio.
+            Some(_) => Some(unsafe { copy_tensor::<i64>(durations.0, INT64, "durations") }?),
+            None => None,
+        };
+        Ok(Synthesis { audio, durations })
     }
 }
+
+const FLOAT: ort::sys::ONNXTensorElementDataType =
+    ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+const INT64: ort::sys::ONNXTensorElementDataType =
+    ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
 
 /// An `OrtValue` released when dropped.
 struct Owned(*mut ort::sys::OrtValue);
@@ -230,44 +258,49 @@ fn check(status: ort::sys::OrtStatusPtr) -> Result<()> {
     Err(Error::Inference(message))
 }
 
-/// The samples of a float tensor.
+/// The values of a tensor of element type `kind` (`T` its Rust type).
 ///
 /// # Safety
-/// `value` must be a valid tensor `OrtValue` of `f32`.
-unsafe fn copy_floats(value: *mut ort::sys::OrtValue) -> Result<Vec<f32>> {
+/// `value` must be null or a valid tensor `OrtValue`, and `T` the Rust type
+/// of `kind`.
+unsafe fn copy_tensor<T: Copy>(
+    value: *mut ort::sys::OrtValue,
+    kind: ort::sys::ONNXTensorElementDataType,
+    what: &str,
+) -> Result<Vec<T>> {
     if value.is_null() {
-        return Err(Error::Inference("the model returned no audio".into()));
+        return Err(Error::Inference(format!("the model returned no {what}")));
     }
     let api = ort::api();
     let mut info = ptr::null_mut();
     // SAFETY: `value` is valid (the caller's promise); `info` is released below.
     check(unsafe { (api.GetTensorTypeAndShape)(value, &mut info) })?;
     let mut count = 0usize;
-    let mut kind = ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+    let mut got = ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
     // SAFETY: `info` came from the call above and is released once.
     let (counted, typed) = unsafe {
         let counted = (api.GetTensorShapeElementCount)(info, &mut count);
-        let typed = (api.GetTensorElementType)(info, &mut kind);
+        let typed = (api.GetTensorElementType)(info, &mut got);
         (api.ReleaseTensorTypeAndShapeInfo)(info);
         (counted, typed)
     };
     check(counted)?;
     check(typed)?;
-    if kind != ort::sys::ONNXTensorElementDataType::ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT {
+    if got != kind {
         return Err(Error::Inference(format!(
-            "the model's audio is {kind:?}, not float"
+            "the model's {what} are {got:?}, not {kind:?}"
         )));
     }
     let mut data: *mut c_void = ptr::null_mut();
     // SAFETY: `value` is a valid tensor; its data pointer stays valid while it lives.
     check(unsafe { (api.GetTensorMutableData)(value, &mut data) })?;
     if count > 0 && data.is_null() {
-        return Err(Error::Inference("the model's audio has no data".into()));
+        return Err(Error::Inference(format!("the model's {what} have no data")));
     }
     if count == 0 {
         return Ok(Vec::new());
     }
-    // SAFETY: the tensor holds `count` contiguous f32 values at `data`, and is
-    // not written while we copy.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast::<f32>(), count) }.to_vec())
+    // SAFETY: the tensor holds `count` contiguous values of `kind` (so `T`) at
+    // `data`, and is not written while we copy.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<T>(), count) }.to_vec())
 }

@@ -13,6 +13,12 @@ pub const DURATIONS_TENSOR: &str = "/encoder/Gather_output_0";
 /// Samples per unit of duration (25 ms at 24 kHz).
 pub const SAMPLES_PER_DURATION_UNIT: usize = 600;
 
+/// How far the audio runs ahead of the durations, in units: a phoneme is
+/// heard about three units (75 ms) before the durations before it add up to.
+/// Measured on speech onsets of single words (60 to 110 ms ahead), and the
+/// offset the model's reference pipeline (hexgrad's `join_timestamps`) takes.
+pub const AUDIO_LEAD_UNITS: usize = 3;
+
 /// `ModelProto.graph`, `GraphProto.output`, `GraphProto.node`,
 /// `NodeProto.output` and the wire type of length-delimited fields.
 const MODEL_GRAPH: u64 = 7;

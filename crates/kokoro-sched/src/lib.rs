@@ -103,6 +103,67 @@ pub struct Audio {
     pub pause_before_ms: u32,
     /// Silence asked for by pause markup after the chunk, in milliseconds.
     pub pause_after_ms: Option<u32>,
+    /// Where each of the chunk's words is spoken in `samples`, when the model
+    /// gives durations (a timed model); `None` when it does not.
+    pub words: Option<Vec<Spoken>>,
+}
+
+/// A word, and the samples of its chunk's audio that speak it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spoken {
+    /// Byte range of the word in the source text.
+    pub span: Range<usize>,
+    /// Its samples in the chunk's audio (empty for a word the G2P gave no
+    /// sound: it sits where the next word starts).
+    pub samples: Range<usize>,
+}
+
+/// Where each word is spoken, from the ids' durations (`ids + 2` values, the
+/// pads first and last, in units of `SAMPLES_PER_DURATION_UNIT` samples).
+/// As in the model's reference pipeline, a word takes half of the space on
+/// either side of it, and every time is moved `AUDIO_LEAD_UNITS` earlier, as
+/// the audio runs ahead of the durations. `None` when the durations do not fit
+/// the chunk, or are negative.
+pub fn spoken_words(chunk: &Chunk, durations: &[i64]) -> Option<Vec<Spoken>> {
+    use kokoro_infer::timed::{AUDIO_LEAD_UNITS, SAMPLES_PER_DURATION_UNIT};
+    if durations.len() != chunk.ids.len() + 2 || durations.iter().any(|&d| d < 0) {
+        return None;
+    }
+    // Half-units before each id (index 0 is the leading pad), so that a space
+    // can be cut in two.
+    let mut before = Vec::with_capacity(durations.len() + 1);
+    let mut at = 0usize;
+    before.push(0);
+    for &d in durations {
+        at = at.saturating_add(usize::try_from(d).ok()?.saturating_mul(2));
+        before.push(at);
+    }
+    let space = kokoro_text::vocab::id_of(' ');
+    let half_space = |id: Option<usize>| match id {
+        Some(i) if chunk.ids.get(i).copied() == space => (before[i + 2] - before[i + 1]) / 2,
+        _ => 0,
+    };
+    let samples = |half_units: usize| {
+        half_units.saturating_sub(2 * AUDIO_LEAD_UNITS) * SAMPLES_PER_DURATION_UNIT / 2
+    };
+    let total = *before.last()?;
+    chunk
+        .words
+        .iter()
+        .map(|w| {
+            let (first, last) = (w.ids.start, w.ids.end);
+            let mut start = *before.get(first + 1)?;
+            let mut end = (*before.get(last + 1)?).max(start);
+            if first < last {
+                start -= half_space(first.checked_sub(1));
+                end += half_space(Some(last));
+            }
+            Some(Spoken {
+                span: w.span.clone(),
+                samples: samples(start)..samples(end.min(total)),
+            })
+        })
+        .collect()
 }
 
 /// Receives audio in input order. Returning an error stops the run.
@@ -148,8 +209,8 @@ impl Request<'_> {
         index: usize,
         chunk: Chunk,
     ) -> Result<Audio, Error> {
-        let samples = session
-            .synthesize(
+        let synthesis = session
+            .synthesize_timed(
                 &chunk.ids,
                 self.voice.style_for(chunk.ids.len()),
                 self.speed,
@@ -159,10 +220,15 @@ impl Request<'_> {
                 snippet: self.snippet(&chunk),
                 source,
             })?;
+        let words = synthesis
+            .durations
+            .as_deref()
+            .and_then(|d| spoken_words(&chunk, d));
         Ok(Audio {
             index,
             span: chunk.span,
-            samples,
+            samples: synthesis.audio,
+            words,
             ends_paragraph: chunk.ends_paragraph,
             ends_sentence: chunk.ends_sentence,
             pause_before_ms: chunk.pause_before_ms,

@@ -23,6 +23,10 @@ pub const ORT_VERSION: &str = "1.31.1";
 pub const MODEL_FILE: &str = "kokoro-v1.0.int8.onnx";
 /// SHA-256 of the int8 model.
 pub const MODEL_SHA256: &str = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb";
+/// SHA-256 of the timed model made from it (each id's duration as a second
+/// output: `kokoro_infer::timed`).
+pub const TIMED_MODEL_SHA256: &str =
+    "962522c8d042f43ffa449f3fd5f2cae9f90e1c2a0a341fa24ffd61a808c916d7";
 const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
 const ORT_SHA256: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
 const MODEL_PARTS: [(&str, &str); 4] = [
@@ -376,21 +380,41 @@ impl Cache {
     /// the ONNX Runtime version and the processor's features (the optimized
     /// graph may use kernels of this processor only).
     pub fn optimized_model(&self, model: &Path) -> PathBuf {
-        let model_key = std::fs::canonicalize(model)
-            .unwrap_or_else(|_| model.to_path_buf())
-            .display()
-            .to_string();
-        let stamp = stamp_of(model).unwrap_or_default();
-        let key = sha256_hex(
-            format!(
-                "{model_key}\n{stamp}\n{ORT_VERSION}\n{}",
-                processor_features()
-            )
-            .as_bytes(),
-        );
+        let key = model_key(model, &format!("{ORT_VERSION}\n{}", processor_features()));
         self.dir
             .join("optimized")
-            .join(format!("kokoro-ort-{ORT_VERSION}-{}.onnx", &key[..16]))
+            .join(format!("kokoro-ort-{ORT_VERSION}-{key}.onnx"))
+    }
+
+    /// Where the timed form of `model` is kept, keyed by the model file.
+    pub fn timed_model(&self, model: &Path) -> PathBuf {
+        let key = model_key(model, "timed");
+        self.dir.join("timed").join(format!("kokoro-timed-{key}.onnx"))
+    }
+
+    /// The timed form of `model` (each id's duration as a second output,
+    /// `kokoro_infer::timed`): made on first use, kept in the cache, checked
+    /// against the SHA-256 it was sealed with. Made from the pinned model, it
+    /// must have its own pinned SHA-256. An error when the model has no
+    /// durations tensor: its audio still works, untimed.
+    pub fn ensure_timed(&self, model: &Path) -> Result<PathBuf> {
+        let path = self.timed_model(model);
+        check_derived(&path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let bytes = std::fs::read(model).map_err(io_err(model))?;
+        let timed = kokoro_infer::timed::with_output(&bytes, kokoro_infer::timed::DURATIONS_TENSOR)?;
+        let hash = sha256_hex(&timed);
+        if sha256_hex(&bytes) == MODEL_SHA256 {
+            check_hash(&path, &timed, TIMED_MODEL_SHA256)?;
+        }
+        drop(bytes);
+        let dir = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        write_atomically(&path, &timed)?;
+        seal_with(&path, &hash);
+        Ok(path)
     }
 
     fn scratch(&self) -> Result<tempfile::TempDir> {
@@ -681,17 +705,17 @@ fn processor_features() -> String {
         .unwrap_or_default()
 }
 
-/// The SHA-256 an optimized model was sealed with, beside it.
+/// The SHA-256 a derived file was sealed with, beside it.
 fn seal_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".sha256");
     path.with_file_name(name)
 }
 
-/// Checks a kept optimized model against the SHA-256 it was sealed with
+/// Checks a kept derived file (an optimized or timed model) against the SHA-256 it was sealed with
 /// (cheaply, through its stamp, unless the file changed); a copy that fails is
 /// removed, so that it is made again. A copy not sealed yet is sealed now.
-pub fn check_optimized(path: &Path) {
+pub fn check_derived(path: &Path) {
     if !path.is_file() {
         return;
     }
@@ -702,21 +726,37 @@ pub fn check_optimized(path: &Path) {
                 let _ = std::fs::remove_file(p);
             }
         }
-        Err(_) => seal_optimized(path),
+        Err(_) => seal_derived(path),
     }
 }
 
-/// Records the SHA-256 of a freshly made optimized model, and its stamp.
-pub fn seal_optimized(path: &Path) {
+/// Records the SHA-256 of a freshly made derived file (an optimized or timed
+/// model), and its stamp.
+pub fn seal_derived(path: &Path) {
     if !path.is_file() || seal_path(path).is_file() {
         return;
     }
     if let Ok(bytes) = std::fs::read(path) {
-        let hash = sha256_hex(&bytes);
-        if std::fs::write(seal_path(path), &hash).is_ok() {
-            let _ = verify_file(path, &hash);
-        }
+        seal_with(path, &sha256_hex(&bytes));
     }
+}
+
+/// Records `hash` as the SHA-256 of the derived file `path`, and its stamp.
+fn seal_with(path: &Path, hash: &str) {
+    if std::fs::write(seal_path(path), hash).is_ok() {
+        let _ = verify_file(path, hash);
+    }
+}
+
+/// A short key for a file derived from `model` (its path, size and
+/// modification time) and from `more`.
+fn model_key(model: &Path, more: &str) -> String {
+    let path = std::fs::canonicalize(model)
+        .unwrap_or_else(|_| model.to_path_buf())
+        .display()
+        .to_string();
+    let stamp = stamp_of(model).unwrap_or_default();
+    sha256_hex(format!("{path}\n{stamp}\n{more}").as_bytes())[..16].to_string()
 }
 
 /// Checks `path` against `expected`, unless an up-to-date stamp says it was checked.
@@ -778,12 +818,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kept = dir.path().join("g.onnx");
         std::fs::write(&kept, b"graph").unwrap();
-        check_optimized(&kept); // not sealed yet: sealed now
+        check_derived(&kept); // not sealed yet: sealed now
         assert!(seal_path(&kept).is_file());
-        check_optimized(&kept);
+        check_derived(&kept);
         assert!(kept.is_file(), "a sealed, unchanged copy stays");
         std::fs::write(&kept, b"GRAPH").unwrap();
-        check_optimized(&kept);
+        check_derived(&kept);
         assert!(!kept.exists(), "a changed copy goes, to be made again");
         assert!(!seal_path(&kept).exists());
     }

@@ -107,6 +107,10 @@ pub struct Config {
     pub frontends: Option<Frontends>,
     /// Told about fetching and warnings.
     pub on_event: Option<EventFn>,
+    /// Run the model as it is, without the durations output: no word timings
+    /// (the audio is the same). By default the engine derives the timed
+    /// model once into the cache and reads each id's duration on every call.
+    pub skip_timing: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -200,6 +204,32 @@ pub struct Segment {
     pub span: Range<usize>,
     /// Its samples in the whole output, the pause before it included.
     pub samples: Range<usize>,
+    /// Its words, where each is spoken in the whole output (empty when the
+    /// engine runs untimed: [`Tts::timed`]).
+    pub words: Vec<Word>,
+}
+
+/// A word of the text, and where it is spoken in the output: the model's own
+/// durations, placed exactly as the joiner placed the samples (trimmed
+/// silence, pauses, speed), so that timings do not drift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// Byte range of the word in the text (surrounding punctuation left out).
+    pub span: Range<usize>,
+    /// Its samples in the output; empty for a word with no sound of its own.
+    pub samples: Range<usize>,
+}
+
+impl Word {
+    /// Start, in seconds from the start of the output.
+    pub fn start(&self) -> f64 {
+        self.samples.start as f64 / f64::from(SAMPLE_RATE)
+    }
+
+    /// End, in seconds from the start of the output.
+    pub fn end(&self) -> f64 {
+        self.samples.end as f64 / f64::from(SAMPLE_RATE)
+    }
 }
 
 /// A spoken text.
@@ -217,6 +247,12 @@ impl Speech {
     /// Length in seconds.
     pub fn duration(&self) -> f64 {
         self.samples.len() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// Every word, in order, with where it is spoken (none when the engine
+    /// runs untimed).
+    pub fn words(&self) -> impl Iterator<Item = &Word> {
+        self.segments.iter().flat_map(|s| s.words.iter())
     }
 
     /// Writes the audio to `path` in the format its extension names (WAV when
@@ -257,6 +293,7 @@ struct Inner {
     sessions: Sessions,
     layout: Layout,
     described: String,
+    timed: bool,
 }
 
 /// Where the model runs.
@@ -311,9 +348,26 @@ impl Tts {
                 Frontends::new(fallback, kokoro_text::Lexicon::default())
             }
         };
+        let (model, timed) = if config.skip_timing {
+            (paths.model.clone(), false)
+        } else {
+            match config
+                .assets
+                .cache()
+                .and_then(|cache| cache.ensure_timed(&paths.model))
+            {
+                Ok(timed) => (timed, true),
+                Err(e) => {
+                    emit(Event::Warning(format!(
+                        "word timings are unavailable: {e}; the audio is the same"
+                    )));
+                    (paths.model.clone(), false)
+                }
+            }
+        };
         let layout = config.workers.layout();
         let (sessions, described) = if config.workers.session_per_worker {
-            let scheduler = layout.build(|options| KokoroSession::open(&paths.model, options))?;
+            let scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
             let described = scheduler.describe();
             (Sessions::PerWorker(Mutex::new(scheduler)), described)
         } else {
@@ -327,13 +381,13 @@ impl Tts {
             // skip the optimizations (see SharedSession::open_cached).
             let session = match config.assets.cache() {
                 Ok(cache) => {
-                    let optimized = cache.optimized_model(&paths.model);
-                    crate::assets::check_optimized(&optimized);
-                    let session = SharedSession::open_cached(&paths.model, options, &optimized)?;
-                    crate::assets::seal_optimized(&optimized);
+                    let optimized = cache.optimized_model(&model);
+                    crate::assets::check_derived(&optimized);
+                    let session = SharedSession::open_cached(&model, options, &optimized)?;
+                    crate::assets::seal_derived(&optimized);
                     session
                 }
-                Err(_) => SharedSession::open(&paths.model, options)?,
+                Err(_) => SharedSession::open(&model, options)?,
             };
             let gate = Arc::new(Gate::new(layout.workers));
             let scheduler = build_gated(layout, &session, &gate)?;
@@ -352,8 +406,15 @@ impl Tts {
                 sessions,
                 layout,
                 described,
+                timed,
             }),
         })
+    }
+
+    /// Whether each word's timing is known ([`Segment::words`]): the model
+    /// gives its durations.
+    pub fn timed(&self) -> bool {
+        self.inner.timed
     }
 
     /// The worker layout in use.
@@ -433,11 +494,22 @@ impl Tts {
         let mut written = 0;
         let mut deliver = |audio: Audio| -> Result<(), SinkError> {
             joined.clear();
-            joiner.push(&audio.samples, boundary(&audio), &mut joined);
+            let placed = joiner.push(&audio.samples, boundary(&audio), &mut joined);
+            let words = audio.words.unwrap_or_default();
             let segment = Segment {
                 index: audio.index,
                 span: audio.span,
                 samples: written..written + joined.len(),
+                words: words
+                    .into_iter()
+                    .map(|w| {
+                        let at = placed.place_range(w.samples);
+                        Word {
+                            span: w.span,
+                            samples: written + at.start..written + at.end,
+                        }
+                    })
+                    .collect(),
             };
             written += joined.len();
             sink(&segment, &joined)

@@ -138,6 +138,16 @@ impl Synthesize for Gated {
         let _permit = self.gate.enter(ids.len());
         self.handle.synthesize(ids, style, speed)
     }
+
+    fn synthesize_timed(
+        &mut self,
+        ids: &[i64],
+        style: &[f32],
+        speed: f32,
+    ) -> kokoro_infer::Result<kokoro_infer::Synthesis> {
+        let _permit = self.gate.enter(ids.len());
+        self.handle.synthesize_timed(ids, style, speed)
+    }
 }
 
 #[cfg(test)]

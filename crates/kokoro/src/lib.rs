@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod captions;
 mod engine;
 mod error;
 mod frontends;
@@ -61,7 +62,7 @@ pub use kokoro_text as text;
 pub use assets::{AssetPaths, Cache, FetchEvent, Want};
 pub use engine::{
     AssetOptions, ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk,
-    SpeechStream, Tts, SPEED_RANGE,
+    SpeechStream, Tts, Word, SPEED_RANGE,
 };
 pub use error::{Error, Result};
 pub use frontends::{default_fallback, Frontends};
