@@ -265,7 +265,11 @@ mod tests {
         assert_eq!(first.kept, bounds.clone());
         assert_eq!(first.at, 0);
         let second = j.push(&chunk, sentence, &mut out);
-        assert_eq!(second.at, bounds.len() + 12_000, "after the first and a 0.5 s pause");
+        assert_eq!(
+            second.at,
+            bounds.len() + 12_000,
+            "after the first and a 0.5 s pause"
+        );
         // Every kept sample is where the placement says.
         for i in [bounds.start, 4800, 6000, bounds.end - 1] {
             assert_eq!(out[second.place(i)], chunk[i]);

@@ -155,7 +155,9 @@ impl Plan {
                 // `--captions vtt` names the format alone (for --split-output).
                 let named = PathBuf::from(format!("x.{}", path.display()));
                 let format = CaptionFormat::from_path(path)
-                    .or_else(|| CaptionFormat::from_path(&named).filter(|_| path.extension().is_none()))
+                    .or_else(|| {
+                        CaptionFormat::from_path(&named).filter(|_| path.extension().is_none())
+                    })
                     .ok_or_else(|| {
                         anyhow::anyhow!("--captions: `{}` is neither .srt nor .vtt", path.display())
                     })?;
@@ -234,7 +236,10 @@ mod tests {
     #[test]
     fn captions_take_their_format_from_the_name() {
         let p = plan(&["in.txt", "out.wav", "--captions", "out.srt"]).unwrap();
-        assert_eq!(p.captions, Some((CaptionFormat::Srt, PathBuf::from("out.srt"))));
+        assert_eq!(
+            p.captions,
+            Some((CaptionFormat::Srt, PathBuf::from("out.srt")))
+        );
         let p = plan(&["book.epub", "--split-output", "dir", "--captions", "vtt"]).unwrap();
         assert_eq!(p.captions.map(|c| c.0), Some(CaptionFormat::Vtt));
         let e = plan(&["in.txt", "--captions", "out.txt"]).unwrap_err();

@@ -74,6 +74,7 @@ fn chunks(spec: &[(u8, bool)]) -> (String, Vec<Chunk>) {
             span: start..text.len() - 1,
             phonemes: String::new(),
             ids,
+            words: Vec::new(),
             ends_paragraph: false,
             ends_sentence: true,
             pause_before_ms: 0,
@@ -357,4 +358,54 @@ fn chunks_that_fit_together_run_together() {
         )
         .unwrap();
     assert_eq!(fake.highest_shared.load(Ordering::SeqCst), 200);
+}
+
+/// Word times from synthetic durations: each word takes half of the space on
+/// either side, and every time moves three units (75 ms) earlier.
+#[test]
+fn word_times_follow_the_durations() {
+    use kokoro_sched::spoken_words;
+    use kokoro_text::Word;
+    let space = kokoro_text::vocab::id_of(' ').unwrap();
+    // "ab cd.": ids a b ␣ c d .
+    let chunk = Chunk {
+        index: 0,
+        span: 0..6,
+        phonemes: "ab cd.".into(),
+        ids: vec![43, 44, space, 45, 46, 4],
+        words: vec![
+            Word {
+                span: 0..2,
+                ids: 0..2,
+            },
+            Word {
+                span: 3..5,
+                ids: 3..5,
+            },
+            Word {
+                span: 5..5,
+                ids: 5..5,
+            },
+        ],
+        ends_paragraph: false,
+        ends_sentence: true,
+        pause_before_ms: 0,
+        pause_after_ms: None,
+        diagnostics: Vec::new(),
+    };
+    // pad a b ␣ c d . pad, in units of 600 samples
+    let durations = [10, 2, 3, 4, 1, 5, 6, 8];
+    let words = spoken_words(&chunk, &durations).unwrap();
+    let unit = 600;
+    // "ab": units 10..15, plus half the space after (2) = 10..17, less 3 = 7..14.
+    assert_eq!(words[0].samples, 7 * unit..14 * unit);
+    // "cd": units 19..25, less half the space before = 17..25, less 3 = 14..22.
+    assert_eq!(words[1].samples, 14 * unit..22 * unit);
+    // A word with no ids sits where its ids would start.
+    assert_eq!(words[2].samples, 22 * unit..22 * unit);
+    // The words' times never pass the audio's end.
+    assert!(words.iter().all(|w| w.samples.end <= 36 * unit));
+    // Durations that do not fit the chunk give no times.
+    assert_eq!(spoken_words(&chunk, &durations[1..]), None);
+    assert_eq!(spoken_words(&chunk, &[10, 2, 3, -4, 1, 5, 6, 8]), None);
 }

@@ -6,9 +6,15 @@
 //! - `POST /v1/audio/speech`: OpenAI's request shape (`input`, `voice`, blends
 //!   included, `response_format`, `speed`; and `lang`, not OpenAI's), audio
 //!   streamed in order as chunks complete.
+//! - `POST /v1/audio/speech/timed`: the same request, answered with the audio
+//!   and each word's start, end and byte span in `input`, chunk by chunk, as
+//!   lines of JSON (the native form).
+//! - `POST /dev/captioned_speech`: Kokoro-FastAPI's shape of the same (base64
+//!   audio and `timestamps` of `word`, `start_time`, `end_time`; one JSON
+//!   object, or one line per chunk with `stream`), so that its clients work.
 //! - `GET /v1/audio/voices`, `GET /health`, `GET /openapi.json`,
 //!   `POST /v1/text/extract` (a document to chapters of text), and `GET /`, a
-//!   page to try it.
+//!   page to try it, which highlights each word as it is spoken.
 //!
 //! Requests are validated on the async runtime and spoken each on a thread of
 //! its own, never on a runtime thread. Requests in progress share the engine's
@@ -41,9 +47,11 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use kokoro::audio::{Dest, Format};
 use kokoro::infer::VoiceSet;
-use kokoro::{Lang, SpeakOptions, Tts, VoiceInfo, SPEED_RANGE};
+use kokoro::{Lang, SpeakOptions, Tts, VoiceInfo, Word, SPEED_RANGE};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -236,6 +244,8 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         .route("/openapi.json", get(openapi))
         .route("/v1/audio/voices", get(list_voices))
         .route("/v1/audio/speech", post(speech))
+        .route("/v1/audio/speech/timed", post(timed_speech))
+        .route("/dev/captioned_speech", post(captioned_speech))
         .route(
             "/v1/text/extract",
             post(extract).layer(DefaultBodyLimit::max(MAX_DOCUMENT)),
@@ -335,10 +345,8 @@ async fn list_voices(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
     Json(serde_json::json!({ "voices": state.voice_list }))
 }
 
-async fn speech(
-    State(state): State<Arc<AppState>>,
-    body: Result<Json<SpeechRequest>, JsonRejection>,
-) -> Result<Response, ApiError> {
+/// The JSON body, or the 4xx that says what is wrong with it.
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     let Json(req) = body.map_err(|e| {
         let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             StatusCode::PAYLOAD_TOO_LARGE
@@ -347,8 +355,19 @@ async fn speech(
         };
         ApiError::new(status, e.body_text())
     })?;
-    let job = validate(req, state.engine.voice_set(), &state.default_voice)?;
-    let format = job.format;
+    Ok(req)
+}
+
+/// What a request's thread sends: bytes for the client, or the error that ends them.
+type Sender = mpsc::Sender<std::io::Result<Bytes>>;
+
+/// Admits a request (or answers 429) and runs `work` on a thread of its own,
+/// its output streamed to the client as `content_type`.
+fn respond(
+    state: &AppState,
+    content_type: &'static str,
+    work: impl FnOnce(&Tts, Sender) -> Result<(), kokoro::Error> + Send + 'static,
+) -> Result<Response, ApiError> {
     if state.in_progress.fetch_add(1, Ordering::SeqCst) >= state.limit {
         state.in_progress.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError::new(
@@ -366,7 +385,7 @@ async fn speech(
             if out.is_closed() {
                 return; // the client left before its turn
             }
-            if let Err(e) = speak(&engine, job, out.clone()) {
+            if let Err(e) = work(&engine, out.clone()) {
                 let _ = out.blocking_send(Err(std::io::Error::other(e.to_string())));
             }
         })
@@ -378,10 +397,212 @@ async fn speech(
         })?;
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     Ok((
-        [(header::CONTENT_TYPE, format.mime_type())],
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+async fn speech(
+    State(state): State<Arc<AppState>>,
+    req: Result<Json<SpeechRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let job = validate(body(req)?, state.engine.voice_set(), &state.default_voice)?;
+    respond(&state, job.format.mime_type(), move |engine, out| {
+        speak(engine, job, out)
+    })
+}
+
+/// The request body of `POST /dev/captioned_speech`: OpenAI's, and
+/// Kokoro-FastAPI's additions (those that change nothing here are accepted
+/// and ignored).
+#[derive(Debug, Deserialize)]
+struct CaptionedRequest {
+    #[serde(flatten)]
+    speech: SpeechRequest,
+    /// One line of JSON per chunk (the default), or one object at the end.
+    #[serde(default)]
+    stream: Option<bool>,
+    /// Words and their times (the default), or none.
+    #[serde(default)]
+    return_timestamps: Option<bool>,
+    /// Kokoro-FastAPI's name for the language (`a`, `b`, `e`... or a code).
+    #[serde(default)]
+    lang_code: Option<String>,
+}
+
+/// The engine's words must be timed for these endpoints.
+fn require_timing(engine: &Tts) -> Result<(), ApiError> {
+    if engine.timed() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "word timings are unavailable: the model gives no durations",
+        ))
+    }
+}
+
+/// `POST /v1/audio/speech/timed`: the native form. Lines of JSON, one per
+/// chunk as it is made: `{"audio": BASE64, "words": [{"word", "start",
+/// "end", "span": [BYTE, BYTE]}]}` (times in seconds from the start, spans
+/// into `input`), then `{"done": true, "audio_seconds": S}`.
+async fn timed_speech(
+    State(state): State<Arc<AppState>>,
+    req: Result<Json<SpeechRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    require_timing(&state.engine)?;
+    let job = validate(body(req)?, state.engine.voice_set(), &state.default_voice)?;
+    respond(&state, "application/x-ndjson", move |engine, out| {
+        let text = job.text.clone();
+        let lines = LineWriter(out);
+        let samples = speak_timed(engine, job, |audio, words| {
+            let words: Vec<serde_json::Value> = words
+                .iter()
+                .map(|w| {
+                    serde_json::json!({
+                        "word": text.get(w.span.clone()).unwrap_or_default(),
+                        "start": seconds(w.samples.start),
+                        "end": seconds(w.samples.end),
+                        "span": [w.span.start, w.span.end],
+                    })
+                })
+                .collect();
+            lines.send(&serde_json::json!({ "audio": BASE64.encode(audio), "words": words }))
+        })?;
+        lines
+            .send(&serde_json::json!({ "done": true, "audio_seconds": seconds(samples) }))
+            .map_err(kokoro::Error::Sink)?;
+        Ok(())
+    })
+}
+
+/// `POST /dev/captioned_speech`, Kokoro-FastAPI's shape: with `stream` (the
+/// default) one line of JSON per chunk, `{"audio": BASE64, "audio_format":
+/// MIME, "timestamps": [{"word", "start_time", "end_time"}]}`, the last one
+/// carrying what the encoder held back; without, one such object for the
+/// whole text. Times are seconds from the start of the audio.
+async fn captioned_speech(
+    State(state): State<Arc<AppState>>,
+    req: Result<Json<CaptionedRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    require_timing(&state.engine)?;
+    let mut req = body(req)?;
+    if req.speech.lang.is_none() {
+        req.speech.lang = req.lang_code.take();
+    }
+    let (stream, with_words) = (
+        req.stream.unwrap_or(true),
+        req.return_timestamps.unwrap_or(true),
+    );
+    let job = validate(req.speech, state.engine.voice_set(), &state.default_voice)?;
+    let mime = job.format.mime_type();
+    respond(&state, "application/json", move |engine, out| {
+        let text = job.text.clone();
+        let stamps = |words: &[Word]| -> serde_json::Value {
+            if !with_words {
+                return serde_json::Value::Null;
+            }
+            words
+                .iter()
+                .map(|w| {
+                    serde_json::json!({
+                        "word": text.get(w.span.clone()).unwrap_or_default(),
+                        "start_time": seconds(w.samples.start),
+                        "end_time": seconds(w.samples.end),
+                    })
+                })
+                .collect()
+        };
+        let line = |audio: &[u8], words: &[Word]| {
+            serde_json::json!({
+                "audio": BASE64.encode(audio),
+                "audio_format": mime,
+                "timestamps": stamps(words),
+            })
+        };
+        let lines = LineWriter(out);
+        if stream {
+            speak_timed(engine, job, |audio, words| lines.send(&line(audio, words)))?;
+        } else {
+            let (mut all, mut timed) = (Vec::new(), Vec::new());
+            speak_timed(engine, job, |audio, words| {
+                all.extend_from_slice(audio);
+                timed.extend_from_slice(words);
+                Ok(())
+            })?;
+            lines
+                .send(&line(&all, &timed))
+                .map_err(kokoro::Error::Sink)?;
+        }
+        Ok(())
+    })
+}
+
+/// Samples to seconds, to the millisecond.
+fn seconds(samples: usize) -> f64 {
+    (samples as f64 / f64::from(kokoro::SAMPLE_RATE) * 1000.0).round() / 1000.0
+}
+
+/// Sends one JSON value a line; fails once the client has gone.
+struct LineWriter(Sender);
+
+impl LineWriter {
+    fn send(&self, value: &serde_json::Value) -> Result<(), kokoro::SinkError> {
+        let mut line = serde_json::to_vec(value)?;
+        line.push(b'\n');
+        self.0
+            .blocking_send(Ok(Bytes::from(line)))
+            .map_err(|_| "the client went away".into())
+    }
+}
+
+/// Speaks `job`, handing each chunk's encoded bytes and timed words to
+/// `chunk` as they are made (the last call has the bytes the encoder held
+/// back, and no words); returns the samples spoken.
+fn speak_timed(
+    engine: &Tts,
+    job: Job,
+    mut chunk: impl FnMut(&[u8], &[Word]) -> Result<(), kokoro::SinkError>,
+) -> Result<usize, kokoro::Error> {
+    let buffer = SharedBuffer::default();
+    let mut encoder = kokoro::audio::encoder(job.format, Dest::writer(buffer.clone()))?;
+    let mut samples = 0;
+    engine.speak_into(&job.text, &job.options, |segment, audio| {
+        encoder.write(audio)?;
+        samples = segment.samples.end;
+        chunk(&buffer.take(), &segment.words)
+    })?;
+    encoder.finish()?.commit()?;
+    chunk(&buffer.take(), &[]).map_err(kokoro::Error::Sink)?;
+    Ok(samples)
+}
+
+/// Bytes written by an encoder, taken out chunk by chunk.
+#[derive(Debug, Clone, Default)]
+struct SharedBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A speech request checked against the limits and the voices: the job to
@@ -476,7 +697,7 @@ async fn extract(body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
 }
 
 /// Sends encoded bytes to the client; fails once the client has gone.
-struct ChannelWriter(mpsc::Sender<std::io::Result<Bytes>>);
+struct ChannelWriter(Sender);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -505,11 +726,7 @@ impl Drop for Admitted {
     }
 }
 
-fn speak(
-    engine: &Tts,
-    job: Job,
-    out: mpsc::Sender<std::io::Result<Bytes>>,
-) -> Result<(), kokoro::Error> {
+fn speak(engine: &Tts, job: Job, out: Sender) -> Result<(), kokoro::Error> {
     let mut encoder = kokoro::audio::encoder(job.format, Dest::writer(ChannelWriter(out)))?;
     engine.speak_into(&job.text, &job.options, |_, samples| {
         Ok(encoder.write(samples)?)

@@ -389,7 +389,9 @@ impl Cache {
     /// Where the timed form of `model` is kept, keyed by the model file.
     pub fn timed_model(&self, model: &Path) -> PathBuf {
         let key = model_key(model, "timed");
-        self.dir.join("timed").join(format!("kokoro-timed-{key}.onnx"))
+        self.dir
+            .join("timed")
+            .join(format!("kokoro-timed-{key}.onnx"))
     }
 
     /// The timed form of `model` (each id's duration as a second output,
@@ -404,7 +406,8 @@ impl Cache {
             return Ok(path);
         }
         let bytes = std::fs::read(model).map_err(io_err(model))?;
-        let timed = kokoro_infer::timed::with_output(&bytes, kokoro_infer::timed::DURATIONS_TENSOR)?;
+        let timed =
+            kokoro_infer::timed::with_output(&bytes, kokoro_infer::timed::DURATIONS_TENSOR)?;
         let hash = sha256_hex(&timed);
         if sha256_hex(&bytes) == MODEL_SHA256 {
             check_hash(&path, &timed, TIMED_MODEL_SHA256)?;

@@ -54,44 +54,41 @@ pub struct Cue {
 
 /// Cues for `words` (in order, from one text), cut by the sentences of `text`.
 pub fn cues(text: &str, words: &[Word], options: &CaptionOptions) -> Vec<Cue> {
-    let max_chars = options.line_chars * options.lines.max(1);
     let (min, max) = (
         seconds_to_samples(options.min_seconds),
         seconds_to_samples(options.max_seconds),
     );
     let sentences = kokoro_text::split_sentences(text);
+    let sentence_end = |at: usize| {
+        let k = sentences.partition_point(|s| s.span.end <= at);
+        sentences.get(k).map_or(usize::MAX, |s| s.span.end)
+    };
+    // Whether words `g` fit one cue: their text (with the punctuation after
+    // the last, up to the next word) in the lines, their time in `max`.
+    let fits = |g: &Range<usize>| {
+        let (first, last) = (&words[g.start], &words[g.end - 1]);
+        let end = words
+            .get(g.end)
+            .map_or(text.len(), |n| n.span.start)
+            .min(sentence_end(last.span.start))
+            .max(last.span.end);
+        let shown = lines(&shown(text, first.span.start..end), options.line_chars);
+        let long = last.samples.end.saturating_sub(first.samples.start);
+        (shown.lines().count() <= options.lines.max(1) && long <= max) || g.len() == 1
+    };
     // Groups of word indices, each in one sentence, each within the limits.
     let mut groups: Vec<Range<usize>> = Vec::new();
-    let mut sentence = 0;
     let mut i = 0;
     while i < words.len() {
-        while sentence + 1 < sentences.len() && sentences[sentence].span.end <= words[i].span.start
-        {
-            sentence += 1;
-        }
-        let end_of_sentence = sentences.get(sentence).map_or(usize::MAX, |s| s.span.end);
+        let end_of_sentence = sentence_end(words[i].span.start);
         let first = i;
         i += 1;
-        while i < words.len() && words[i].span.start < end_of_sentence {
-            let chars = shown(text, words[first].span.start..words[i].span.end)
-                .chars()
-                .count();
-            let long = words[i].samples.end.saturating_sub(words[first].samples.start);
-            if chars > max_chars || long > max {
-                break;
-            }
+        while i < words.len() && words[i].span.start < end_of_sentence && fits(&(first..i + 1)) {
             i += 1;
         }
         groups.push(first..i);
     }
     // Short cues are joined to a neighbour where the result stays within limits.
-    let fits = |g: &Range<usize>| {
-        let chars = shown(text, words[g.start].span.start..words[g.end - 1].span.end)
-            .chars()
-            .count();
-        let long = words[g.end - 1].samples.end.saturating_sub(words[g.start].samples.start);
-        chars <= max_chars && long <= max
-    };
     let length = |g: &Range<usize>| {
         words[g.end - 1]
             .samples
@@ -147,7 +144,9 @@ pub fn cues(text: &str, words: &[Word], options: &CaptionOptions) -> Vec<Cue> {
         }
         .max(last.span.end);
         let from = from.min(first.span.start);
-        let next_start = groups.get(n + 1).map(|next| words[next.start].samples.start);
+        let next_start = groups
+            .get(n + 1)
+            .map(|next| words[next.start].samples.start);
         let start = first.samples.start;
         let mut end = last.samples.end.max(start);
         if end - start < min {
@@ -227,7 +226,12 @@ pub fn srt(cues: &[Cue]) -> String {
     let mut out = String::new();
     for (n, c) in cues.iter().enumerate() {
         // A blank line would end the cue early: none is left in the text.
-        let text = c.text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n");
+        let text = c
+            .text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
         let _ = write!(
             out,
             "{}\n{} --> {}\n{text}\n\n",
@@ -248,7 +252,11 @@ pub fn vtt(cues: &[Cue]) -> String {
             .text
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| l.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"))
+            .map(|l| {
+                l.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let _ = write!(
@@ -324,7 +332,11 @@ mod tests {
     fn timestamps_in_both_formats() {
         assert_eq!(timestamp(0, ','), "00:00:00,000");
         assert_eq!(timestamp(24_000 * 3661 + 12_000, '.'), "01:01:01.500");
-        assert_eq!(timestamp(12, ','), "00:00:00,001", "rounded to the millisecond");
+        assert_eq!(
+            timestamp(12, ','),
+            "00:00:00,001",
+            "rounded to the millisecond"
+        );
     }
 
     #[test]
@@ -334,10 +346,16 @@ mod tests {
         let cues = cues(text, &words, &CaptionOptions::default());
         assert_eq!(cues.len(), 3, "{cues:?}");
         let srt = srt(&cues);
-        assert!(srt.starts_with("1\n00:00:00,000 --> 00:00:01,100\nHello, world.\n\n2\n"), "{srt}");
+        assert!(
+            srt.starts_with("1\n00:00:00,000 --> 00:00:01,100\nHello, world.\n\n2\n"),
+            "{srt}"
+        );
         assert!(srt.contains("\n3\n"), "{srt}");
         let vtt = vtt(&cues);
-        assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:01.100\nHello, world.\n\n"), "{vtt}");
+        assert!(
+            vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:01.100\nHello, world.\n\n"),
+            "{vtt}"
+        );
         assert!(vtt.contains("Is 1 &lt; 2 &amp; 3 &gt; 2?"), "{vtt}");
         assert!(vtt.contains("Yes --&gt; it is."), "{vtt}");
         for block in vtt.trim_end().split("\n\n").skip(1) {
@@ -357,7 +375,11 @@ mod tests {
         for c in &cues {
             let lines: Vec<&str> = c.text.lines().collect();
             assert!(lines.len() <= 2, "{:?}", c.text);
-            assert!(lines.iter().all(|l| l.chars().count() <= 42), "{:?}", c.text);
+            assert!(
+                lines.iter().all(|l| l.chars().count() <= 42),
+                "{:?}",
+                c.text
+            );
             assert!(c.end - c.start <= 7 * 24_000);
         }
         let joined: Vec<String> = cues.iter().map(|c| c.text.replace('\n', " ")).collect();
@@ -415,7 +437,11 @@ mod tests {
                     proptest::prop_assert!(c.span.start <= w.span.start && w.span.end <= c.span.end);
                     proptest::prop_assert!(shown.contains(&text[w.span.clone()]));
                 }
-                proptest::prop_assert!(c.text.lines().count() <= 2 || c.words.len() == 1 || c.text.lines().any(|l| l.chars().count() > 42));
+                proptest::prop_assert!(
+                    c.words.len() == 1
+                        || (c.text.lines().count() <= 2 && c.text.lines().all(|l| l.chars().count() <= 42)),
+                    "{:?}", c.text
+                );
             }
             proptest::prop_assert_eq!(next_word, words.len());
         }

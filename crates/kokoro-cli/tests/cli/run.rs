@@ -763,3 +763,136 @@ fn a_paragraph_gives_the_same_bytes_as_before_the_engine_moved() {
         "7837ce58faef96e9ebb2907f8ed56c3904762d88edfd89efe3b9c253ffe823f0"
     );
 }
+
+/// SubRip cues: (start, end, text), times in seconds.
+fn srt_cues(srt: &str) -> Vec<(f64, f64, String)> {
+    let time = |t: &str| {
+        let (hms, ms) = t.trim().split_once(',').unwrap();
+        let p: Vec<f64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+        p[0] * 3600.0 + p[1] * 60.0 + p[2] + ms.parse::<f64>().unwrap() / 1000.0
+    };
+    srt.trim_end()
+        .split("\n\n")
+        .enumerate()
+        .map(|(k, block)| {
+            let mut lines = block.lines();
+            assert_eq!(
+                lines.next().unwrap(),
+                (k + 1).to_string(),
+                "numbered from 1"
+            );
+            let (a, b) = lines.next().unwrap().split_once(" --> ").unwrap();
+            (time(a), time(b), lines.collect::<Vec<_>>().join("\n"))
+        })
+        .collect()
+}
+
+#[test]
+fn captions_and_timestamps_are_written_beside_the_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "It was a bright, cold day in April. The clocks were striking thirteen.\n\n\
+                Winston Smith, his chin nuzzled into his breast, slipped quickly through the glass doors.";
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, text).unwrap();
+    let (wav, srt, vtt, json) = (
+        dir.path().join("out.wav"),
+        dir.path().join("out.srt"),
+        dir.path().join("out.vtt"),
+        dir.path().join("words.json"),
+    );
+    let o = run(&[
+        input.to_str().unwrap(),
+        wav.to_str().unwrap(),
+        "--trim",
+        "--captions",
+        srt.to_str().unwrap(),
+        "--timestamps",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seconds = read_wav(&wav).len() as f64 / 24_000.0;
+    let cues = srt_cues(&std::fs::read_to_string(&srt).unwrap());
+    let shown: Vec<String> = cues.iter().map(|c| c.2.replace('\n', " ")).collect();
+    assert_eq!(
+        shown.join(" "),
+        kokoro::text::normalize(text),
+        "every word shown, in order"
+    );
+    for (k, c) in cues.iter().enumerate() {
+        assert!(c.0 < c.1 && c.1 <= seconds + 0.001, "{c:?}");
+        assert!(c.1 - c.0 >= 0.5 && c.1 - c.0 <= 7.0, "{c:?}");
+        assert!(c.2.lines().all(|l| l.chars().count() <= 42), "{c:?}");
+        if let Some(n) = cues.get(k + 1) {
+            assert!(c.1 <= n.0, "cues overlap: {c:?} {n:?}");
+        }
+    }
+    let words: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let words = words["words"].as_array().unwrap();
+    assert_eq!(words.len(), 27);
+    for w in words {
+        let span = w["span"].as_array().unwrap();
+        let (a, b) = (
+            span[0].as_u64().unwrap() as usize,
+            span[1].as_u64().unwrap() as usize,
+        );
+        assert_eq!(&text[a..b], w["word"].as_str().unwrap());
+        assert!(w["start"].as_f64().unwrap() < w["end"].as_f64().unwrap());
+    }
+    // WebVTT by the name's extension; the same cues.
+    let o = run(&[
+        input.to_str().unwrap(),
+        wav.to_str().unwrap(),
+        "--trim",
+        "--captions",
+        vtt.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let vtt = std::fs::read_to_string(&vtt).unwrap();
+    assert!(vtt.starts_with("WEBVTT\n\n"), "{vtt}");
+    assert_eq!(vtt.matches(" --> ").count(), cues.len());
+    // An unknown caption format is an error before any work.
+    let o = run(&[input.to_str().unwrap(), "--captions", "x.txt"]);
+    assert_fails(&o, &["neither .srt nor .vtt"]);
+}
+
+#[test]
+fn split_output_writes_captions_per_chapter_and_resumes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = markdown_book(dir.path(), 2);
+    let out = dir.path().join("parts");
+    let args = [
+        book.to_str().unwrap(),
+        "--split-output",
+        out.to_str().unwrap(),
+        "--captions",
+        "vtt",
+        "--timestamps",
+        "words.json",
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for part in ["001-part-1", "002-part-2"] {
+        let vtt = std::fs::read_to_string(out.join(format!("{part}.vtt"))).unwrap();
+        assert!(
+            vtt.starts_with("WEBVTT") && vtt.contains("This is sentence 0"),
+            "{vtt}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(format!("{part}.json"))).unwrap())
+                .unwrap();
+        let words = json["words"].as_array().unwrap();
+        assert!(
+            words[0]["start"].as_f64().unwrap() < 1.0,
+            "each chapter's own times"
+        );
+    }
+    // Done chapters are skipped while their captions are there; a lost caption
+    // file has its chapter spoken again.
+    std::fs::remove_file(out.join("002-part-2.vtt")).unwrap();
+    let o = run(&args);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("001-part-1.wav is done already"), "{err}");
+    assert!(!err.contains("002-part-2.wav is done already"), "{err}");
+    assert!(out.join("002-part-2.vtt").is_file());
+}

@@ -15,8 +15,12 @@ fn agent() -> ureq::Agent {
 }
 
 fn post(server: &Server, body: &str) -> (u16, String, Vec<u8>) {
+    post_to(server, "/v1/audio/speech", body)
+}
+
+fn post_to(server: &Server, path: &str, body: &str) -> (u16, String, Vec<u8>) {
     let mut res = agent()
-        .post(&server.url("/v1/audio/speech"))
+        .post(&server.url(path))
         .header("Content-Type", "application/json")
         .send(body)
         .unwrap();
@@ -297,4 +301,117 @@ fn a_sentence_is_not_stuck_behind_a_long_text() {
         short_done < long_done,
         "the sentence was answered only after the long text ended"
     );
+}
+
+/// Lines of JSON.
+fn lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| json(l.as_bytes()))
+        .collect()
+}
+
+fn base64(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}
+
+const TIMED_TEXT: &str = "Hello there. This is a test of word timings, in “quotes”.";
+const TIMED_WORDS: [&str; 11] = [
+    "Hello", "there", "This", "is", "a", "test", "of", "word", "timings", "in", "quotes",
+];
+
+#[test]
+fn timed_speech_gives_each_word_its_time_and_span() {
+    let server = Server::start(ServerOptions::default());
+    let body =
+        serde_json::json!({"input": TIMED_TEXT, "voice": "af_heart", "response_format": "wav"});
+    let (status, kind, bytes) = post_to(&server, "/v1/audio/speech/timed", &body.to_string());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(kind, "application/x-ndjson");
+    let lines = lines(&bytes);
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], true, "{last}");
+    let mut wav = Vec::new();
+    let mut words = Vec::new();
+    for l in &lines[..lines.len() - 1] {
+        wav.extend(base64(&l["audio"]));
+        words.extend(l["words"].as_array().unwrap().iter().cloned());
+    }
+    let reader = hound::WavReader::new(std::io::Cursor::new(&wav)).unwrap();
+    let samples = reader.into_samples::<i16>().count();
+    let seconds = samples as f64 / 24_000.0;
+    assert!(
+        (last["audio_seconds"].as_f64().unwrap() - seconds).abs() < 0.01,
+        "{last} vs {seconds}"
+    );
+    let said: Vec<&str> = words.iter().map(|w| w["word"].as_str().unwrap()).collect();
+    assert_eq!(said, TIMED_WORDS);
+    let mut previous = 0.0;
+    for w in &words {
+        let (start, end) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+        assert!(previous <= start && start < end && end <= seconds, "{w}");
+        previous = start;
+        let span = w["span"].as_array().unwrap();
+        let (a, b) = (
+            span[0].as_u64().unwrap() as usize,
+            span[1].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            &TIMED_TEXT[a..b],
+            w["word"].as_str().unwrap(),
+            "spans are bytes of the input"
+        );
+    }
+}
+
+#[test]
+fn captioned_speech_in_kokoro_fastapis_shape() {
+    let server = Server::start(ServerOptions::default());
+    // As Kokoro-FastAPI's own example client asks: the whole, in one object.
+    let body = serde_json::json!({"model": "kokoro", "input": TIMED_TEXT, "voice": "af_heart",
+        "speed": 1.0, "response_format": "mp3", "stream": false, "lang_code": "a"});
+    let (status, kind, bytes) = post_to(&server, "/dev/captioned_speech", &body.to_string());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(kind, "application/json");
+    let whole = json(&bytes);
+    assert_eq!(whole["audio_format"], "audio/mpeg");
+    let mp3 = base64(&whole["audio"]);
+    assert!(mp3.len() > 5_000, "{} bytes of MP3", mp3.len());
+    let stamps = whole["timestamps"].as_array().unwrap();
+    let said: Vec<&str> = stamps.iter().map(|w| w["word"].as_str().unwrap()).collect();
+    assert_eq!(said, TIMED_WORDS);
+    assert!(stamps
+        .windows(2)
+        .all(|w| w[0]["start_time"].as_f64() <= w[1]["start_time"].as_f64()));
+    // Streamed, line by line as its README reads it: the same audio, the same
+    // words, with times from the start of the whole.
+    let body =
+        serde_json::json!({"input": TIMED_TEXT, "voice": "af_heart", "response_format": "mp3"});
+    let (status, _, bytes) = post_to(&server, "/dev/captioned_speech", &body.to_string());
+    assert_eq!(status, 200);
+    let mut audio = Vec::new();
+    let mut streamed = Vec::new();
+    for l in lines(&bytes) {
+        assert_eq!(l["audio_format"], "audio/mpeg");
+        audio.extend(base64(&l["audio"]));
+        streamed.extend(l["timestamps"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(audio, mp3, "streamed or whole, the same MP3");
+    assert_eq!(&streamed, stamps);
+    // Without timestamps, none.
+    let body = serde_json::json!({"input": "Hi.", "stream": false, "return_timestamps": false});
+    let (_, _, bytes) = post_to(&server, "/dev/captioned_speech", &body.to_string());
+    assert!(json(&bytes)["timestamps"].is_null());
+    // Bad requests are refused as on /v1/audio/speech.
+    let (status, _, bytes) = post_to(
+        &server,
+        "/dev/captioned_speech",
+        r#"{"input":"Hi.","speed":9}"#,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(json(&bytes)["error"]["param"], "speed");
 }

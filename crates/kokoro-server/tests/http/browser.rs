@@ -132,7 +132,7 @@ fn the_page_speaks_in_a_headless_browser() {
     let result = webdriver(
         "POST",
         &format!("{s}/execute/async"),
-        Some(json!({"args": [], "script": r#"
+        Some(json!({"args": [], "script": r##"
             const done = arguments[arguments.length - 1];
             const $ = (id) => document.getElementById(id);
             const t0 = Date.now();
@@ -147,12 +147,32 @@ fn the_page_speaks_in_a_headless_browser() {
                 const report = () => ({ state, voices: $("voices").options.length, duration: audio.duration,
                   ready: audio.readyState, error: audio.error ? audio.error.code : null,
                   download: !$("download").hidden, status: $("status").textContent });
-                if (state === "done" && audio.readyState >= 1 && isFinite(audio.duration)) done(report());
+                if (state === "done" && audio.readyState >= 1 && isFinite(audio.duration)) readAlong(report());
                 else if (state === "error" || Date.now() - t0 > 80000) done(report());
                 else setTimeout(wait, 100);
               })();
+              // Read-along: seek into the fifth word; the page highlights it.
+              function readAlong(r) {
+                const words = window.kokoroWords();
+                r.words = words.length;
+                r.shown = $("reading").textContent;
+                r.ordered = words.every((w, i) => w.start <= w.end && (i === 0 || words[i - 1].start <= w.start));
+                if (words.length < 5) { done(r); return; }
+                audio.pause();
+                const k = 4;
+                audio.addEventListener("seeked", () => {
+                  setTimeout(() => {
+                    const now = document.querySelectorAll("#reading .now");
+                    r.expected = words[k].text;
+                    r.highlighted = now.length === 1 ? now[0].textContent : now.length + " highlighted";
+                    r.index = document.body.dataset.word;
+                    done(r);
+                  }, 100);
+                }, { once: true });
+                audio.currentTime = (words[k].start + Math.min(words[k].end, words[k + 1] ? words[k + 1].start : words[k].end)) / 2;
+              }
             })();
-        "#})),
+        "##})),
     );
     let _ = webdriver("DELETE", &s, None);
     assert_eq!(result["state"], "done", "{result}");
@@ -161,4 +181,17 @@ fn the_page_speaks_in_a_headless_browser() {
     assert_eq!(result["download"], true, "{result}");
     let secs = result["duration"].as_f64().unwrap();
     assert!((2.0..15.0).contains(&secs), "{secs} s of audio: {result}");
+    // "Hello from a headless browser. The audio should play while it is made."
+    assert_eq!(result["words"], 14, "{result}");
+    assert_eq!(result["ordered"], true, "{result}");
+    assert_eq!(
+        result["shown"], "Hello from a headless browser. The audio should play while it is made.",
+        "the whole text is shown for reading along: {result}"
+    );
+    assert_eq!(result["expected"], "browser", "{result}");
+    assert_eq!(
+        result["highlighted"], "browser",
+        "the word being spoken is highlighted: {result}"
+    );
+    assert_eq!(result["index"], "4", "{result}");
 }

@@ -207,3 +207,82 @@ fn the_language_comes_from_the_voice() {
         assert!(matches!(e, Error::Lang(_)), "{e}");
     }
 }
+
+/// Issue 15: every word of the text, in order, with where it is spoken, on
+/// the timeline the joiner made: inside its chunk's samples, in the pauses
+/// never, and the same whether spoken whole or streamed.
+#[test]
+fn every_word_is_timed_on_the_output_timeline() {
+    assert!(tts().timed(), "the engine derives the timed model");
+    let text = "First, a short sentence. Then a second one, which is a little longer!\n\n\
+                A new paragraph: [pause:1s] after a pause, it ends.";
+    for pauses in [None, Some(Pauses::default())] {
+        let options = SpeakOptions {
+            pauses,
+            ..SpeakOptions::voice("af_heart")
+        };
+        let speech = tts().speak(text, &options).unwrap();
+        let words: Vec<&kokoro::Word> = speech.words().collect();
+        let said: Vec<&str> = words.iter().map(|w| &text[w.span.clone()]).collect();
+        assert_eq!(
+            said,
+            [
+                "First",
+                "a",
+                "short",
+                "sentence",
+                "Then",
+                "a",
+                "second",
+                "one",
+                "which",
+                "is",
+                "a",
+                "little",
+                "longer",
+                "A",
+                "new",
+                "paragraph",
+                "after",
+                "a",
+                "pause",
+                "it",
+                "ends"
+            ]
+        );
+        for s in &speech.segments {
+            for w in &s.words {
+                assert!(
+                    s.samples.start <= w.samples.start
+                        && w.samples.start < w.samples.end
+                        && w.samples.end <= s.samples.end,
+                    "{w:?} lies in its chunk {s:?}"
+                );
+            }
+        }
+        assert!(words
+            .windows(2)
+            .all(|p| p[0].samples.end <= p[1].samples.start + 1200));
+        // The marked-up pause of one second lies between "paragraph" and "after".
+        let gap = words[16].start() - words[15].end();
+        assert!(
+            (0.9..1.6).contains(&gap),
+            "{gap} s between the words around [pause:1s]"
+        );
+        // Each word's samples are speech, not the silence around it.
+        for w in &words {
+            let rms = (speech.samples[w.samples.clone()]
+                .iter()
+                .map(|s| s * s)
+                .sum::<f32>()
+                / w.samples.len() as f32)
+                .sqrt();
+            assert!(rms > 0.01, "`{}` is silent ({rms})", &text[w.span.clone()]);
+        }
+        let streamed: Vec<kokoro::Word> = tts()
+            .stream(text, &options)
+            .flat_map(|c| c.unwrap().segment.words)
+            .collect();
+        assert_eq!(streamed, speech.words().cloned().collect::<Vec<_>>());
+    }
+}

@@ -434,12 +434,37 @@ fn the_timed_model_gives_the_same_audio_and_durations_that_add_up() {
     .unwrap();
     let ids: Vec<i64> = batches("short").remove(0).0[..40].to_vec();
     let style = voice.style_for(ids.len());
-    let (audio, durations) = timed.synthesize_timed(&ids, style, 1.0).unwrap();
-    let (plain_audio, none) = plain.synthesize_timed(&ids, style, 1.0).unwrap();
-    assert!(none.is_none(), "the fetched model has one output");
-    assert!(audio == plain_audio, "the audio is unchanged");
+    let kokoro::infer::Synthesis { audio, durations } =
+        timed.synthesize_timed(&ids, style, 1.0).unwrap();
+    let plain = plain.synthesize_timed(&ids, style, 1.0).unwrap();
+    assert!(
+        plain.durations.is_none(),
+        "the fetched model has one output"
+    );
+    assert!(audio == plain.audio, "the audio is unchanged");
     let durations = durations.expect("the timed model says each id's duration");
     assert_eq!(durations.len(), ids.len() + 2, "one per id, pads included");
     let units: i64 = durations.iter().sum();
     assert_eq!(units as usize * SAMPLES_PER_DURATION_UNIT, audio.len());
+    // The shared session reads them too, from its optimized graph kept on
+    // disk as from the model: the same audio, the same durations.
+    let options = SessionOptions {
+        intra_threads: 1,
+        ..SessionOptions::default()
+    };
+    let optimized = dir.path().join("optimized.onnx");
+    for _ in 0..2 {
+        let shared = kokoro::infer::SharedSession::open_cached(&path, options, &optimized).unwrap();
+        let got = shared
+            .handle()
+            .unwrap()
+            .synthesize_timed(&ids, style, 1.0)
+            .unwrap();
+        assert!(got.audio == audio);
+        assert_eq!(got.durations.as_ref(), Some(&durations));
+    }
+    assert!(
+        optimized.is_file(),
+        "made on the first open, loaded on the second"
+    );
 }
