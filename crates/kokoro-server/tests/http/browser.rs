@@ -182,7 +182,7 @@ fn the_page_speaks_in_a_headless_browser() {
     let secs = result["duration"].as_f64().unwrap();
     assert!((2.0..15.0).contains(&secs), "{secs} s of audio: {result}");
     // "Hello from a headless browser. The audio should play while it is made."
-    assert_eq!(result["words"], 14, "{result}");
+    assert_eq!(result["words"], 13, "{result}");
     assert_eq!(result["ordered"], true, "{result}");
     assert_eq!(
         result["shown"], "Hello from a headless browser. The audio should play while it is made.",
