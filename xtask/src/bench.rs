@@ -3,8 +3,8 @@
 //! written to docs/BENCHMARKS.md.
 //!
 //! Flags: `--quick` (medium.txt only), `--texts a,b`, `--layouts 1x1,2x1,2x1s,...`
-//! (workers x intra-op threads, `s`: the workers share one session; the first
-//! is the baseline), `--target N`
+//! (workers x intra-op threads, `s`: the workers share one session, `t`: the
+//! timed model, words timed; the first is the baseline), `--target N`
 //! (chunk target in ids), `--out FILE` (default docs/BENCHMARKS.md).
 //! `--book [--sizes 2000,20000]`: memory against the length of the text, with
 //! texts of those sizes made from long.txt (printed, not written): the peak,
@@ -66,17 +66,34 @@ fn corpus_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// `WxT`: W sessions of T intra-op threads each; `WxTs`: W workers of T
-/// threads calling one shared session.
-fn parse_layout(s: &str) -> Result<(usize, usize, bool)> {
+/// A layout to measure: `WxT`, W sessions of T intra-op threads each; `WxTs`,
+/// W workers of T threads calling one shared session; a further `t`, the
+/// timed model (each id's duration read on every call, words timed).
+struct Bench {
+    workers: usize,
+    threads: usize,
+    shared: bool,
+    timed: bool,
+}
+
+fn parse_layout(s: &str) -> Result<Bench> {
     let (w, t) = s
         .split_once('x')
-        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS[s]"))?;
+        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS[s][t]"))?;
+    let (t, timed) = match t.strip_suffix('t') {
+        Some(t) => (t, true),
+        None => (t, false),
+    };
     let (t, shared) = match t.strip_suffix('s') {
         Some(t) => (t, true),
         None => (t, false),
     };
-    Ok((w.parse()?, t.parse()?, shared))
+    Ok(Bench {
+        workers: w.parse()?,
+        threads: t.parse()?,
+        shared,
+        timed,
+    })
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -134,7 +151,11 @@ pub fn run(args: &[String]) -> Result<()> {
     for text in &texts {
         let file = corpus.join(format!("{text}.txt"));
         for layout in &layouts {
-            let (w, t, _) = parse_layout(layout)?;
+            let Bench {
+                workers: w,
+                threads: t,
+                ..
+            } = parse_layout(layout)?;
             if w * t > cores {
                 eprintln!("xtask: skipping {layout}: more threads than the {cores} cores");
                 continue;
@@ -299,7 +320,11 @@ fn first_audio(
     let mut s = format!("### Time to first audio when streaming ({}), median of 5\n\n| text | layout | first audio s | runs |\n|---|---|---:|---|\n", machine());
     for text in texts {
         for layout in layouts {
-            let (w, t, _) = parse_layout(layout)?;
+            let Bench {
+                workers: w,
+                threads: t,
+                ..
+            } = parse_layout(layout)?;
             if w * t > cores {
                 continue;
             }
@@ -465,7 +490,12 @@ pub fn run_one(args: &[String]) -> Result<()> {
     // As the `kokoro` binary does, so that the numbers are its numbers.
     kokoro::infer::return_large_blocks_to_the_system();
     let file = PathBuf::from(flag(args, "--file").context("--file")?);
-    let (workers, threads, shared) = parse_layout(flag(args, "--layout").context("--layout")?)?;
+    let Bench {
+        workers,
+        threads,
+        shared,
+        timed,
+    } = parse_layout(flag(args, "--layout").context("--layout")?)?;
     let target: usize =
         flag(args, "--target").map_or(Ok(ChunkOptions::default().target_tokens), str::parse)?;
     let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
@@ -477,7 +507,13 @@ pub fn run_one(args: &[String]) -> Result<()> {
         .map(|p| std::fs::File::create(p).map(std::io::LineWriter::new))
         .transpose()?;
     let sampler = RssSampler::start();
-    let paths = crate::fetch::options().cache()?.paths();
+    let cache = crate::fetch::options().cache()?;
+    let paths = cache.paths();
+    let model = if timed {
+        cache.ensure_timed(&paths.model)?
+    } else {
+        paths.model.clone()
+    };
     let text = std::fs::read_to_string(&file)?;
 
     let t = Instant::now();
@@ -509,7 +545,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
     };
     let mut scheduler = if shared {
         let session = SharedSession::open(
-            &paths.model,
+            &model,
             SessionOptions {
                 intra_threads: threads,
                 ..SessionOptions::default()
@@ -517,7 +553,7 @@ pub fn run_one(args: &[String]) -> Result<()> {
         )?;
         layout.build_with_budget(budget, |_| session.handle())?
     } else {
-        layout.build_with_budget(budget, |o| KokoroSession::open(&paths.model, o))?
+        layout.build_with_budget(budget, |o| KokoroSession::open(&model, o))?
     };
     let load = t.elapsed().as_secs_f64();
 
@@ -539,8 +575,10 @@ pub fn run_one(args: &[String]) -> Result<()> {
     // The lowest and highest RSS between one delivery and the next: steady
     // when nothing accumulates, whatever the peak's luck.
     let (mut lows, mut highs) = (Vec::new(), Vec::new());
+    let mut timed_words = 0usize;
     let mut sink = |a: Audio| -> Result<(), SinkError> {
         delivered += 1;
+        timed_words += a.words.as_ref().map_or(0, Vec::len);
         if rss10.is_nan() && delivered * 10 >= n_chunks {
             rss10 = peak_rss_mib();
         }
@@ -596,6 +634,10 @@ pub fn run_one(args: &[String]) -> Result<()> {
     }
     let summary = scheduler.run(&request, &mut chunks, &mut sink, &control)?;
     out.flush()?;
+    anyhow::ensure!(
+        timed == (timed_words > 0),
+        "the timed model timed {timed_words} words"
+    );
     // The first tenth is the warm-up (short streaming chunks, first calls).
     let steady = |v: &[f64]| v[v.len() / 10..].to_vec();
     let (quiet, busy50, busy99) = (

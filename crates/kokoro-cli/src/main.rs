@@ -6,6 +6,7 @@
 
 mod book;
 mod cli;
+mod live;
 mod plan;
 #[cfg(feature = "playback")]
 mod playback;

@@ -64,6 +64,18 @@ pub fn main(args: Args) -> Result<()> {
     }
 
     let plan = Plan::new(&args, &settings, cfg!(feature = "playback"))?;
+    if let Some(target) = crate::live::applies(&plan) {
+        // Standard input to a listener: spoken as it arrives, not at its end.
+        let choice = choose_lang(plan.lang, &settings.voice);
+        if let Some(w) = &choice.warning {
+            log.warn(w);
+        }
+        let lang = choice.lang;
+        let frontends = Frontends::new(fallback(&assets, &log), load_lexicon(&settings)?);
+        let config = crate::live::config(&assets, frontends, &plan, &log);
+        return crate::live::speak(&plan, target, &settings, config, lang, &cancel, &log);
+        // (Everything else reads its input whole: documents, files, timings.)
+    }
     let (doc, input_format) = read_input(&plan, args.code_blocks, &log)?;
     let output = match &plan.action {
         Action::ListChapters => return list_chapters(&doc.chapters, settings.speed),
@@ -432,7 +444,7 @@ fn asset_options(settings: &Settings) -> AssetOptions {
 
 /// The merged output: a file, standard output or the device, with room for
 /// the MP3 chapter tag written over at the end.
-fn open_merged(
+pub fn open_merged(
     target: &Target,
     format: Format,
     chapters: &[(usize, &Chapter)],

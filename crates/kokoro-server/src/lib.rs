@@ -4,8 +4,10 @@
 //! [`serve`] listens and serves until Ctrl-C.
 //!
 //! - `POST /v1/audio/speech`: OpenAI's request shape (`input`, `voice`, blends
-//!   included, `response_format`, `speed`; and `lang`, not OpenAI's), audio
-//!   streamed in order as chunks complete.
+//!   and OpenAI's voice names included ([`OPENAI_VOICES`]), `response_format`,
+//!   `speed`, `instructions` (ignored), `stream_format` `audio` or `sse`; and
+//!   `lang`, not OpenAI's), audio streamed in order as chunks complete.
+//! - `GET /v1/models`, `GET /v1/models/{id}`: the model names it answers to.
 //! - `POST /v1/audio/speech/timed`: the same request, answered with the audio
 //!   and each word's start, end and byte span in `input`, chunk by chunk, as
 //!   lines of JSON (the native form).
@@ -41,7 +43,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Request as HttpRequest, State};
+use axum::extract::{DefaultBodyLimit, Path, Request as HttpRequest, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -147,6 +149,8 @@ struct Job {
     text: String,
     options: SpeakOptions,
     format: Format,
+    /// Server-sent events rather than the bare audio.
+    sse: bool,
 }
 
 /// The request body of `POST /v1/audio/speech`, OpenAI's shape.
@@ -165,7 +169,39 @@ struct SpeechRequest {
     /// Not OpenAI's: the language, when not the voice's.
     #[serde(default)]
     lang: Option<String>,
+    /// OpenAI's guidance for the voice's tone: accepted, and ignored (Kokoro
+    /// takes no instructions).
+    #[serde(default)]
+    #[allow(dead_code)]
+    instructions: Option<String>,
+    /// `audio` (the default): the encoded audio as it is made; `sse`:
+    /// server-sent events, `speech.audio.delta` with base64 audio, then
+    /// `speech.audio.done`.
+    #[serde(default)]
+    stream_format: Option<String>,
 }
+
+/// OpenAI's voices, each with the Kokoro voice that speaks for it: Kokoro
+/// v1.0 has five of them by name; the others go to a voice of like register.
+/// A Kokoro voice of the same name always wins.
+pub const OPENAI_VOICES: [(&str, &str); 13] = [
+    ("alloy", "af_alloy"),
+    ("ash", "am_michael"),
+    ("ballad", "bm_lewis"),
+    ("cedar", "am_eric"),
+    ("coral", "af_jessica"),
+    ("echo", "am_echo"),
+    ("fable", "bm_fable"),
+    ("marin", "af_kore"),
+    ("nova", "af_nova"),
+    ("onyx", "am_onyx"),
+    ("sage", "af_river"),
+    ("shimmer", "af_sky"),
+    ("verse", "am_liam"),
+];
+
+/// The model names `GET /v1/models` lists; every one speaks with Kokoro.
+pub const MODELS: [&str; 4] = ["kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
 
 /// The response formats OpenAI's API names, all of which the encoders write.
 const RESPONSE_FORMATS: [Format; 5] = [
@@ -243,6 +279,8 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/v1/audio/voices", get(list_voices))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{id}", get(get_model))
         .route("/v1/audio/speech", post(speech))
         .route("/v1/audio/speech/timed", post(timed_speech))
         .route("/dev/captioned_speech", post(captioned_speech))
@@ -411,9 +449,69 @@ async fn speech(
     req: Result<Json<SpeechRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let job = validate(body(req)?, state.engine.voice_set(), &state.default_voice)?;
+    if job.sse {
+        return respond(&state, "text/event-stream", move |engine, out| {
+            speak_events(engine, job, out)
+        });
+    }
     respond(&state, job.format.mime_type(), move |engine, out| {
         speak(engine, job, out)
     })
+}
+
+/// `stream_format: "sse"`, as OpenAI streams speech: a `speech.audio.delta`
+/// event per chunk (its encoded audio, base64), then `speech.audio.done`
+/// with the usage (tokens are the input's characters and the audio's
+/// samples: Kokoro has no tokens of OpenAI's kind).
+fn speak_events(engine: &Tts, job: Job, out: Sender) -> Result<(), kokoro::Error> {
+    let input_tokens = job.text.chars().count();
+    let event = |value: serde_json::Value| -> Result<(), kokoro::SinkError> {
+        let mut bytes = b"data: ".to_vec();
+        bytes.extend(serde_json::to_vec(&value)?);
+        bytes.extend(b"\n\n");
+        out.blocking_send(Ok(Bytes::from(bytes)))
+            .map_err(|_| "the client went away".into())
+    };
+    let samples = speak_timed(engine, job, |audio, _| {
+        if audio.is_empty() {
+            return Ok(());
+        }
+        event(serde_json::json!({ "type": "speech.audio.delta", "audio": BASE64.encode(audio) }))
+    })?;
+    event(serde_json::json!({
+        "type": "speech.audio.done",
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": samples,
+            "total_tokens": input_tokens + samples,
+        }
+    }))
+    .map_err(kokoro::Error::Sink)
+}
+
+/// `GET /v1/models`: the model names requests may give.
+async fn list_models() -> Json<serde_json::Value> {
+    let data: Vec<serde_json::Value> = MODELS.iter().map(|m| model_entry(m)).collect();
+    Json(serde_json::json!({ "object": "list", "data": data }))
+}
+
+/// `GET /v1/models/{id}`.
+async fn get_model(Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    MODELS
+        .iter()
+        .find(|m| **m == id)
+        .map(|m| Json(model_entry(m)))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("the model `{id}` does not exist (see /v1/models)"),
+            )
+            .param("model")
+        })
+}
+
+fn model_entry(id: &str) -> serde_json::Value {
+    serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": "kokoro" })
 }
 
 /// The request body of `POST /dev/captioned_speech`: OpenAI's, and
@@ -648,10 +746,30 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
                 "response_format",
             )
         })?;
-    let voice = req.voice.unwrap_or_else(|| default_voice.to_string());
-    voices
-        .resolve(&voice)
-        .map_err(|e| bad(e.to_string(), "voice"))?;
+    let mut voice = req.voice.unwrap_or_else(|| default_voice.to_string());
+    if let Err(e) = voices.resolve(&voice) {
+        // OpenAI's voice names, when no Kokoro voice has the name.
+        match OPENAI_VOICES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(voice.trim()))
+        {
+            Some((_, kokoro)) => voice = kokoro.to_string(),
+            None => return Err(bad(e.to_string(), "voice")),
+        }
+        voices
+            .resolve(&voice)
+            .map_err(|e| bad(e.to_string(), "voice"))?;
+    }
+    let sse = match req.stream_format.as_deref() {
+        None | Some("audio") => false,
+        Some("sse") => true,
+        Some(other) => {
+            return Err(bad(
+                format!("`stream_format` `{other}` is not supported (audio, sse)"),
+                "stream_format",
+            ))
+        }
+    };
     let lang = match req.lang.as_deref() {
         Some(code) => Some(
             code.parse::<Lang>()
@@ -669,6 +787,7 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
             ..SpeakOptions::default()
         },
         format,
+        sse,
     })
 }
 
@@ -742,7 +861,7 @@ mod tests {
     /// A voice set of silent voices, as files on disk.
     fn voices() -> (tempfile::TempDir, VoiceSet) {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["af_heart", "ef_dora"] {
+        for name in ["af_heart", "ef_dora", "af_nova", "nova"] {
             std::fs::write(dir.path().join(format!("{name}.bin")), vec![0u8; 522_240]).unwrap();
         }
         let set = VoiceSet::open(dir.path()).unwrap();
@@ -827,6 +946,46 @@ mod tests {
         );
         let long = format!(r#"{{"input":"{}"}}"#, "a".repeat(MAX_INPUT_CHARS + 1));
         refused(&long, 413, Some("input"), "limit");
+    }
+
+    #[test]
+    fn openais_voice_names_instructions_and_event_streams() {
+        let (_dir, voices) = voices();
+        let job = validate(
+            request(
+                r#"{"input":"Hi.","voice":"shimmer","instructions":"Speak cheerfully.","stream_format":"sse"}"#,
+            ),
+            &voices,
+            "af_heart",
+        );
+        // "shimmer" is af_sky, which this voice set lacks: the error names the voice.
+        assert!(job.unwrap_err().message.contains("af_sky"));
+        let job = validate(
+            request(r#"{"input":"Hi.","voice":"Nova ","stream_format":"sse"}"#),
+            &voices,
+            "af_heart",
+        )
+        .unwrap();
+        assert_eq!(job.options.voice, "af_nova");
+        assert!(job.sse);
+        // A Kokoro voice of the name wins over the mapping.
+        let job = validate(
+            request(r#"{"input":"Hi.","voice":"nova"}"#),
+            &voices,
+            "af_heart",
+        )
+        .unwrap();
+        assert_eq!(job.options.voice, "nova");
+        assert!(!job.sse);
+        refused(
+            r#"{"input":"Hi.","stream_format":"chunks"}"#,
+            400,
+            Some("stream_format"),
+            "audio, sse",
+        );
+        assert!(OPENAI_VOICES
+            .iter()
+            .all(|(_, k)| k.len() > 3 && k.as_bytes()[2] == b'_'));
     }
 
     #[test]

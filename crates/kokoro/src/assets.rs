@@ -817,6 +817,21 @@ mod tests {
     }
 
     #[test]
+    fn a_model_without_durations_has_no_timed_form_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        let model = dir.path().join("other.onnx");
+        std::fs::write(&model, b"not a model at all").unwrap();
+        let e = cache.ensure_timed(&model).unwrap_err().to_string();
+        assert!(e.contains("cannot add the durations output"), "{e}");
+        assert!(
+            !cache.timed_model(&model).exists(),
+            "nothing is left behind"
+        );
+        assert_ne!(cache.timed_model(&model), cache.optimized_model(&model));
+    }
+
+    #[test]
     fn a_kept_optimized_graph_that_changed_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         let kept = dir.path().join("g.onnx");

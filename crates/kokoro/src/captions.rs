@@ -76,17 +76,28 @@ pub fn cues(text: &str, words: &[Word], options: &CaptionOptions) -> Vec<Cue> {
         let long = last.samples.end.saturating_sub(first.samples.start);
         (shown.lines().count() <= options.lines.max(1) && long <= max) || g.len() == 1
     };
-    // Groups of word indices, each in one sentence, each within the limits.
+    // Groups of word indices, each in one sentence, each within the limits:
+    // as few as fit, as even as they can be, cut after punctuation where one
+    // is near.
     let mut groups: Vec<Range<usize>> = Vec::new();
     let mut i = 0;
     while i < words.len() {
         let end_of_sentence = sentence_end(words[i].span.start);
-        let first = i;
-        i += 1;
-        while i < words.len() && words[i].span.start < end_of_sentence && fits(&(first..i + 1)) {
-            i += 1;
-        }
-        groups.push(first..i);
+        let sentence_words = i..(i..words.len())
+            .find(|&k| words[k].span.start >= end_of_sentence)
+            .unwrap_or(words.len());
+        let greedy = cut(sentence_words.clone(), &fits, None);
+        let count = greedy.len();
+        let balanced = (count > 1)
+            .then(|| {
+                let chars =
+                    |g: &Range<usize>| words[g.end - 1].span.end - words[g.start].span.start;
+                let target = chars(&sentence_words).div_ceil(count);
+                cut(sentence_words.clone(), &fits, Some((target, text, words)))
+            })
+            .filter(|b| b.len() == count);
+        groups.extend(balanced.unwrap_or(greedy));
+        i = sentence_words.end;
     }
     // Short cues are joined to a neighbour where the result stays within limits.
     let length = |g: &Range<usize>| {
@@ -166,6 +177,44 @@ pub fn cues(text: &str, words: &[Word], options: &CaptionOptions) -> Vec<Cue> {
     out
 }
 
+/// Cuts `range` of words into groups that each `fit`: greedily, or, with a
+/// target, near that many bytes a group, preferring to end a group at a word
+/// followed by punctuation when that is within a fifth of the target.
+fn cut(
+    range: Range<usize>,
+    fits: &dyn Fn(&Range<usize>) -> bool,
+    target: Option<(usize, &str, &[Word])>,
+) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut first = range.start;
+    while first < range.end {
+        let mut end = first + 1;
+        while end < range.end && fits(&(first..end + 1)) {
+            end += 1;
+        }
+        if let Some((target, text, words)) = target {
+            if end < range.end {
+                let bytes = |k: usize| words[k - 1].span.end - words[first].span.start;
+                let pause_after = |k: usize| {
+                    text.get(words[k - 1].span.end..words[k].span.start)
+                        .is_some_and(|gap| gap.contains([',', ';', ':', '—', '–', ')']))
+                };
+                // The best end at or before the greedy one: nearest the target,
+                // after punctuation if one is close enough.
+                let near = (first + 1..=end).min_by_key(|&k| bytes(k).abs_diff(target));
+                let punct = (first + 1..=end)
+                    .filter(|&k| k < range.end && pause_after(k))
+                    .filter(|&k| bytes(k).abs_diff(target) <= target / 5)
+                    .min_by_key(|&k| bytes(k).abs_diff(target));
+                end = punct.or(near).unwrap_or(end);
+            }
+        }
+        out.push(first..end);
+        first = end;
+    }
+    out
+}
+
 /// The text of a span as shown: whitespace runs collapsed.
 fn shown(text: &str, span: Range<usize>) -> String {
     kokoro_text::normalize(text.get(span).unwrap_or_default())
@@ -178,11 +227,12 @@ fn lines(s: &str, width: usize) -> String {
     if count <= width {
         return s.to_string();
     }
+    // Each space: its byte, and the characters before it.
     let spaces: Vec<(usize, usize)> = s
         .char_indices()
-        .filter(|&(_, c)| c == ' ')
         .enumerate()
-        .map(|(_, (byte, _))| (byte, s[..byte].chars().count()))
+        .filter(|&(_, (_, c))| c == ' ')
+        .map(|(chars, (byte, _))| (byte, chars))
         .collect();
     if count <= 2 * width + 1 {
         let best = spaces

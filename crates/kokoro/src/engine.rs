@@ -471,6 +471,24 @@ impl Tts {
         &self,
         text: &str,
         options: &SpeakOptions,
+        sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+    ) -> Result<Summary> {
+        let mut joiner = options.pauses.map_or_else(Joiner::raw, Joiner::new);
+        let mut at = Timeline::default();
+        self.speak_piece(text, options, &mut joiner, &mut at, false, sink)
+    }
+
+    /// [`Tts::speak_into`] for one piece of a longer text: `at` says where the
+    /// piece starts (bytes of the text, samples of the output) and moves past
+    /// it; `joiner` carries the pause after the piece to the next one; with
+    /// `continues`, the text after the piece goes on in the same paragraph.
+    fn speak_piece(
+        &self,
+        text: &str,
+        options: &SpeakOptions,
+        joiner: &mut Joiner,
+        at: &mut Timeline,
+        continues: bool,
         mut sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
     ) -> Result<Summary> {
         if !SPEED_RANGE.contains(&options.speed) {
@@ -489,29 +507,35 @@ impl Tts {
                     f(c, text);
                 }
             });
-        let mut joiner = options.pauses.map_or_else(Joiner::raw, Joiner::new);
         let mut joined = Vec::new();
-        let mut written = 0;
+        let (base, piece_end, first_index) = (at.bytes, text.trim_end().len(), at.chunks);
+        let written = &mut at.samples;
         let mut deliver = |audio: Audio| -> Result<(), SinkError> {
             joined.clear();
-            let placed = joiner.push(&audio.samples, boundary(&audio), &mut joined);
+            let mut boundary = boundary(&audio);
+            if continues && audio.span.end >= piece_end {
+                // The piece's last chunk: the paragraph goes on after it.
+                boundary.ends_paragraph = false;
+                boundary.ends_sentence = true;
+            }
+            let placed = joiner.push(&audio.samples, boundary, &mut joined);
             let words = audio.words.unwrap_or_default();
             let segment = Segment {
-                index: audio.index,
-                span: audio.span,
-                samples: written..written + joined.len(),
+                index: first_index + audio.index,
+                span: base + audio.span.start..base + audio.span.end,
+                samples: *written..*written + joined.len(),
                 words: words
                     .into_iter()
                     .map(|w| {
-                        let at = placed.place_range(w.samples);
+                        let place = placed.place_range(w.samples);
                         Word {
-                            span: w.span,
-                            samples: written + at.start..written + at.end,
+                            span: base + w.span.start..base + w.span.end,
+                            samples: *written + place.start..*written + place.end,
                         }
                     })
                     .collect(),
             };
-            written += joined.len();
+            *written += joined.len();
             sink(&segment, &joined)
         };
         let control = Control {
@@ -523,10 +547,10 @@ impl Tts {
             voice: &voice,
             speed: options.speed,
         };
-        match &self.inner.sessions {
+        let summary = match &self.inner.sessions {
             Sessions::PerWorker(scheduler) => {
                 let mut scheduler = scheduler.lock().unwrap_or_else(|p| p.into_inner());
-                Ok(scheduler.run(&request, &mut chunks, &mut deliver, &control)?)
+                scheduler.run(&request, &mut chunks, &mut deliver, &control)?
             }
             Sessions::Shared {
                 session,
@@ -542,9 +566,89 @@ impl Tts {
                 idle.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(scheduler);
-                Ok(result?)
+                result?
             }
-        }
+        };
+        at.bytes += text.len();
+        at.chunks += summary.chunks;
+        Ok(summary)
+    }
+
+    /// Text that arrives over time (a language model writing, a pipe): push it
+    /// into the [`TextFeed`] as it comes, and each sentence is spoken as soon
+    /// as it is complete (followed by more text or a blank line), in order,
+    /// into the [`SpeechStream`], without waiting for the end. With pauses
+    /// (each sentence its own model call), the audio equals that of the whole
+    /// text spoken at once; without, chunks are cut where the text arrived in
+    /// pieces, so the audio may differ there. Spans and word times count from
+    /// the start of everything pushed.
+    pub fn feed(&self, options: &SpeakOptions) -> (TextFeed, SpeechStream) {
+        let (pieces, inbox) = std::sync::mpsc::channel::<Piece>();
+        let (tx, rx) = sync_channel::<Result<SpeechChunk>>(2);
+        let mut options = options.clone();
+        let stop = options
+            .cancel
+            .get_or_insert_with(|| Arc::new(AtomicBool::new(false)))
+            .clone();
+        let tts = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kokoro-feed".into())
+            .spawn(move || {
+                let mut joiner = options.pauses.map_or_else(Joiner::raw, Joiner::new);
+                let mut at = Timeline::default();
+                let mut chunks = 0;
+                for piece in inbox {
+                    at.bytes = piece.base;
+                    let result = tts.speak_piece(
+                        &piece.text,
+                        &options,
+                        &mut joiner,
+                        &mut at,
+                        piece.continues,
+                        |segment, samples| {
+                            tx.send(Ok(SpeechChunk {
+                                segment: segment.clone(),
+                                samples: samples.to_vec(),
+                            }))
+                            .map_err(|_| SinkError::from("the stream was dropped"))
+                        },
+                    );
+                    // Only the very first chunk is short (a quick start); the
+                    // sentences after it are cut as usual.
+                    options.streaming = false;
+                    match result {
+                        Ok(summary) => chunks += summary.chunks,
+                        Err(Error::Sink(_)) => return, // the receiver is gone
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if chunks == 0 {
+                    let _ = tx.send(Err(Error::NothingToSay));
+                }
+            });
+        let rx = match spawned {
+            Ok(_) => rx,
+            Err(e) => {
+                let (tx, rx) = sync_channel(1);
+                let _ = tx.send(Err(Error::Stopped(e.to_string())));
+                rx
+            }
+        };
+        let feed = TextFeed {
+            pieces: Some(pieces),
+            pending: String::new(),
+            base: 0,
+        };
+        (
+            feed,
+            SpeechStream {
+                rx,
+                stop: Some(stop),
+            },
+        )
     }
 
     /// Model calls running and waiting for their turn, over every text being
@@ -605,7 +709,115 @@ impl Tts {
     }
 }
 
-/// Chunks of speech as they are made: see [`Tts::stream`].
+/// Where a piece of a fed text starts: bytes into the text, samples into the output.
+#[derive(Debug, Clone, Copy, Default)]
+struct Timeline {
+    bytes: usize,
+    samples: usize,
+    chunks: usize,
+}
+
+/// Complete sentences handed to the feed's synthesis thread.
+struct Piece {
+    text: String,
+    /// Where it starts in everything pushed.
+    base: usize,
+    /// The text after it goes on in the same paragraph.
+    continues: bool,
+}
+
+/// The writing end of [`Tts::feed`]: push text as it arrives; complete
+/// sentences are spoken at once. Dropping it, or [`TextFeed::finish`], speaks
+/// what is left and ends the stream after its audio.
+#[derive(Debug)]
+pub struct TextFeed {
+    pieces: Option<std::sync::mpsc::Sender<Piece>>,
+    /// Text pushed and not yet handed over: the sentence being written.
+    pending: String,
+    /// Bytes handed over so far.
+    base: usize,
+}
+
+impl std::fmt::Debug for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Piece")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most text a feed holds back waiting for its sentence to end, in bytes.
+const MAX_PENDING: usize = 4096;
+
+impl TextFeed {
+    /// Adds text. Every sentence it completes (one followed by more text, or
+    /// by a blank line) is handed over to be spoken.
+    pub fn push(&mut self, text: &str) {
+        self.pending.push_str(text);
+        let sentences = kokoro_text::split_sentences(&self.pending);
+        let blank_line_after = {
+            let tail = self.pending.trim_end_matches([' ', '\t', '\r']);
+            tail.ends_with("\n\n") && !tail.trim().is_empty()
+        };
+        if blank_line_after {
+            self.hand_over(self.pending.len(), false);
+        } else if let [.., last] = &sentences[..] {
+            if sentences.len() > 1 {
+                self.hand_over(last.span.start, !last.paragraph_start);
+            }
+        }
+        // A sentence that never ends is spoken in pieces at word boundaries,
+        // so that the work per push stays bounded.
+        while self.pending.len() > MAX_PENDING {
+            let mut end = MAX_PENDING;
+            while !self.pending.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = self.pending[..end]
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| c.is_whitespace())
+                .map_or(self.pending.len(), |(i, c)| i + c.len_utf8());
+            self.hand_over(cut, true);
+        }
+    }
+
+    /// Hands over everything pushed, complete or not (a stall in the input:
+    /// what is there is spoken now).
+    pub fn flush(&mut self) {
+        if !self.pending.trim().is_empty() {
+            self.hand_over(self.pending.len(), false);
+        }
+    }
+
+    /// No more text: what is left is spoken, and the stream ends after it.
+    pub fn finish(mut self) {
+        self.flush();
+        self.pieces = None;
+    }
+
+    fn hand_over(&mut self, len: usize, continues: bool) {
+        let rest = self.pending.split_off(len);
+        let text = std::mem::replace(&mut self.pending, rest);
+        let base = self.base;
+        self.base += text.len();
+        if let Some(pieces) = &self.pieces {
+            let _ = pieces.send(Piece {
+                text,
+                base,
+                continues,
+            });
+        }
+    }
+}
+
+impl Drop for TextFeed {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Chunks of speech as they are made: see [`Tts::stream`] and [`Tts::feed`].
 #[derive(Debug)]
 pub struct SpeechStream {
     rx: Receiver<Result<SpeechChunk>>,
@@ -674,6 +886,48 @@ mod tests {
             ChunkOptions::streaming(),
             "a stream starts short"
         );
+    }
+
+    #[test]
+    fn a_feed_hands_over_each_sentence_once_it_is_complete() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut feed = TextFeed {
+            pieces: Some(tx),
+            pending: String::new(),
+            base: 0,
+        };
+        let next = || rx.try_recv().map(|p| (p.text, p.base, p.continues)).ok();
+        feed.push("Hello the");
+        assert_eq!(next(), None, "a sentence being written waits");
+        feed.push("re. How are");
+        assert_eq!(next(), Some(("Hello there. ".into(), 0, true)));
+        feed.push(" you?\n\n");
+        assert_eq!(
+            next(),
+            Some(("How are you?\n\n".into(), 13, false)),
+            "a blank line ends a paragraph"
+        );
+        feed.push("Dr. Smith");
+        assert_eq!(next(), None, "an abbreviation does not end a sentence");
+        feed.flush();
+        assert_eq!(
+            next(),
+            Some(("Dr. Smith".into(), 27, false)),
+            "a stall speaks what is there"
+        );
+        // A sentence that never ends is handed over in bounded pieces at spaces.
+        feed.push(&"word ".repeat(2000));
+        let mut total = 0;
+        while let Some((text, _, _)) = next() {
+            assert!(
+                text.len() <= MAX_PENDING && text.ends_with(' '),
+                "{}",
+                text.len()
+            );
+            total += text.len();
+        }
+        feed.finish();
+        assert!(total > 0 && total <= 10_000);
     }
 
     #[test]

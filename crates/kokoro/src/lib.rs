@@ -33,9 +33,32 @@
 //! - [`Tts::speak_into`]: chunk by chunk into a closure, as they are made, in
 //!   constant memory (a book into an encoder: see [`audio::encoder`]).
 //! - [`Tts::stream`]: an iterator of chunks from a thread of its own.
+//! - [`Tts::feed`]: text that arrives over time (a language model's reply, a
+//!   pipe), each sentence spoken as soon as it is complete.
 //!
 //! [`SpeakOptions`] holds the voice or blend, speed, language, pauses, a
 //! cancellation flag, and progress and per-chunk callbacks.
+//!
+//! # Word timings and captions
+//!
+//! Every [`Segment`] carries its words ([`Word`]: a byte span in the text and
+//! the samples that speak it), from the model's own durations placed on the
+//! output's timeline as the audio was joined; [`Speech::words`] gives them
+//! all, and [`captions`] turns them into SRT or WebVTT cues:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tts = kokoro::Tts::open(kokoro::Config::default())?;
+//! let text = "Captions that keep time. Even an hour in.";
+//! let speech = tts.speak(text, &kokoro::SpeakOptions::default())?;
+//! for w in speech.words() {
+//!     println!("{:.2}-{:.2} {}", w.start(), w.end(), &text[w.span.clone()]);
+//! }
+//! let words: Vec<kokoro::Word> = speech.words().cloned().collect();
+//! let cues = kokoro::captions::cues(text, &words, &Default::default());
+//! std::fs::write("captions.vtt", kokoro::captions::vtt(&cues))?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Features
 //!
@@ -62,7 +85,7 @@ pub use kokoro_text as text;
 pub use assets::{AssetPaths, Cache, FetchEvent, Want};
 pub use engine::{
     AssetOptions, ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk,
-    SpeechStream, Tts, Word, SPEED_RANGE,
+    SpeechStream, TextFeed, Tts, Word, SPEED_RANGE,
 };
 pub use error::{Error, Result};
 pub use frontends::{default_fallback, Frontends};

@@ -856,6 +856,37 @@ fn captions_and_timestamps_are_written_beside_the_audio() {
 }
 
 #[test]
+fn a_merged_book_is_timed_across_its_chapter_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = markdown_book(dir.path(), 2);
+    let (wav, json) = (dir.path().join("book.wav"), dir.path().join("book.json"));
+    let o = run(&[
+        book.to_str().unwrap(),
+        wav.to_str().unwrap(),
+        "--timestamps",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seconds = read_wav(&wav).len() as f64 / 24_000.0;
+    let words: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let words = words["words"].as_array().unwrap();
+    let chapter = |w: &serde_json::Value| w["chapter"].as_u64().unwrap();
+    let second = words.iter().position(|w| chapter(w) == 1).unwrap();
+    let (last, first) = (&words[second - 1], &words[second]);
+    let gap = first["start"].as_f64().unwrap() - last["end"].as_f64().unwrap();
+    assert!(
+        gap > 1.5,
+        "the 1.5 s between chapters lies between their words: {gap}"
+    );
+    assert!(words
+        .iter()
+        .all(|w| w["end"].as_f64().unwrap() <= seconds + 0.001));
+    assert!(words
+        .windows(2)
+        .all(|p| p[0]["start"].as_f64() <= p[1]["start"].as_f64()));
+}
+
+#[test]
 fn split_output_writes_captions_per_chapter_and_resumes_them() {
     let dir = tempfile::tempdir().unwrap();
     let book = markdown_book(dir.path(), 2);
@@ -895,4 +926,63 @@ fn split_output_writes_captions_per_chapter_and_resumes_them() {
     assert!(err.contains("001-part-1.wav is done already"), "{err}");
     assert!(!err.contains("002-part-2.wav is done already"), "{err}");
     assert!(out.join("002-part-2.vtt").is_file());
+}
+
+/// Issue 18: standard input into a stream is spoken as it arrives: a writer
+/// that emits a paragraph word by word, as a language model does, hears its
+/// first sentence before it has finished writing.
+#[test]
+fn standard_input_is_spoken_as_it_arrives() {
+    let text = "This is the first sentence, written one word at a time. \
+                And here is the second one, which takes a while longer to arrive. \
+                A third sentence ends the paragraph so that the writer keeps going for some seconds.";
+    let mut child = kokoro()
+        .args(["-", "-", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let start = std::time::Instant::now();
+    let writer = std::thread::spawn(move || {
+        for word in text.split_inclusive(' ') {
+            stdin.write_all(word.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        start.elapsed()
+    });
+    // The time at which a tenth of a second of audio had come out.
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut first = None;
+        loop {
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+            if first.is_none() && bytes.len() > 44 + 4800 {
+                first = Some(start.elapsed());
+            }
+        }
+        (first, bytes)
+    });
+    let written = writer.join().unwrap();
+    let (first, bytes) = reader.join().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let first = first.expect("audio came out");
+    assert!(
+        first < written,
+        "the first audio ({first:?}) came before the writer finished ({written:?})"
+    );
+    let samples: Vec<f32> = bytes[44..]
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    assert_plausible_speech(&samples, 40);
 }

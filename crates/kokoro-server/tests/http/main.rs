@@ -16,6 +16,8 @@ fn real_model_tests_are_off_without_the_model_tests_feature() {
 mod api;
 #[cfg(feature = "model-tests")]
 mod browser;
+#[cfg(feature = "model-tests")]
+mod openai_client;
 
 #[cfg(feature = "model-tests")]
 pub use server::Server;

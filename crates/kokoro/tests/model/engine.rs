@@ -216,9 +216,14 @@ fn every_word_is_timed_on_the_output_timeline() {
     assert!(tts().timed(), "the engine derives the timed model");
     let text = "First, a short sentence. Then a second one, which is a little longer!\n\n\
                 A new paragraph: [pause:1s] after a pause, it ends.";
-    for pauses in [None, Some(Pauses::default())] {
+    for (pauses, speed) in [
+        (None, 1.0),
+        (Some(Pauses::default()), 1.0),
+        (Some(Pauses::default()), 1.5),
+    ] {
         let options = SpeakOptions {
             pauses,
+            speed,
             ..SpeakOptions::voice("af_heart")
         };
         let speech = tts().speak(text, &options).unwrap();
@@ -285,4 +290,64 @@ fn every_word_is_timed_on_the_output_timeline() {
             .collect();
         assert_eq!(streamed, speech.words().cloned().collect::<Vec<_>>());
     }
+}
+
+/// Issue 18: text pushed word by word, as a language model writes, is spoken
+/// sentence by sentence before the writer is done; with pauses (a model call
+/// per sentence) the audio, the segments and the words equal the whole
+/// text's.
+#[test]
+fn text_fed_over_time_is_spoken_as_it_arrives_and_as_a_whole() {
+    let text = "The first sentence is here. Then a second, somewhat longer one follows it.\n\n\
+                A new paragraph ends the text.";
+    let options = SpeakOptions {
+        pauses: Some(Pauses::default()),
+        ..SpeakOptions::voice("af_heart")
+    };
+    let whole = tts().speak(text, &options).unwrap();
+    let (mut feed, speech) = tts().feed(&options);
+    let written = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let written = written.clone();
+        std::thread::spawn(move || {
+            for token in text.split_inclusive(' ') {
+                feed.push(token);
+                std::thread::sleep(std::time::Duration::from_millis(150));
+            }
+            written.store(true, std::sync::atomic::Ordering::SeqCst);
+            feed.finish();
+        })
+    };
+    let (mut samples, mut segments) = (Vec::new(), Vec::new());
+    let mut first_before_the_end = None;
+    for chunk in speech {
+        let chunk = chunk.unwrap();
+        first_before_the_end
+            .get_or_insert_with(|| !written.load(std::sync::atomic::Ordering::SeqCst));
+        samples.extend(chunk.samples);
+        segments.push(chunk.segment);
+    }
+    writer.join().unwrap();
+    assert_eq!(
+        first_before_the_end,
+        Some(true),
+        "the first audio came before the text was all written"
+    );
+    assert!(
+        samples == whole.samples,
+        "the same audio as the whole text's"
+    );
+    assert_eq!(
+        segments, whole.segments,
+        "the same chunks, spans and word times"
+    );
+    // Nothing pushed but whitespace: nothing to say, an error.
+    let (mut feed, speech) = tts().feed(&options);
+    feed.push("   \n");
+    feed.finish();
+    let results: Vec<_> = speech.collect();
+    assert!(
+        matches!(results[..], [Err(Error::NothingToSay)]),
+        "{results:?}"
+    );
 }

@@ -1,0 +1,169 @@
+//! Standard input spoken as it arrives (`kokoro - -`, a language model's
+//! reply piped in): each sentence as soon as it is complete, what is there
+//! after a stall of a second, the rest at the end of input.
+
+use std::io::Read;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kokoro::{Config, Event, Frontends, SpeakOptions, Tts};
+
+use crate::plan::{Plan, Target};
+use crate::run::{Interrupted, Log};
+use crate::settings::Settings;
+
+/// How long the input may stall before what is there is spoken.
+const STALL: Duration = Duration::from_secs(1);
+
+/// Speaks standard input into `target` as it arrives.
+pub fn speak(
+    plan: &Plan,
+    target: &Target,
+    settings: &Settings,
+    config: Config,
+    lang: kokoro::Lang,
+    cancel: &Arc<AtomicBool>,
+    log: &Log,
+) -> Result<()> {
+    // Read as it comes, on a thread of its own: whole UTF-8 characters only.
+    let (texts, inbox) = channel::<Result<String>>();
+    std::thread::Builder::new()
+        .name("kokoro-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut carry: Vec<u8> = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = texts.send(Err(
+                            anyhow::Error::new(e).context("cannot read standard input")
+                        ));
+                        return;
+                    }
+                };
+                carry.extend_from_slice(&buf[..n]);
+                let valid = match std::str::from_utf8(&carry) {
+                    Ok(s) => s.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => {
+                        let _ =
+                            texts.send(Err(anyhow::anyhow!("standard input is not UTF-8 text")));
+                        return;
+                    }
+                };
+                let rest = carry.split_off(valid);
+                let text =
+                    String::from_utf8(std::mem::replace(&mut carry, rest)).unwrap_or_default();
+                if texts.send(Ok(text)).is_err() {
+                    return;
+                }
+            }
+            if !carry.is_empty() {
+                let _ = texts.send(Err(anyhow::anyhow!("standard input is not UTF-8 text")));
+            }
+        })
+        .context("cannot start a thread to read standard input")?;
+
+    let mut out = crate::run::open_merged(target, plan.format, &[])?;
+    let tts = Tts::open(config)?;
+    tts.voice_set().resolve(&settings.voice)?;
+    log.debug(&format!(
+        "speaking standard input as it arrives ({})",
+        tts.describe()
+    ));
+    let options = SpeakOptions {
+        voice: settings.voice.clone(),
+        speed: settings.speed,
+        lang: Some(lang),
+        pauses: plan.pauses,
+        streaming: true,
+        cancel: Some(cancel.clone()),
+        ..SpeakOptions::default()
+    };
+    let (mut feed, speech) = tts.feed(&options);
+    // The text goes to the feed from a thread of its own, so that audio is
+    // written here while more text arrives.
+    let (failed, failure) = channel::<anyhow::Error>();
+    std::thread::Builder::new()
+        .name("kokoro-feed-input".into())
+        .spawn(move || loop {
+            match inbox.recv_timeout(STALL) {
+                Ok(Ok(text)) => feed.push(&text),
+                Ok(Err(e)) => {
+                    let _ = failed.send(e);
+                    return; // dropping the feed ends the stream
+                }
+                Err(RecvTimeoutError::Timeout) => feed.flush(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    feed.finish();
+                    return;
+                }
+            }
+        })
+        .context("cannot start a thread to feed the engine")?;
+    let mut seconds = 0.0;
+    for chunk in speech {
+        match chunk {
+            Ok(chunk) => {
+                seconds += chunk.samples.len() as f64 / f64::from(kokoro::SAMPLE_RATE);
+                out.write(&chunk.samples)?;
+            }
+            Err(kokoro::Error::Cancelled) => return Err(Interrupted.into()),
+            Err(kokoro::Error::NothingToSay) => match failure.try_recv() {
+                Ok(e) => return Err(e),
+                Err(_) => bail!("standard input has nothing to speak"),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Ok(e) = failure.try_recv() {
+        return Err(e);
+    }
+    out.finish()?.commit()?;
+    log.info(&format!(
+        "-: {seconds:.1} s of audio, spoken as the input arrived"
+    ));
+    Ok(())
+}
+
+/// Whether the plan reads standard input as plain text into a listener (a
+/// stream or the device), which is then spoken as it arrives.
+pub fn applies(plan: &Plan) -> Option<&Target> {
+    use crate::plan::{Action, Input, Output};
+    use kokoro::text::document::InputFormat;
+    let text = matches!(plan.input_format, None | Some(InputFormat::Text));
+    let timed = plan.captions.is_some() || plan.timestamps.is_some();
+    match &plan.action {
+        Action::Speak(Output::Merged(target @ (Target::Stdout | Target::Device)))
+            if plan.input == Input::Stdin && text && !timed =>
+        {
+            Some(target)
+        }
+        _ => None,
+    }
+}
+
+/// The engine's configuration for the live path: as the command's.
+pub fn config(
+    assets: &kokoro::AssetOptions,
+    frontends: Frontends,
+    plan: &Plan,
+    log: &Log,
+) -> Config {
+    let log = *log;
+    Config {
+        assets: assets.clone(),
+        workers: plan.workers,
+        frontends: Some(frontends),
+        on_event: Some(Arc::new(move |e: &Event| log.event(e))),
+        // The same model as every other run (its cached forms are there).
+        skip_timing: false,
+    }
+}

@@ -1,0 +1,101 @@
+//! The official `openai` Python client against the server: models, OpenAI's
+//! voice names, `instructions`, and speech streamed as server-sent events.
+//!
+//! The client is installed (pinned) into a virtual environment under the
+//! target directory on first use, with `python3 -m venv` and pip; a machine
+//! without them fails this test, saying so.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use kokoro_server::ServerOptions;
+
+use crate::Server;
+
+const CLIENT: &str = "openai==3.57.0";
+
+/// A Python with the official client, made once.
+fn python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openai-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(format!("{CLIENT}.ready"));
+    if !ready.is_file() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "cannot make a virtual environment (python3 -m venv) for the openai client"
+        );
+        let ok = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", CLIENT])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot install {CLIENT} with pip");
+        std::fs::write(&ready, "").unwrap();
+    }
+    python
+}
+
+const SCRIPT: &str = r#"
+import base64, json, sys
+from openai import OpenAI
+
+client = OpenAI(base_url=sys.argv[1] + "/v1", api_key="not-needed")
+out = {"models": [m.id for m in client.models.list()]}
+out["retrieved"] = client.models.retrieve("tts-1").id
+with client.audio.speech.with_streaming_response.create(
+    model="tts-1", voice="nova", input="Hello from the official client.",
+    response_format="wav", instructions="Speak cheerfully.",
+) as r:
+    wav = r.read()
+out["wav_riff"] = wav[:4] == b"RIFF"
+out["wav_bytes"] = len(wav)
+with client.audio.speech.with_streaming_response.create(
+    model="gpt-4o-mini-tts", voice="alloy", input="Streamed as events. Two sentences.",
+    response_format="mp3", stream_format="sse",
+) as r:
+    out["content_type"] = r.headers.get("content-type")
+    events = [json.loads(line[len("data: "):]) for line in r.iter_lines() if line.startswith("data: ")]
+out["types"] = sorted(set(e["type"] for e in events))
+out["last"] = events[-1]["type"]
+out["deltas"] = sum(1 for e in events if e["type"] == "speech.audio.delta")
+out["mp3_bytes"] = sum(len(base64.b64decode(e["audio"])) for e in events if e["type"] == "speech.audio.delta")
+out["usage"] = events[-1].get("usage")
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_official_openai_client_speaks_lists_models_and_streams_events() {
+    let python = python();
+    let server = Server::start(ServerOptions::default());
+    let output = Command::new(python)
+        .args(["-c", SCRIPT, &server.url("")])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: serde_json::Value =
+        serde_json::from_slice(output.stdout.trim_ascii()).expect("the script's JSON");
+    assert_eq!(
+        out["models"],
+        serde_json::json!(["kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"])
+    );
+    assert_eq!(out["retrieved"], "tts-1");
+    assert_eq!(out["wav_riff"], true, "{out}");
+    assert!(out["wav_bytes"].as_u64().unwrap() > 48_000, "{out}");
+    assert_eq!(out["content_type"], "text/event-stream", "{out}");
+    assert_eq!(
+        out["types"],
+        serde_json::json!(["speech.audio.delta", "speech.audio.done"])
+    );
+    assert_eq!(out["last"], "speech.audio.done");
+    assert!(out["deltas"].as_u64().unwrap() >= 1, "{out}");
+    assert!(out["mp3_bytes"].as_u64().unwrap() > 5_000, "{out}");
+    assert!(out["usage"]["input_tokens"].as_u64().unwrap() > 0, "{out}");
+}
