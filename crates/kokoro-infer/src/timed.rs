@@ -13,10 +13,12 @@ pub const DURATIONS_TENSOR: &str = "/encoder/Gather_output_0";
 /// Samples per unit of duration (25 ms at 24 kHz).
 pub const SAMPLES_PER_DURATION_UNIT: usize = 600;
 
-/// How far the audio runs ahead of the durations, in units: a phoneme is
-/// heard about three units (75 ms) before the durations before it add up to.
-/// Measured on speech onsets of single words (60 to 110 ms ahead), and the
-/// offset the model's reference pipeline (hexgrad's `join_timestamps`) takes.
+/// How far the audio runs ahead of the durations, in units at normal speed: a
+/// phoneme is heard about three units (75 ms) before the durations before it
+/// add up to, and that lead is divided by the speed (at 1.5, 50 ms). Measured
+/// on speech onsets of single words and against Whisper's word times at
+/// speeds 0.75 to 2; at speed 1 it is the offset the model's reference
+/// pipeline (hexgrad's `join_timestamps`) takes.
 pub const AUDIO_LEAD_UNITS: usize = 3;
 
 /// `ModelProto.graph`, `GraphProto.output`, `GraphProto.node`,

@@ -121,10 +121,10 @@ pub struct Spoken {
 /// Where each word is spoken, from the ids' durations (`ids + 2` values, the
 /// pads first and last, in units of `SAMPLES_PER_DURATION_UNIT` samples).
 /// As in the model's reference pipeline, a word takes half of the space on
-/// either side of it, and every time is moved `AUDIO_LEAD_UNITS` earlier, as
-/// the audio runs ahead of the durations. `None` when the durations do not fit
-/// the chunk, or are negative.
-pub fn spoken_words(chunk: &Chunk, durations: &[i64]) -> Option<Vec<Spoken>> {
+/// either side of it, and every time is moved `AUDIO_LEAD_UNITS` earlier (at
+/// `speed`, that lead divided by it), as the audio runs ahead of the
+/// durations. `None` when the durations do not fit the chunk, or are negative.
+pub fn spoken_words(chunk: &Chunk, durations: &[i64], speed: f32) -> Option<Vec<Spoken>> {
     use kokoro_infer::timed::{AUDIO_LEAD_UNITS, SAMPLES_PER_DURATION_UNIT};
     if durations.len() != chunk.ids.len() + 2 || durations.iter().any(|&d| d < 0) {
         return None;
@@ -143,9 +143,10 @@ pub fn spoken_words(chunk: &Chunk, durations: &[i64]) -> Option<Vec<Spoken>> {
         Some(i) if chunk.ids.get(i).copied() == space => (before[i + 2] - before[i + 1]) / 2,
         _ => 0,
     };
-    let samples = |half_units: usize| {
-        half_units.saturating_sub(2 * AUDIO_LEAD_UNITS) * SAMPLES_PER_DURATION_UNIT / 2
-    };
+    let lead = (AUDIO_LEAD_UNITS * SAMPLES_PER_DURATION_UNIT) as f32 / speed.max(0.1);
+    let lead = lead.round() as usize;
+    let samples =
+        |half_units: usize| (half_units * SAMPLES_PER_DURATION_UNIT / 2).saturating_sub(lead);
     let total = *before.last()?;
     chunk
         .words
@@ -223,7 +224,7 @@ impl Request<'_> {
         let words = synthesis
             .durations
             .as_deref()
-            .and_then(|d| spoken_words(&chunk, d));
+            .and_then(|d| spoken_words(&chunk, d, self.speed));
         Ok(Audio {
             index,
             span: chunk.span,

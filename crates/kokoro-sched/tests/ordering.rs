@@ -395,7 +395,7 @@ fn word_times_follow_the_durations() {
     };
     // pad a b ␣ c d . pad, in units of 600 samples
     let durations = [10, 2, 3, 4, 1, 5, 6, 8];
-    let words = spoken_words(&chunk, &durations).unwrap();
+    let words = spoken_words(&chunk, &durations, 1.0).unwrap();
     let unit = 600;
     // "ab": units 10..15, plus half the space after (2) = 10..17, less 3 = 7..14.
     assert_eq!(words[0].samples, 7 * unit..14 * unit);
@@ -405,7 +405,10 @@ fn word_times_follow_the_durations() {
     assert_eq!(words[2].samples, 22 * unit..22 * unit);
     // The words' times never pass the audio's end.
     assert!(words.iter().all(|w| w.samples.end <= 36 * unit));
+    // At twice the speed the audio's lead is half as long (1.5 units).
+    let fast = spoken_words(&chunk, &durations, 2.0).unwrap();
+    assert_eq!(fast[0].samples, 10 * unit - 900..17 * unit - 900);
     // Durations that do not fit the chunk give no times.
-    assert_eq!(spoken_words(&chunk, &durations[1..]), None);
-    assert_eq!(spoken_words(&chunk, &[10, 2, 3, -4, 1, 5, 6, 8]), None);
+    assert_eq!(spoken_words(&chunk, &durations[1..], 1.0), None);
+    assert_eq!(spoken_words(&chunk, &[10, 2, 3, -4, 1, 5, 6, 8], 1.0), None);
 }
