@@ -237,6 +237,10 @@ impl Building {
     fn absorb_silent(&mut self, mut piece: Piece) {
         self.span.end = piece.span.end;
         self.diagnostics.append(&mut piece.diagnostics);
+        // Its words, if any, have no sound: they sit at the chunk's end.
+        let end = self.phonemes.len();
+        self.words
+            .extend(piece.words.drain(..).map(|(w, _)| (w, end..end)));
         if let Some(ms) = piece.pause_ms {
             self.pause_after_ms = Some(self.pause_after_ms.unwrap_or(0).saturating_add(ms));
         }
@@ -250,6 +254,8 @@ impl Iterator for Chunks<'_> {
         let (limit, words) = self.opts.limit(self.next_index);
         let mut cur: Option<Building> = None;
         let mut silent: Option<(Range<usize>, Vec<Diagnostic>)> = None;
+        // Words of silent pieces before the chunk's first sound.
+        let mut silent_words: Vec<(Range<usize>, Range<usize>)> = Vec::new();
         let mut ends_paragraph = true;
         let mut paused = false;
         let mut pause_before_ms = 0u32;
@@ -264,6 +270,7 @@ impl Iterator for Chunks<'_> {
                         let (span, mut d) =
                             silent.take().unwrap_or((piece.span.clone(), Vec::new()));
                         d.append(&mut piece.diagnostics);
+                        silent_words.extend(piece.words.drain(..).map(|(w, _)| (w, 0..0)));
                         silent = Some((span.start..piece.span.end, d));
                         pause_before_ms = pause_before_ms.saturating_add(pause.unwrap_or(0));
                     }
@@ -308,10 +315,11 @@ impl Iterator for Chunks<'_> {
                         None => (piece.span.start, Vec::new()),
                     };
                     diagnostics.append(&mut piece.diagnostics);
+                    silent_words.append(&mut piece.words);
                     cur = Some(Building {
                         span: start..piece.span.end,
                         phonemes: piece.phonemes,
-                        words: piece.words,
+                        words: std::mem::take(&mut silent_words),
                         tokens: piece.tokens,
                         ends_sentence: piece.ends_sentence,
                         pause_after_ms: None,

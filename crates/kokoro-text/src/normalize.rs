@@ -11,6 +11,11 @@ use regex::{Captures, Regex};
 use crate::align::Mapped;
 
 struct Rules {
+    rule_line: Regex,
+    money_magnitude: Regex,
+    money_hyphen: Regex,
+    score: Regex,
+    company: Regex,
     double_hyphen: Regex,
     decade: Regex,
     percent: Regex,
@@ -24,6 +29,11 @@ struct Rules {
 fn rules() -> &'static Rules {
     static R: OnceLock<Rules> = OnceLock::new();
     R.get_or_init(|| Rules {
+        rule_line: re(r"\s*(?:={3,}|\*{3,}|_{3,}|~{3,}|#{3,}|-{4,}|\+{3,})\s*"),
+        money_magnitude: re(r"([$€£])(\d+(?:\.\d+)?)\s?(million|billion|trillion|thousand|mn|bn|m|b|k)\b"),
+        money_hyphen: re(r"([$€£]\d+(?:\.\d+)?)-([A-Za-z])"),
+        score: re(r"(^|[^\d.,:/-])(\d{1,3})-(\d{1,3})($|[^\d.,:/-]|[.,](?:\s|$))"),
+        company: re(r"\b(Ltd|Inc|Corp)\.(\s+[A-Z\p{Lu}]|\s*$)"),
         double_hyphen: re(r"\s*--+\s*"),
         decade: re(r"'?\b(\d{2}|\d{4})'?s\b"),
         percent: re(r"(\d)\s*%"),
@@ -134,6 +144,15 @@ fn abbreviation(word: &str, next: &str) -> &'static str {
     }
 }
 
+/// The plural name of a currency sign.
+fn currency_plural(sign: &str) -> &'static str {
+    match sign {
+        "€" => "euros",
+        "£" => "pounds",
+        _ => "dollars",
+    }
+}
+
 fn unit(u: &str) -> &'static str {
     match u {
         "kg" => "kilograms",
@@ -204,6 +223,34 @@ fn for_speech_mapped(text: Mapped) -> Mapped {
             s = s.rewrite(edits);
         }
     };
+    // A rule line (=====, *****, ----) is layout, not words: silence.
+    apply(&r.rule_line, &|_| " ".to_string());
+    // "$1.5 million", "€4.5m", "£1.2bn": the number, its magnitude, then the
+    // currency, as it is said.
+    apply(&r.money_magnitude, &|c| {
+        let magnitude = match &c[3] {
+            "m" | "mn" => "million",
+            "b" | "bn" => "billion",
+            "k" => "thousand",
+            other => other,
+        };
+        format!("{} {magnitude} {}", &c[2], currency_plural(&c[1]))
+    });
+    // "$20-A-Month": the amount stays an amount.
+    apply(&r.money_hyphen, &|c| format!("{} {}", &c[1], &c[2]));
+    // A score or a range, "3-2", "10-20": "3 to 2".
+    apply(&r.score, &|c| {
+        format!("{}{} to {}{}", &c[1], &c[2], &c[3], &c[4])
+    });
+    // A company's "Ltd." that ends a sentence keeps its full stop.
+    apply(&r.company, &|c| {
+        let full = match &c[1] {
+            "Ltd" => "Limited",
+            "Inc" => "Incorporated",
+            _ => "Corporation",
+        };
+        format!("{full}.{}", &c[2])
+    });
     apply(&r.double_hyphen, &|_| " — ".to_string());
     apply(&r.decade, &|c| {
         decade(&c[1]).unwrap_or_else(|| c[0].to_string())
@@ -319,6 +366,18 @@ mod tests {
         );
         check("COVID-19 and x = y", "COVID 19 and x equals y");
         check("plain text stays", "plain text stays");
+        check("It costs $1.5 million.", "It costs 1.5 million dollars.");
+        check(
+            "€4.5m or £1.2bn or $300k",
+            "4.5 million euros or 1.2 billion pounds or 300 thousand dollars",
+        );
+        check("a $20-A-Month plan", "a $20 A-Month plan");
+        check("won 3-2, pages 10-20", "won 3 to 2, pages 10 to 20");
+        check("on 2024-01-15 call 555-1234", "on 2024-01-15 call 555-1234");
+        check("from 1-2.5 and 3-4,000", "from 1-2.5 and 3-4,000");
+        check("Acme Ltd. The next one.", "Acme Limited. The next one.");
+        check("Acme Ltd. is here", "Acme Ltd. is here");
+        check("Rule: ===== end", "Rule: end");
         assert!(matches!(for_speech("plain"), Cow::Borrowed(_)));
         let m = for_speech_mapped(Mapped::identity("at 10:30 today"));
         assert_eq!(m.text, "at 10 30 today");

@@ -413,3 +413,44 @@ proptest! {
         prop_assert_eq!(covered, expected);
     }
 }
+
+/// Issue 17: money with a magnitude, money glued to a word, scores and
+/// ranges, a company's sentence-final "Ltd." and rule lines, read as said.
+#[test]
+fn money_scores_companies_and_rule_lines_are_read_as_said() {
+    let read = |text: &str| frontend().phonemize(text).0;
+    assert_eq!(read("$1.5 million"), "wˈʌn pYnt fˈIv mˈɪljᵊn dˈɑləɹz");
+    assert!(
+        read("€4.5m").ends_with("mˈɪljᵊn jˈʊɹOz"),
+        "{}",
+        read("€4.5m")
+    );
+    assert!(
+        read("£1.2bn").ends_with("bˈɪljən pˈWndz"),
+        "{}",
+        read("£1.2bn")
+    );
+    assert!(
+        read("a $20-A-Month plan").contains("dˈɑləɹz"),
+        "{}",
+        read("a $20-A-Month plan")
+    );
+    assert_eq!(read("3-2"), "θɹˈi tə tˈu");
+    assert!(!read("pages 10-20").contains("dˈæʃ"));
+    assert!(
+        read("Acme Ltd. The end.").contains("lˈɪməTᵻd. ði"),
+        "{}",
+        read("Acme Ltd. The end.")
+    );
+    assert_eq!(read("Rule: ===== end"), "ɹˈul: ˈɛnd");
+    // The words keep their spans through these rewrites.
+    let text = "It cost $1.5 million, a 3-2 win.";
+    let out = frontend().process(text, ChunkOptions::default());
+    let words: Vec<&str> = out.chunks[0]
+        .words
+        .iter()
+        .map(|w| &text[w.span.clone()])
+        .collect();
+    assert_eq!(words, ["It", "cost", "$1.5", "million", "a", "3-2", "win"]);
+    assert!(out.chunks[0].words.iter().all(|w| !w.ids.is_empty()));
+}
