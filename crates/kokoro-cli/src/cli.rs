@@ -155,6 +155,11 @@ pub struct ServeArgs {
     /// Require this key (`Authorization: Bearer KEY`) on every endpoint but /health.
     #[arg(long, env = "KOKORO_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// A host name requests may be addressed to, beside `localhost` and IP
+    /// addresses (repeatable; `*`: any). Others are refused, so that no web
+    /// page can reach the server through a name of its own (DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    pub allowed_host: Vec<String>,
     /// Requests that may be in progress beside the first (they share the workers
     /// chunk by chunk); more are refused with 429.
     #[arg(long, default_value_t = 8)]

@@ -50,6 +50,7 @@ pub fn main(
             api_key: serve.api_key.clone(),
             queue: serve.queue,
             default_voice: settings.voice.clone(),
+            allowed_hosts: serve.allowed_host.clone(),
         },
     )?;
     Ok(())

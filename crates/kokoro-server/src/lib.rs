@@ -74,17 +74,56 @@ pub struct ServerOptions {
     pub queue: usize,
     /// The voice when a request names none.
     pub default_voice: String,
+    /// Host names requests may be addressed to beside `localhost` and IP
+    /// addresses (`*`: any). A page of another site can reach a server on
+    /// this machine through a name of its own that resolves here (DNS
+    /// rebinding); such a request names that site as its `Host` and is refused.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerOptions {
-    /// No key, 8 waiting requests, `af_heart`.
+    /// No key, 8 waiting requests, `af_heart`, no host names but `localhost`.
     fn default() -> Self {
         Self {
             api_key: None,
             queue: 8,
             default_voice: "af_heart".into(),
+            allowed_hosts: Vec::new(),
         }
     }
+}
+
+/// Whether a request's `Host` header may be served: `localhost`, an IP
+/// address (no name for DNS to rebind), or a name in `allowed` (`*`: any).
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    // Without its port: `[::1]:8880`, `127.0.0.1:8880`, `name:8880`.
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host.as_str()
+            }
+        })
+    };
+    let name = name.trim_end_matches('.');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || allowed
+            .iter()
+            .any(|a| a == "*" || a.trim_end_matches('.').eq_ignore_ascii_case(name))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn same_secret(given: &[u8], key: &[u8]) -> bool {
+    if given.len() != key.len() {
+        return false;
+    }
+    given.iter().zip(key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// What can stop the server.
@@ -141,6 +180,7 @@ struct AppState {
     limit: usize,
     api_key: Option<String>,
     default_voice: String,
+    allowed_hosts: Vec<String>,
 }
 
 /// A request accepted for synthesis.
@@ -273,6 +313,7 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         limit: options.queue + 1,
         api_key: options.api_key,
         default_voice: options.default_voice,
+        allowed_hosts: options.allowed_hosts,
     });
     Ok(Router::new()
         .route("/", get(page))
@@ -324,13 +365,29 @@ pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<()
     })
 }
 
-/// The API key, when one is set, on every endpoint but the health check and
-/// the page itself (which asks for the key and sends it).
+/// The `Host` on every request (see [`ServerOptions::allowed_hosts`]); the API
+/// key, when one is set, on every endpoint but the health check and the page
+/// itself (which asks for the key and sends it).
 async fn authorize(
     State(state): State<Arc<AppState>>,
     request: HttpRequest,
     next: Next,
 ) -> Response {
+    if let Some(host) = request.headers().get(header::HOST) {
+        let allowed = host
+            .to_str()
+            .is_ok_and(|h| host_allowed(h, &state.allowed_hosts));
+        if !allowed {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "this server does not answer to the host {:?} (kokoro serve --allowed-host NAME allows it)",
+                    String::from_utf8_lossy(host.as_bytes())
+                ),
+            )
+            .into_response();
+        }
+    }
     let open = matches!(request.uri().path(), "/health" | "/");
     if let (Some(key), false) = (state.api_key.as_deref(), open) {
         let given = request
@@ -338,7 +395,7 @@ async fn authorize(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(key) {
+        if !given.is_some_and(|g| same_secret(g.as_bytes(), key.as_bytes())) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "a valid API key is required (Authorization: Bearer KEY)",
@@ -986,6 +1043,29 @@ mod tests {
         assert!(OPENAI_VOICES
             .iter()
             .all(|(_, k)| k.len() > 3 && k.as_bytes()[2] == b'_'));
+    }
+
+    #[test]
+    fn only_loopback_names_addresses_and_allowed_hosts_are_served() {
+        let none: Vec<String> = Vec::new();
+        for ok in ["localhost", "localhost:8880", "127.0.0.1:8880", "[::1]:8880", "10.0.0.7", "LOCALHOST.", "app.localhost"] {
+            assert!(host_allowed(ok, &none), "{ok}");
+        }
+        for refused in ["evil.example", "evil.example:8880", "localhost.evil.example", "[evil]:80", ""] {
+            assert!(!host_allowed(refused, &none), "{refused}");
+        }
+        let allowed = vec!["tts.lan".to_string()];
+        assert!(host_allowed("TTS.lan:8880", &allowed));
+        assert!(!host_allowed("other.lan", &allowed));
+        assert!(host_allowed("anything", &["*".to_string()]));
+    }
+
+    #[test]
+    fn secrets_are_compared_whole() {
+        assert!(same_secret(b"sesame", b"sesame"));
+        assert!(!same_secret(b"sesamE", b"sesame"));
+        assert!(!same_secret(b"sesam", b"sesame"));
+        assert!(!same_secret(b"", b"sesame"));
     }
 
     #[test]

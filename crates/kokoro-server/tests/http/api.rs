@@ -415,3 +415,33 @@ fn captioned_speech_in_kokoro_fastapis_shape() {
     assert_eq!(status, 400);
     assert_eq!(json(&bytes)["error"]["param"], "speed");
 }
+
+/// The status line of a raw request with this `Host`.
+fn status_for_host(server: &Server, host: &str) -> String {
+    use std::io::Write;
+    let addr = server.url("").trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /v1/audio/voices HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_foreign_host_name_is_refused_against_dns_rebinding() {
+    let server = Server::start(ServerOptions::default());
+    assert!(status_for_host(&server, "evil.example").contains("421"));
+    assert!(status_for_host(&server, "localhost:8880").contains("200"));
+    let addr = server.url("").trim_start_matches("http://").to_string();
+    assert!(status_for_host(&server, &addr).contains("200"));
+    let server = Server::start(ServerOptions {
+        allowed_hosts: vec!["tts.lan".into()],
+        ..ServerOptions::default()
+    });
+    assert!(status_for_host(&server, "tts.lan").contains("200"));
+    assert!(status_for_host(&server, "evil.example").contains("421"));
+}

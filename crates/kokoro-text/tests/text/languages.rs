@@ -13,7 +13,9 @@ use crate::common::assert_covered;
 fn frontend(lang: Lang) -> &'static Frontend {
     static F: OnceLock<HashMap<Lang, Frontend>> = OnceLock::new();
     let all = F.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kokoro-languages-{}", std::process::id()));
+        // Kept under the target directory and reused, rather than a new
+        // directory in /tmp left behind by every run.
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("espeak-ng-data");
         let espeak = Arc::new(EspeakFallback::install(&dir).expect("espeak-ng data installs"));
         Lang::ALL
             .into_iter()
