@@ -99,7 +99,9 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let host = host.trim().to_ascii_lowercase();
     // Without its port: `[::1]:8880`, `127.0.0.1:8880`, `name:8880`.
     let name = if let Some(rest) = host.strip_prefix('[') {
-        return rest.split_once(']').is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        return rest
+            .split_once(']')
+            .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
     } else {
         host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
             if port.bytes().all(|b| b.is_ascii_digit()) {
@@ -1048,10 +1050,24 @@ mod tests {
     #[test]
     fn only_loopback_names_addresses_and_allowed_hosts_are_served() {
         let none: Vec<String> = Vec::new();
-        for ok in ["localhost", "localhost:8880", "127.0.0.1:8880", "[::1]:8880", "10.0.0.7", "LOCALHOST.", "app.localhost"] {
+        for ok in [
+            "localhost",
+            "localhost:8880",
+            "127.0.0.1:8880",
+            "[::1]:8880",
+            "10.0.0.7",
+            "LOCALHOST.",
+            "app.localhost",
+        ] {
             assert!(host_allowed(ok, &none), "{ok}");
         }
-        for refused in ["evil.example", "evil.example:8880", "localhost.evil.example", "[evil]:80", ""] {
+        for refused in [
+            "evil.example",
+            "evil.example:8880",
+            "localhost.evil.example",
+            "[evil]:80",
+            "",
+        ] {
             assert!(!host_allowed(refused, &none), "{refused}");
         }
         let allowed = vec!["tts.lan".to_string()];
