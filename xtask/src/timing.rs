@@ -1,7 +1,8 @@
 //! `cargo xtask bench-timing`: word timings against an independent ear.
 //!
 //! Speaks a corpus text with `kokoro --timestamps`, transcribes the audio with
-//! Whisper (the offline recogniser set up by `../shared/tools/asr/setup.sh`,
+//! Whisper (faster-whisper: a directory holding a virtual environment `venv`
+//! and a `transcribe.py` that prints JSON with `[start, end, word]` triples,
 //! `--asr DIR`, default `~/.cache/kokoro-asr`), matches the two word lists
 //! (words compared lowercased, letters and digits only; unmatched words left
 //! out), and reports how far apart the start times are: the median over all
@@ -38,7 +39,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let python = asr.join("venv/bin/python");
     if !python.is_file() {
         bail!(
-            "no recogniser at {} (run ../shared/tools/asr/setup.sh, or give --asr DIR)",
+            "no recogniser at {} (a directory with a faster-whisper `venv` and `transcribe.py`; give --asr DIR)",
             asr.display()
         );
     }
