@@ -66,6 +66,7 @@ pub fn main(args: Args) -> Result<()> {
     let plan = Plan::new(&args, &settings, cfg!(feature = "playback"))?;
     if let Some(target) = crate::live::applies(&plan) {
         // Standard input to a listener: spoken as it arrives, not at its end.
+        // (Everything else reads its input whole: documents, files, timings.)
         let choice = choose_lang(plan.lang, &settings.voice);
         if let Some(w) = &choice.warning {
             log.warn(w);
@@ -74,7 +75,6 @@ pub fn main(args: Args) -> Result<()> {
         let frontends = Frontends::new(fallback(&assets, &log), load_lexicon(&settings)?);
         let config = crate::live::config(&assets, frontends, &plan, &log);
         return crate::live::speak(&plan, target, &settings, config, lang, &cancel, &log);
-        // (Everything else reads its input whole: documents, files, timings.)
     }
     let (doc, input_format) = read_input(&plan, args.code_blocks, &log)?;
     let output = match &plan.action {

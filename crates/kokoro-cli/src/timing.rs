@@ -63,7 +63,7 @@ impl Timing {
     pub fn add(&mut self, text: &str, base: usize, chapter: Option<usize>, words: &[Word]) {
         let seconds = |s: usize| (s as f64 / f64::from(SAMPLE_RATE) * 1000.0).round() / 1000.0;
         self.words.extend(words.iter().map(|w| Entry {
-            word: text.get(w.span.clone()).unwrap_or_default().to_string(),
+            word: w.text(text).to_string(),
             start: seconds(w.samples.start),
             end: seconds(w.samples.end),
             span: [base + w.span.start, base + w.span.end],

@@ -524,28 +524,25 @@ async fn speech(
 /// samples: Kokoro has no tokens of OpenAI's kind).
 fn speak_events(engine: &Tts, job: Job, out: Sender) -> Result<(), kokoro::Error> {
     let input_tokens = job.text.chars().count();
-    let event = |value: serde_json::Value| -> Result<(), kokoro::SinkError> {
-        let mut bytes = b"data: ".to_vec();
-        bytes.extend(serde_json::to_vec(&value)?);
-        bytes.extend(b"\n\n");
-        out.blocking_send(Ok(Bytes::from(bytes)))
-            .map_err(|_| "the client went away".into())
-    };
+    let events = Messages(out);
     let samples = speak_timed(engine, job, |audio, _| {
         if audio.is_empty() {
             return Ok(());
         }
-        event(serde_json::json!({ "type": "speech.audio.delta", "audio": BASE64.encode(audio) }))
+        events.event(
+            &serde_json::json!({ "type": "speech.audio.delta", "audio": BASE64.encode(audio) }),
+        )
     })?;
-    event(serde_json::json!({
-        "type": "speech.audio.done",
-        "usage": {
-            "input_tokens": input_tokens,
-            "output_tokens": samples,
-            "total_tokens": input_tokens + samples,
-        }
-    }))
-    .map_err(kokoro::Error::Sink)
+    events
+        .event(&serde_json::json!({
+            "type": "speech.audio.done",
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": samples,
+                "total_tokens": input_tokens + samples,
+            }
+        }))
+        .map_err(kokoro::Error::Sink)
 }
 
 /// `GET /v1/models`: the model names requests may give.
@@ -615,23 +612,23 @@ async fn timed_speech(
     let job = validate(body(req)?, state.engine.voice_set(), &state.default_voice)?;
     respond(&state, "application/x-ndjson", move |engine, out| {
         let text = job.text.clone();
-        let lines = LineWriter(out);
+        let lines = Messages(out);
         let samples = speak_timed(engine, job, |audio, words| {
             let words: Vec<serde_json::Value> = words
                 .iter()
                 .map(|w| {
                     serde_json::json!({
-                        "word": text.get(w.span.clone()).unwrap_or_default(),
+                        "word": w.text(&text),
                         "start": seconds(w.samples.start),
                         "end": seconds(w.samples.end),
                         "span": [w.span.start, w.span.end],
                     })
                 })
                 .collect();
-            lines.send(&serde_json::json!({ "audio": BASE64.encode(audio), "words": words }))
+            lines.line(&serde_json::json!({ "audio": BASE64.encode(audio), "words": words }))
         })?;
         lines
-            .send(&serde_json::json!({ "done": true, "audio_seconds": seconds(samples) }))
+            .line(&serde_json::json!({ "done": true, "audio_seconds": seconds(samples) }))
             .map_err(kokoro::Error::Sink)?;
         Ok(())
     })
@@ -667,23 +664,25 @@ async fn captioned_speech(
                 .iter()
                 .map(|w| {
                     serde_json::json!({
-                        "word": text.get(w.span.clone()).unwrap_or_default(),
+                        "word": w.text(&text),
                         "start_time": seconds(w.samples.start),
                         "end_time": seconds(w.samples.end),
                     })
                 })
                 .collect()
         };
-        let line = |audio: &[u8], words: &[Word]| {
+        let message = |audio: &[u8], words: &[Word]| {
             serde_json::json!({
                 "audio": BASE64.encode(audio),
                 "audio_format": mime,
                 "timestamps": stamps(words),
             })
         };
-        let lines = LineWriter(out);
+        let lines = Messages(out);
         if stream {
-            speak_timed(engine, job, |audio, words| lines.send(&line(audio, words)))?;
+            speak_timed(engine, job, |audio, words| {
+                lines.line(&message(audio, words))
+            })?;
         } else {
             let (mut all, mut timed) = (Vec::new(), Vec::new());
             speak_timed(engine, job, |audio, words| {
@@ -692,7 +691,7 @@ async fn captioned_speech(
                 Ok(())
             })?;
             lines
-                .send(&line(&all, &timed))
+                .line(&message(&all, &timed))
                 .map_err(kokoro::Error::Sink)?;
         }
         Ok(())
@@ -704,15 +703,31 @@ fn seconds(samples: usize) -> f64 {
     (samples as f64 / f64::from(kokoro::SAMPLE_RATE) * 1000.0).round() / 1000.0
 }
 
-/// Sends one JSON value a line; fails once the client has gone.
-struct LineWriter(Sender);
+/// Sends JSON values to the client, each framed; fails once the client has gone.
+struct Messages(Sender);
 
-impl LineWriter {
-    fn send(&self, value: &serde_json::Value) -> Result<(), kokoro::SinkError> {
-        let mut line = serde_json::to_vec(value)?;
-        line.push(b'\n');
+impl Messages {
+    /// One value as a line of JSON.
+    fn line(&self, value: &serde_json::Value) -> Result<(), kokoro::SinkError> {
+        self.framed(b"", value, b"\n")
+    }
+
+    /// One value as a server-sent event.
+    fn event(&self, value: &serde_json::Value) -> Result<(), kokoro::SinkError> {
+        self.framed(b"data: ", value, b"\n\n")
+    }
+
+    fn framed(
+        &self,
+        before: &[u8],
+        value: &serde_json::Value,
+        after: &[u8],
+    ) -> Result<(), kokoro::SinkError> {
+        let mut bytes = before.to_vec();
+        serde_json::to_writer(&mut bytes, value)?;
+        bytes.extend_from_slice(after);
         self.0
-            .blocking_send(Ok(Bytes::from(line)))
+            .blocking_send(Ok(Bytes::from(bytes)))
             .map_err(|_| "the client went away".into())
     }
 }

@@ -221,6 +221,12 @@ pub struct Word {
 }
 
 impl Word {
+    /// The word as written in `text`, the text it was spoken from (empty if
+    /// the span is not in it).
+    pub fn text<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.span.clone()).unwrap_or_default()
+    }
+
     /// Start, in seconds from the start of the output.
     pub fn start(&self) -> f64 {
         self.samples.start as f64 / f64::from(SAMPLE_RATE)
@@ -736,14 +742,6 @@ pub struct TextFeed {
     pending: String,
     /// Bytes handed over so far.
     base: usize,
-}
-
-impl std::fmt::Debug for Piece {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Piece")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The most text a feed holds back waiting for its sentence to end, in bytes.

@@ -52,7 +52,7 @@
 //! let text = "Captions that keep time. Even an hour in.";
 //! let speech = tts.speak(text, &kokoro::SpeakOptions::default())?;
 //! for w in speech.words() {
-//!     println!("{:.2}-{:.2} {}", w.start(), w.end(), &text[w.span.clone()]);
+//!     println!("{:.2}-{:.2} {}", w.start(), w.end(), w.text(text));
 //! }
 //! let words: Vec<kokoro::Word> = speech.words().cloned().collect();
 //! let cues = kokoro::captions::cues(text, &words, &Default::default());
