@@ -141,6 +141,25 @@ pub enum Command {
     /// Serve speech over HTTP: an OpenAI-compatible `POST /v1/audio/speech`, the
     /// voices, and a web page to try them (builds with the `server` feature).
     Serve(ServeArgs),
+    /// Serve speech over the Wyoming protocol, for Home Assistant and other
+    /// voice assistants: every voice, whole and streaming synthesis (builds
+    /// with the `wyoming` feature).
+    Wyoming(WyomingArgs),
+}
+
+/// `kokoro wyoming` options (the voice, speed, lexicon, model and worker options above apply too).
+#[derive(Debug, ClapArgs)]
+pub struct WyomingArgs {
+    /// Where to listen: tcp://HOST:PORT or unix://PATH.
+    #[arg(long, default_value = "tcp://127.0.0.1:10200")]
+    pub uri: String,
+    /// Syntheses that may be in progress beside the first (they share the
+    /// workers chunk by chunk); more get an error event.
+    #[arg(long, default_value_t = 8)]
+    pub queue: usize,
+    /// Open connections at most; more are refused with an error event.
+    #[arg(long, default_value_t = 64)]
+    pub max_connections: usize,
 }
 
 /// `kokoro serve` options (the voice, lexicon, model and worker options above apply too).

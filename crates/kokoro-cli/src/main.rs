@@ -11,7 +11,7 @@ mod plan;
 #[cfg(feature = "playback")]
 mod playback;
 mod run;
-#[cfg(feature = "server")]
+#[cfg(any(feature = "server", feature = "wyoming"))]
 mod serve;
 mod settings;
 mod timing;

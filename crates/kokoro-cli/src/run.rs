@@ -59,6 +59,15 @@ pub fn main(args: Args) -> Result<()> {
             bail!("this kokoro was built without the server: build it with `--features server`");
         }
     }
+    if let Some(crate::cli::Command::Wyoming(wyoming)) = &args.command {
+        #[cfg(feature = "wyoming")]
+        return crate::serve::wyoming(wyoming, &settings, &assets, &log);
+        #[cfg(not(feature = "wyoming"))]
+        {
+            let _ = wyoming;
+            bail!("this kokoro was built without Wyoming: build it with `--features wyoming`");
+        }
+    }
     if args.list_voices {
         return list_voices(&assets, &log);
     }

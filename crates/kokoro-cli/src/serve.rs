@@ -1,32 +1,20 @@
-//! `kokoro serve`: the command's settings turned into the server's, then the
-//! server until Ctrl-C.
+//! `kokoro serve` and `kokoro wyoming`: the command's settings turned into the
+//! servers', then the server until Ctrl-C.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use kokoro::{AssetOptions, Config, Event, Frontends, Tts, Workers};
 
-use crate::cli::ServeArgs;
 use crate::run::Log;
 use crate::settings::Settings;
 
-pub fn main(
-    serve: &ServeArgs,
-    settings: &Settings,
-    assets: &AssetOptions,
-    log: &Log,
-) -> Result<()> {
-    let host: std::net::IpAddr = serve
-        .host
-        .parse()
-        .with_context(|| format!("--host: `{}` is not an IP address", serve.host))?;
-    if serve.queue == 0 {
-        anyhow::bail!("--queue: 0 is too small (at least 1 request beside the first)");
-    }
+/// The engine as a server wants it: requests are short and wait for their
+/// first audio, so the streaming layout, one session shared by all.
+fn engine(settings: &Settings, assets: &AssetOptions, log: &Log) -> Result<Tts> {
     let log = *log;
     let tts = Tts::open(Config {
         assets: assets.clone(),
-        // Requests are short and wait for their first audio: the streaming layout.
         workers: Workers {
             parallel: settings.use_parallel,
             max_workers: settings.max_workers,
@@ -43,6 +31,24 @@ pub fn main(
         skip_timing: false,
     })?;
     tts.voice_set().resolve(&settings.voice)?;
+    Ok(tts)
+}
+
+#[cfg(feature = "server")]
+pub fn main(
+    serve: &crate::cli::ServeArgs,
+    settings: &Settings,
+    assets: &AssetOptions,
+    log: &Log,
+) -> Result<()> {
+    let host: std::net::IpAddr = serve
+        .host
+        .parse()
+        .with_context(|| format!("--host: `{}` is not an IP address", serve.host))?;
+    if serve.queue == 0 {
+        anyhow::bail!("--queue: 0 is too small (at least 1 request beside the first)");
+    }
+    let tts = engine(settings, assets, log)?;
     kokoro_server::serve(
         std::net::SocketAddr::new(host, serve.port),
         tts,
@@ -51,6 +57,39 @@ pub fn main(
             queue: serve.queue,
             default_voice: settings.voice.clone(),
             allowed_hosts: serve.allowed_host.clone(),
+        },
+    )?;
+    Ok(())
+}
+
+#[cfg(feature = "wyoming")]
+pub fn wyoming(
+    args: &crate::cli::WyomingArgs,
+    settings: &Settings,
+    assets: &AssetOptions,
+    log: &Log,
+) -> Result<()> {
+    use kokoro_server::wyoming::{serve_wyoming, Endpoint, WyomingOptions};
+    let endpoint: Endpoint = args
+        .uri
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--uri: {e}"))?;
+    if args.queue == 0 {
+        anyhow::bail!("--queue: 0 is too small (at least 1 synthesis beside the first)");
+    }
+    if args.max_connections == 0 {
+        anyhow::bail!("--max-connections: 0 is too small");
+    }
+    let tts = engine(settings, assets, log)?;
+    serve_wyoming(
+        &endpoint,
+        tts,
+        WyomingOptions {
+            default_voice: settings.voice.clone(),
+            speed: settings.speed,
+            queue: args.queue,
+            max_connections: args.max_connections,
+            ..WyomingOptions::default()
         },
     )?;
     Ok(())

@@ -36,6 +36,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod wyoming;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,6 +153,17 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The socket cannot be listened on.
+    #[error("cannot listen on {at}: {source}")]
+    ListenOn {
+        /// Where.
+        at: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An option out of its range.
+    #[error("{0}")]
+    Option(String),
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(std::io::Error),
@@ -244,6 +257,24 @@ pub const OPENAI_VOICES: [(&str, &str); 13] = [
 
 /// The model names `GET /v1/models` lists; every one speaks with Kokoro.
 pub const MODELS: [&str; 4] = ["kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
+
+/// A voice or blend as asked for: a Kokoro voice, or else one of OpenAI's
+/// names ([`OPENAI_VOICES`]); the error says what is wrong.
+fn resolve_voice(voices: &VoiceSet, asked: &str) -> Result<String, String> {
+    match voices.resolve(asked) {
+        Ok(_) => Ok(asked.to_string()),
+        Err(e) => {
+            let Some((_, kokoro)) = OPENAI_VOICES
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(asked.trim()))
+            else {
+                return Err(e.to_string());
+            };
+            voices.resolve(kokoro).map_err(|e| e.to_string())?;
+            Ok(kokoro.to_string())
+        }
+    }
+}
 
 /// The response formats OpenAI's API names, all of which the encoders write.
 const RESPONSE_FORMATS: [Format; 5] = [
@@ -820,20 +851,8 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
                 "response_format",
             )
         })?;
-    let mut voice = req.voice.unwrap_or_else(|| default_voice.to_string());
-    if let Err(e) = voices.resolve(&voice) {
-        // OpenAI's voice names, when no Kokoro voice has the name.
-        match OPENAI_VOICES
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(voice.trim()))
-        {
-            Some((_, kokoro)) => voice = kokoro.to_string(),
-            None => return Err(bad(e.to_string(), "voice")),
-        }
-        voices
-            .resolve(&voice)
-            .map_err(|e| bad(e.to_string(), "voice"))?;
-    }
+    let voice = req.voice.unwrap_or_else(|| default_voice.to_string());
+    let voice = resolve_voice(voices, &voice).map_err(|e| bad(e, "voice"))?;
     let sse = match req.stream_format.as_deref() {
         None | Some("audio") => false,
         Some("sse") => true,

@@ -20,7 +20,40 @@ mod browser;
 mod openai_client;
 
 #[cfg(feature = "model-tests")]
-pub use server::Server;
+mod wyoming_client;
+
+#[cfg(feature = "model-tests")]
+pub use server::{engine, Server};
+
+/// A Python with `package` (pinned, `name==version`), in a virtual
+/// environment of its own under the target directory, made on first use with
+/// `python3 -m venv` and pip; a machine without them fails the test, saying so.
+#[cfg(feature = "model-tests")]
+pub fn python_with(package: &str) -> std::path::PathBuf {
+    use std::process::Command;
+    let name = package.split("==").next().unwrap_or(package);
+    let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-venv"));
+    let python = venv.join("bin/python");
+    let ready = venv.join(format!("{package}.ready"));
+    if !ready.is_file() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "cannot make a virtual environment (python3 -m venv) for {package}"
+        );
+        let ok = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", package])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot install {package} with pip");
+        std::fs::write(&ready, "").unwrap();
+    }
+    python
+}
 
 #[cfg(feature = "model-tests")]
 mod server {
@@ -30,7 +63,7 @@ mod server {
     use kokoro_server::{router, ServerOptions};
 
     /// One engine for every test server (streaming layout, as `kokoro serve`).
-    fn engine() -> Tts {
+    pub fn engine() -> Tts {
         static T: OnceLock<Tts> = OnceLock::new();
         T.get_or_init(|| {
             Tts::open(Config {

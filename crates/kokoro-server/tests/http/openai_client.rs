@@ -2,10 +2,8 @@
 //! voice names, `instructions`, and speech streamed as server-sent events.
 //!
 //! The client is installed (pinned) into a virtual environment under the
-//! target directory on first use, with `python3 -m venv` and pip; a machine
-//! without them fails this test, saying so.
+//! target directory on first use ([`crate::python_with`]).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use kokoro_server::ServerOptions;
@@ -13,31 +11,6 @@ use kokoro_server::ServerOptions;
 use crate::Server;
 
 const CLIENT: &str = "openai==3.57.0";
-
-/// A Python with the official client, made once.
-fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openai-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(format!("{CLIENT}.ready"));
-    if !ready.is_file() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "cannot make a virtual environment (python3 -m venv) for the openai client"
-        );
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", CLIENT])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot install {CLIENT} with pip");
-        std::fs::write(&ready, "").unwrap();
-    }
-    python
-}
 
 const SCRIPT: &str = r#"
 import base64, json, sys
@@ -69,7 +42,7 @@ print(json.dumps(out))
 
 #[test]
 fn the_official_openai_client_speaks_lists_models_and_streams_events() {
-    let python = python();
+    let python = crate::python_with(CLIENT);
     let server = Server::start(ServerOptions::default());
     let output = Command::new(python)
         .args(["-c", SCRIPT, &server.url("")])
