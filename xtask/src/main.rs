@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask fetch`, `cargo xtask test`, `cargo xtask bench`,
-//! `cargo xtask bench-serve`, `cargo xtask bench-startup`, `cargo xtask bench-timing`.
+//! `cargo xtask bench-serve`, `cargo xtask bench-startup`, `cargo xtask bench-timing`,
+//! `cargo xtask bench-wyoming`.
 //!
 //! One module per task; few dependencies.
 
@@ -8,6 +9,7 @@ mod fetch;
 mod serve_bench;
 mod startup;
 mod timing;
+mod wyoming_bench;
 
 use std::process::ExitCode;
 
@@ -21,8 +23,9 @@ fn main() -> ExitCode {
         Some("bench-serve") => serve_bench::run(&args[1..]),
         Some("bench-startup") => startup::run(&args[1..]),
         Some("bench-timing") => timing::run(&args[1..]),
+        Some("bench-wyoming") => wyoming_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)\n  bench-timing   word start times against Whisper's (--text long --exe PATH --asr DIR)");
+            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)\n  bench-timing   word start times against Whisper's (--text long --exe PATH --asr DIR)\n  bench-wyoming   kokoro wyoming measured by wyoming-bench (--rounds 3 --exe PATH)");
             return ExitCode::from(2);
         }
     };

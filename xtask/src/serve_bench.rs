@@ -36,7 +36,7 @@ struct Tally {
 }
 
 /// Paragraphs of long.txt of 300 to 900 characters, each on one line.
-fn paragraphs() -> Result<Vec<String>> {
+pub fn paragraphs() -> Result<Vec<String>> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test_data/corpus/long.txt");
     let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
