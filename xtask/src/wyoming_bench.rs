@@ -15,7 +15,8 @@ use anyhow::{bail, Context, Result};
 
 const BENCH: &str = "wyoming-bench==2026.10.0";
 
-const REPLY: &str = "The kitchen lights are on. It is twenty-one degrees inside, and rain is expected after six.";
+const REPLY: &str =
+    "The kitchen lights are on. It is twenty-one degrees inside, and rain is expected after six.";
 
 fn venv_python() -> Result<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wyoming-bench-venv");

@@ -52,6 +52,7 @@ pub mod ja;
 pub mod lexicon;
 pub mod normalize;
 pub mod split;
+pub mod ssml;
 pub mod vocab;
 #[cfg(feature = "zh")]
 pub mod zh;

@@ -8,6 +8,7 @@ mod common;
 mod documents;
 mod frontend;
 mod languages;
+mod ssml;
 
 #[test]
 fn feature_gated_tests_say_when_they_are_left_out() {
