@@ -59,7 +59,7 @@ pub struct Args {
     /// lexicon (lowercase entries match any case) [env: KOKORO_LEXICON].
     #[arg(long, value_name = "FILE")]
     pub lexicon: Option<PathBuf>,
-    /// What INPUT is: text, markdown, html, epub, pdf [default: from its extension, else its content].
+    /// What INPUT is: text, markdown, html, epub, pdf, ssml [default: from its extension, else its content; `<speak>` is SSML].
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
     /// Read code blocks (Markdown fences, HTML pre blocks) aloud too.

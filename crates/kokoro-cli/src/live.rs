@@ -87,27 +87,53 @@ pub fn speak(
         cancel: Some(cancel.clone()),
         ..SpeakOptions::default()
     };
-    let (mut feed, speech) = tts.feed(&options);
-    // The text goes to the feed from a thread of its own, so that audio is
-    // written here while more text arrives.
+    // The first text says what the input is: SSML is read whole (its
+    // elements span it), anything else spoken as it arrives.
+    let mut first = String::new();
+    while undecided(&first) {
+        match inbox.recv() {
+            Ok(text) => first.push_str(&text?),
+            Err(_) => break,
+        }
+    }
     let (failed, failure) = channel::<anyhow::Error>();
-    std::thread::Builder::new()
-        .name("kokoro-feed-input".into())
-        .spawn(move || loop {
-            match inbox.recv_timeout(STALL) {
-                Ok(Ok(text)) => feed.push(&text),
-                Ok(Err(e)) => {
-                    let _ = failed.send(e);
-                    return; // dropping the feed ends the stream
+    let speech = if kokoro::text::ssml::looks_like_ssml(&first) {
+        let mut whole = first;
+        for text in inbox {
+            whole.push_str(&text?);
+        }
+        let ssml = kokoro::text::ssml::Ssml::parse(&whole).context("standard input")?;
+        for w in &ssml.warnings {
+            log.warn(&format!("-: {w}"));
+        }
+        log.debug("standard input is SSML: read whole");
+        let mut options = options;
+        options.lang = plan.lang.or(ssml.lang).or(Some(lang));
+        tts.stream_ssml(ssml, &options)
+    } else {
+        let (mut feed, speech) = tts.feed(&options);
+        feed.push(&first);
+        // The text goes to the feed from a thread of its own, so that audio is
+        // written here while more text arrives.
+        std::thread::Builder::new()
+            .name("kokoro-feed-input".into())
+            .spawn(move || loop {
+                match inbox.recv_timeout(STALL) {
+                    Ok(Ok(text)) => feed.push(&text),
+                    Ok(Err(e)) => {
+                        let _ = failed.send(e);
+                        return; // dropping the feed ends the stream
+                    }
+                    Err(RecvTimeoutError::Timeout) => feed.flush(),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        feed.finish();
+                        return;
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => feed.flush(),
-                Err(RecvTimeoutError::Disconnected) => {
-                    feed.finish();
-                    return;
-                }
-            }
-        })
-        .context("cannot start a thread to feed the engine")?;
+            })
+            .context("cannot start a thread to feed the engine")?;
+        speech
+    };
     let mut seconds = 0.0;
     for chunk in speech {
         match chunk {
@@ -131,6 +157,17 @@ pub fn speak(
         "-: {seconds:.1} s of audio, spoken as the input arrived"
     ));
     Ok(())
+}
+
+/// Whether the input so far may still turn out to be SSML (nothing but
+/// blanks, the start of `<speak`, or a declaration or comment before it).
+fn undecided(so_far: &str) -> bool {
+    let head = so_far.trim_start_matches('\u{feff}').trim_start();
+    head.is_empty()
+        || ("<speak".starts_with(head))
+        || ((head.starts_with("<?xml") || head.starts_with("<!--"))
+            && !head.contains("<speak")
+            && head.len() < 4096)
 }
 
 /// Whether the plan reads standard input as plain text into a listener (a

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kokoro::audio::{encoder, markers, samples_in, Dest, Encoder, Format};
 use kokoro::infer::VoiceSet;
 use kokoro::text::document::{Chapter, Document, DocumentError, InputFormat, ReadOptions};
+use kokoro::text::ssml::Ssml;
 use kokoro::text::{Chunk, ChunkOptions, Diagnostic, Frontend};
 use kokoro::{
     choose_lang, default_fallback, AssetOptions, Config, Event, FetchEvent, Frontends, Lang,
@@ -85,7 +86,7 @@ pub fn main(args: Args) -> Result<()> {
         let config = crate::live::config(&assets, frontends, &plan, &log);
         return crate::live::speak(&plan, target, &settings, config, lang, &cancel, &log);
     }
-    let (doc, input_format) = read_input(&plan, args.code_blocks, &log)?;
+    let (doc, input_format, ssml) = read_input(&plan, args.code_blocks, &log)?;
     let output = match &plan.action {
         Action::ListChapters => return list_chapters(&doc.chapters, settings.speed),
         Action::PrintPhonemes => None,
@@ -114,7 +115,11 @@ pub fn main(args: Args) -> Result<()> {
     };
     let chapter_starts: Vec<usize> = selected.iter().map(|&i| base_of(i)).collect();
 
-    let choice = choose_lang(plan.lang, &settings.voice);
+    // An explicit --lang, else SSML's xml:lang, else the voice's.
+    let choice = choose_lang(
+        plan.lang.or(ssml.as_ref().and_then(|s| s.lang)),
+        &settings.voice,
+    );
     if let Some(w) = &choice.warning {
         let advice = if plan.lang.is_none() {
             " (use --lang to choose)"
@@ -132,6 +137,7 @@ pub fn main(args: Args) -> Result<()> {
         chapter_starts: &chapter_starts,
         numbered: doc.chapters.len() > 1,
         lang,
+        ssml: ssml.as_ref(),
         log,
     };
     // The engine comes up on a thread of its own while the front end loads and
@@ -209,12 +215,24 @@ fn list_voices(assets: &AssetOptions, log: &Log) -> Result<()> {
 }
 
 /// The input read into chapters, its warnings told.
-fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<(Document, InputFormat)> {
+/// SSML comes back read too: its parts' voices and rates.
+fn read_input(
+    plan: &Plan,
+    code_blocks: bool,
+    log: &Log,
+) -> Result<(Document, InputFormat, Option<Ssml>)> {
     let (bytes, name) = read_bytes(&plan.input)?;
     let input_format = plan
         .input_format
         .unwrap_or_else(|| InputFormat::sniff(&bytes));
     let doc = read_document(&bytes, &name, input_format, code_blocks)?;
+    let ssml = match input_format {
+        InputFormat::Ssml => {
+            let text = std::str::from_utf8(&bytes).unwrap_or_default();
+            Some(Ssml::parse(text.trim_start_matches('\u{feff}'))?)
+        }
+        _ => None,
+    };
     for w in &doc.warnings {
         log.warn(&format!("{name}: {w}"));
     }
@@ -223,7 +241,7 @@ fn read_input(plan: &Plan, code_blocks: bool, log: &Log) -> Result<(Document, In
         input_format.name(),
         doc.chapters.len()
     ));
-    Ok((doc, input_format))
+    Ok((doc, input_format, ssml))
 }
 
 /// The engine coming up on its own thread.
@@ -260,6 +278,8 @@ struct Job<'a> {
     /// The input has more than one chapter: timestamps name them.
     numbered: bool,
     lang: Lang,
+    /// The input, when it is SSML: spoken part by part.
+    ssml: Option<&'a Ssml>,
     log: Log,
 }
 
@@ -297,10 +317,11 @@ impl Job<'_> {
         }
     }
 
-    fn speaker<'t>(&self, tts: &'t Tts, cancel: &Arc<AtomicBool>) -> Speaker<'t> {
+    fn speaker<'t>(&'t self, tts: &'t Tts, cancel: &Arc<AtomicBool>) -> Speaker<'t> {
         let log = self.log;
         Speaker {
             tts,
+            ssml: self.ssml,
             options: SpeakOptions {
                 voice: self.settings.voice.clone(),
                 speed: self.settings.speed,
@@ -527,6 +548,8 @@ impl Totals {
 /// Speaks texts on the engine into any encoder, with progress over them all.
 struct Speaker<'a> {
     tts: &'a Tts,
+    /// SSML, spoken in place of its chapter's text (which is its text).
+    ssml: Option<&'a Ssml>,
     options: SpeakOptions,
     bar: Option<ProgressBar>,
     /// Characters in all the chapters to speak, and in those already spoken.
@@ -585,7 +608,7 @@ impl Speaker<'_> {
         };
         let base = *written as usize;
         let words = &mut self.words;
-        let result = self.tts.speak_into(text, &options, |segment, samples| {
+        let sink = |segment: &kokoro::Segment, samples: &[f32]| {
             if let Some(words) = words.as_mut() {
                 words.extend(segment.words.iter().map(|w| Word {
                     span: w.span.clone(),
@@ -594,7 +617,11 @@ impl Speaker<'_> {
             }
             *written += samples.len() as u64;
             Ok(out.write(samples)?)
-        });
+        };
+        let result = match self.ssml {
+            Some(ssml) => self.tts.speak_ssml_into(ssml, &options, sink),
+            None => self.tts.speak_into(text, &options, sink),
+        };
         self.done_chars += text.len();
         match result {
             Ok(s) => {

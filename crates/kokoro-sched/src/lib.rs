@@ -280,7 +280,7 @@ impl Control {
 }
 
 /// What a finished run did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
     /// Chunks delivered.
     pub chunks: usize,

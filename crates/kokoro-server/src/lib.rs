@@ -55,6 +55,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kokoro::audio::{Dest, Format};
 use kokoro::infer::VoiceSet;
+use kokoro::text::ssml::Ssml;
 use kokoro::{Lang, SpeakOptions, Tts, VoiceInfo, Word, SPEED_RANGE};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -201,11 +202,28 @@ struct AppState {
 /// A request accepted for synthesis.
 #[derive(Debug)]
 struct Job {
+    /// What is spoken, and what word spans point into: the input, or the
+    /// text of its SSML.
     text: String,
+    /// The input read as SSML, when it is.
+    ssml: Option<Ssml>,
     options: SpeakOptions,
     format: Format,
     /// Server-sent events rather than the bare audio.
     sse: bool,
+}
+
+impl Job {
+    fn speak_into(
+        &self,
+        engine: &Tts,
+        sink: impl FnMut(&kokoro::Segment, &[f32]) -> Result<(), kokoro::SinkError>,
+    ) -> Result<kokoro::Summary, kokoro::Error> {
+        match &self.ssml {
+            Some(ssml) => engine.speak_ssml_into(ssml, &self.options, sink),
+            None => engine.speak_into(&self.text, &self.options, sink),
+        }
+    }
 }
 
 /// The request body of `POST /v1/audio/speech`, OpenAI's shape.
@@ -774,7 +792,7 @@ fn speak_timed(
     let buffer = SharedBuffer::default();
     let mut encoder = kokoro::audio::encoder(job.format, Dest::writer(buffer.clone()))?;
     let mut samples = 0;
-    engine.speak_into(&job.text, &job.options, |segment, audio| {
+    job.speak_into(engine, |segment, audio| {
         encoder.write(audio)?;
         samples = segment.samples.end;
         chunk(&buffer.take(), &segment.words)
@@ -870,8 +888,29 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
         ),
         None => None,
     };
+    // SSML, when the input opens with `<speak>`.
+    let ssml = if kokoro::text::ssml::looks_like_ssml(&req.input) {
+        let ssml = Ssml::parse(&req.input).map_err(|e| bad(e.to_string(), "input"))?;
+        if ssml.text().trim().is_empty() {
+            return Err(bad(
+                "the SSML has no text: nothing to speak".into(),
+                "input",
+            ));
+        }
+        for part in &ssml.parts {
+            if let Some(v) = &part.voice {
+                voices
+                    .resolve(v)
+                    .map_err(|e| bad(format!("SSML <voice>: {e}"), "input"))?;
+            }
+        }
+        Some(ssml)
+    } else {
+        None
+    };
     Ok(Job {
-        text: req.input,
+        text: ssml.as_ref().map_or(req.input, Ssml::text),
+        ssml,
         options: SpeakOptions {
             voice,
             speed,
@@ -940,9 +979,7 @@ impl Drop for Admitted {
 
 fn speak(engine: &Tts, job: Job, out: Sender) -> Result<(), kokoro::Error> {
     let mut encoder = kokoro::audio::encoder(job.format, Dest::writer(ChannelWriter(out)))?;
-    engine.speak_into(&job.text, &job.options, |_, samples| {
-        Ok(encoder.write(samples)?)
-    })?;
+    job.speak_into(engine, |_, samples| Ok(encoder.write(samples)?))?;
     encoder.finish()?.commit()?;
     Ok(())
 }

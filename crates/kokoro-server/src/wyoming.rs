@@ -8,7 +8,8 @@
 //! - `describe` with `info`: one TTS program, `kokoro`, with every voice and
 //!   its language, and `supports_synthesize_streaming`.
 //! - `synthesize` (`text`, `voice` with `name`, `language` or `speaker`,
-//!   `text_format` `text` or `ssml`) with `audio-start`, `audio-chunk`s of
+//!   `text_format` `text` or `ssml`, SSML also when the text opens with
+//!   `<speak>`) with `audio-start`, `audio-chunk`s of
 //!   24 kHz 16-bit mono PCM as the chunks are made, and `audio-stop`.
 //! - The streaming form: `synthesize-start`, `synthesize-chunk`s of text as a
 //!   language model writes it, `synthesize-stop`. Each sentence is spoken as
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 use kokoro::audio::to_i16;
 use kokoro::infer::VoiceSet;
+use kokoro::text::ssml::Ssml;
 use kokoro::{Lang, SpeakOptions, SpeechStream, Tts, SPEED_RANGE};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -738,7 +740,7 @@ async fn handle(
         }
         "synthesize" if streaming.is_some() => Vec::new(),
         "synthesize" => {
-            let (text, options) = match synthesis(&event, shared) {
+            let (said, options) = match synthesis(&event, shared) {
                 Ok(job) => job,
                 Err(e) => return vec![e],
             };
@@ -746,7 +748,10 @@ async fn handle(
                 Ok(a) => a,
                 Err(e) => return vec![e],
             };
-            let stream = shared.engine.stream(text, &options);
+            let stream = match said {
+                Said::Text(text) => shared.engine.stream(text, &options),
+                Said::Ssml(ssml) => shared.engine.stream_ssml(ssml, &options),
+            };
             let out = out.clone();
             let forwarded =
                 tokio::task::spawn_blocking(move || forward(stream, out, admitted)).await;
@@ -825,26 +830,56 @@ async fn handle(
     }
 }
 
-/// A `synthesize` event's text (SSML read into text, pauses and voices) and options.
-fn synthesis(event: &Event, shared: &Shared) -> Result<(String, SpeakOptions), Event> {
+/// What a `synthesize` event asks to be spoken.
+enum Said {
+    Text(String),
+    Ssml(Ssml),
+}
+
+/// A `synthesize` event's text (plain, or SSML: `text_format` `ssml`, or a
+/// text that opens with `<speak>`) and options.
+fn synthesis(event: &Event, shared: &Shared) -> Result<(Said, SpeakOptions), Event> {
     let text = text_of(&event.data, "text")?;
     let options = shared.speak_options(&event.data)?;
-    match event.data.get("text_format").and_then(Value::as_str) {
-        None | Some("text") => {}
+    let ssml = match event.data.get("text_format").and_then(Value::as_str) {
+        None => kokoro::text::ssml::looks_like_ssml(&text),
+        Some("text") => false,
+        Some("ssml") => true,
         Some(other) => {
             return Err(Event::error(
-                format!("text_format `{other}` is not supported (text)"),
+                format!("text_format `{other}` is not supported (text, ssml)"),
                 "bad-format",
             ))
         }
-    }
-    if text.trim().is_empty() {
-        return Err(Event::error(
-            "the text is empty: nothing to speak",
-            "bad-text",
-        ));
-    }
-    Ok((text, options))
+    };
+    let said = if ssml {
+        let ssml = Ssml::parse(&text).map_err(|e| Event::error(e.to_string(), "bad-ssml"))?;
+        for part in &ssml.parts {
+            if let Some(v) = &part.voice {
+                shared
+                    .engine
+                    .voice_set()
+                    .resolve(v)
+                    .map_err(|e| Event::error(format!("SSML <voice>: {e}"), "bad-voice"))?;
+            }
+        }
+        if ssml.text().trim().is_empty() {
+            return Err(Event::error(
+                "the SSML has no text: nothing to speak",
+                "bad-text",
+            ));
+        }
+        Said::Ssml(ssml)
+    } else {
+        if text.trim().is_empty() {
+            return Err(Event::error(
+                "the text is empty: nothing to speak",
+                "bad-text",
+            ));
+        }
+        Said::Text(text)
+    };
+    Ok((said, options))
 }
 
 #[cfg(test)]

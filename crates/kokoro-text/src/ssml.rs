@@ -288,9 +288,20 @@ impl<'a> Parser<'a> {
         if !self.seen_root {
             return Err(self.error("no <speak> element"));
         }
-        self.parts.retain(|p| !p.text.is_empty());
+        // Text with nothing to say (blanks, punctuation) between two parts
+        // goes with the part before it, rather than a model call of its own.
+        let mut parts: Vec<Part> = Vec::new();
+        for part in self.parts {
+            match parts.last_mut() {
+                Some(last) if !part.text.chars().any(char::is_alphanumeric) => {
+                    last.text.push_str(&part.text);
+                }
+                _ if part.text.is_empty() => {}
+                _ => parts.push(part),
+            }
+        }
         Ok(Ssml {
-            parts: self.parts,
+            parts,
             lang: self.lang,
             warnings: self.warnings,
         })

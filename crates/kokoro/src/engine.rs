@@ -484,6 +484,84 @@ impl Tts {
         self.speak_piece(text, options, &mut joiner, &mut at, false, sink)
     }
 
+    /// Speaks SSML read by [`kokoro_text::ssml::Ssml::parse`] into `sink`:
+    /// each part with its own voice and rate (a multiple of `options.speed`,
+    /// kept within [`SPEED_RANGE`]), joined as one text would be. Spans point
+    /// into [`kokoro_text::ssml::Ssml::text`]. Every part's voice is checked
+    /// before anything is spoken.
+    pub fn speak_ssml_into(
+        &self,
+        ssml: &kokoro_text::ssml::Ssml,
+        options: &SpeakOptions,
+        mut sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+    ) -> Result<Summary> {
+        if !SPEED_RANGE.contains(&options.speed) {
+            return Err(Error::BadSpeed(options.speed));
+        }
+        let mut each = Vec::with_capacity(ssml.parts.len());
+        for part in &ssml.parts {
+            let mut o = options.clone();
+            match &part.voice {
+                // A voice of its own speaks its own language.
+                Some(voice) => {
+                    o.voice = voice.clone();
+                    o.lang = None;
+                }
+                None => o.lang = options.lang.or(ssml.lang),
+            }
+            o.speed = (options.speed * part.rate).clamp(*SPEED_RANGE.start(), *SPEED_RANGE.end());
+            self.inner.voices.resolve(&o.voice)?;
+            each.push(o);
+        }
+        let mut joiner = options.pauses.map_or_else(Joiner::raw, Joiner::new);
+        let mut at = Timeline::default();
+        let mut total = Summary::default();
+        let started = std::time::Instant::now();
+        for (i, (part, o)) in ssml.parts.iter().zip(&each).enumerate() {
+            if part.text.trim().is_empty() {
+                at.bytes += part.text.len();
+                continue;
+            }
+            let continues = ssml.parts[i + 1..]
+                .iter()
+                .find(|p| !p.text.trim().is_empty())
+                .is_some_and(|_| !part.text.ends_with("\n\n"));
+            // Only the very first chunk is short (a quick start), as in a feed.
+            let mut o = o.clone();
+            o.streaming &= total.chunks == 0;
+            let s = self.speak_piece(&part.text, &o, &mut joiner, &mut at, continues, &mut sink)?;
+            if total.first_audio.is_none() && s.chunks > 0 {
+                total.first_audio = Some(started.elapsed());
+            }
+            total.chunks += s.chunks;
+            total.samples += s.samples;
+        }
+        total.elapsed = started.elapsed();
+        Ok(total)
+    }
+
+    /// [`Tts::speak_ssml_into`], the whole of it: every sample, and where each chunk lies.
+    pub fn speak_ssml(
+        &self,
+        ssml: &kokoro_text::ssml::Ssml,
+        options: &SpeakOptions,
+    ) -> Result<Speech> {
+        let mut speech = Speech {
+            samples: Vec::new(),
+            sample_rate: SAMPLE_RATE,
+            segments: Vec::new(),
+        };
+        let summary = self.speak_ssml_into(ssml, options, |segment, samples| {
+            speech.samples.extend_from_slice(samples);
+            speech.segments.push(segment.clone());
+            Ok(())
+        })?;
+        if summary.chunks == 0 {
+            return Err(Error::NothingToSay);
+        }
+        Ok(speech)
+    }
+
     /// [`Tts::speak_into`] for one piece of a longer text: `at` says where the
     /// piece starts (bytes of the text, samples of the output) and moves past
     /// it; `joiner` carries the pause after the piece to the next one; with
@@ -669,6 +747,35 @@ impl Tts {
     /// Speaks `text` on a thread of its own, yielding chunks as they are made.
     /// Dropping the stream stops the synthesis at the next chunk.
     pub fn stream(&self, text: impl Into<String>, options: &SpeakOptions) -> SpeechStream {
+        let text = text.into();
+        self.stream_with(options, move |tts, options, sink| {
+            tts.speak_into(&text, options, sink)
+        })
+    }
+
+    /// [`Tts::stream`] for SSML (see [`Tts::speak_ssml_into`]).
+    pub fn stream_ssml(
+        &self,
+        ssml: kokoro_text::ssml::Ssml,
+        options: &SpeakOptions,
+    ) -> SpeechStream {
+        self.stream_with(options, move |tts, options, sink| {
+            tts.speak_ssml_into(&ssml, options, sink)
+        })
+    }
+
+    /// Runs `speak` on a thread of its own, its chunks into a stream.
+    fn stream_with(
+        &self,
+        options: &SpeakOptions,
+        speak: impl FnOnce(
+                &Tts,
+                &SpeakOptions,
+                &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+            ) -> Result<Summary>
+            + Send
+            + 'static,
+    ) -> SpeechStream {
         let (tx, rx) = sync_channel::<Result<SpeechChunk>>(2);
         let mut options = options.clone();
         // Without a flag of the user's, dropping the stream raises one of its
@@ -682,11 +789,10 @@ impl Tts {
             }
         };
         let tts = self.clone();
-        let text = text.into();
         let spawned = std::thread::Builder::new()
             .name("kokoro-stream".into())
             .spawn(move || {
-                let result = tts.speak_into(&text, &options, |segment, samples| {
+                let result = speak(&tts, &options, &mut |segment, samples| {
                     tx.send(Ok(SpeechChunk {
                         segment: segment.clone(),
                         samples: samples.to_vec(),

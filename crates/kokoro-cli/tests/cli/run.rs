@@ -986,3 +986,58 @@ fn standard_input_is_spoken_as_it_arrives() {
         .collect();
     assert_plausible_speech(&samples, 40);
 }
+
+#[test]
+fn ssml_files_and_standard_input_are_read_as_ssml_and_bad_ssml_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("hello.ssml");
+    std::fs::write(
+        &src,
+        "<?xml version=\"1.0\"?>\n<speak>\n  <p>Hello. <break time=\"2s\"/> <voice name=\"am_adam\">Goodbye.</voice></p>\n</speak>\n",
+    )
+    .unwrap();
+    let (out, srt) = (dir.path().join("hello.wav"), dir.path().join("hello.srt"));
+    let o = run(&[
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--captions",
+        srt.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let samples = read_wav(&out);
+    assert_plausible_speech(&samples, 5);
+    let captions = std::fs::read_to_string(&srt).unwrap();
+    assert!(
+        captions.contains("Hello.") && captions.contains("Goodbye."),
+        "{captions}"
+    );
+    assert!(
+        !captions.contains("break") && !captions.contains("pause"),
+        "{captions}"
+    );
+    // The same from standard input, found by its `<speak>`.
+    let mut child = kokoro()
+        .args(["-", "-", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&src).unwrap())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let streamed = (o.stdout.len() - 44) as f64 / 48_000.0;
+    assert!(streamed > 2.5, "{streamed} s: the break was not kept");
+    // Malformed SSML: the line, a failure, and no file.
+    let bad = dir.path().join("bad.ssml");
+    std::fs::write(&bad, "<speak>\n<p>Hi</s>\n</speak>").unwrap();
+    let out = dir.path().join("bad.wav");
+    let o = run(&[bad.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_fails(&o, &["SSML, line 2", "bad.ssml"]);
+    assert!(!out.exists());
+}

@@ -445,3 +445,38 @@ fn a_foreign_host_name_is_refused_against_dns_rebinding() {
     assert!(status_for_host(&server, "tts.lan").contains("200"));
     assert!(status_for_host(&server, "evil.example").contains("421"));
 }
+
+#[test]
+fn ssml_input_is_spoken_with_its_voices_and_bad_ssml_names_its_line() {
+    let server = Server::start(ServerOptions::default());
+    let ssml = |pause: &str| {
+        format!(
+            r#"<speak>Hello. <break time="{pause}"/> <voice name="am_adam">Bye now.</voice></speak>"#
+        )
+    };
+    let wav = |input: &str| {
+        let body = serde_json::json!({ "input": input, "response_format": "wav" }).to_string();
+        let (status, kind, bytes) = post(&server, &body);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(kind, "audio/wav");
+        bytes.len() as f64 / 48_000.0
+    };
+    let (long, short) = (wav(&ssml("3s")), wav(&ssml("1s")));
+    assert!(
+        (long - short - 2.0).abs() < 0.05,
+        "{long} s against {short} s"
+    );
+    assert_error(
+        &server,
+        &serde_json::json!({ "input": "<speak>\n<p>Hi</s></speak>" }).to_string(),
+        400,
+        "SSML, line 2",
+    );
+    assert_error(
+        &server,
+        &serde_json::json!({ "input": "<speak>Hi <voice name=\"zz_nobody\">x</voice></speak>" })
+            .to_string(),
+        400,
+        "zz_nobody",
+    );
+}

@@ -76,7 +76,7 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import (Synthesize, SynthesizeChunk, SynthesizeStart,
-                         SynthesizeStop, SynthesizeVoice)
+                         SynthesizeStop, SynthesizeTextFormat, SynthesizeVoice)
 
 host, port = sys.argv[1], int(sys.argv[2])
 
@@ -130,6 +130,11 @@ async def main():
         out["stray"] = await collect(c, "error")
         await c.write_event(Synthesize("   ").event())
         out["empty"] = await collect(c, "error")
+        await c.write_event(Synthesize('<speak>Hello. <break time="1s"/> <voice name="am_adam">Bye.</voice></speak>',
+                                       text_format=SynthesizeTextFormat.SSML).event())
+        out["ssml"] = await collect(c, "audio-stop")
+        await c.write_event(Synthesize("<speak>\n<p>Hi</s></speak>", text_format="ssml").event())
+        out["bad_ssml"] = await collect(c, "error")
         await c.write_event(Describe().event())
         out["still_open"] = (await c.read_event()).type
 
@@ -180,7 +185,12 @@ fn the_wyoming_client_library_describes_speaks_and_streams() {
             "en-GB", "en-US", "es-ES", "fr-FR", "hi-IN", "it-IT", "ja-JP", "pt-BR", "zh-CN"
         ])
     );
-    for (case, min_seconds) in [("whole", 1.0), ("british", 0.5), ("speaker", 0.5)] {
+    for (case, min_seconds) in [
+        ("whole", 1.0),
+        ("british", 0.5),
+        ("speaker", 0.5),
+        ("ssml", 2.0),
+    ] {
         let got = &out[case];
         assert_eq!(
             got["types"],
@@ -196,6 +206,7 @@ fn the_wyoming_client_library_describes_speaks_and_streams() {
         ("unknown", "unknown-event"),
         ("stray", "bad-order"),
         ("empty", "bad-text"),
+        ("bad_ssml", "bad-ssml"),
     ] {
         assert_eq!(
             out[case]["types"],
@@ -209,6 +220,13 @@ fn the_wyoming_client_library_describes_speaks_and_streams() {
             .as_str()
             .unwrap()
             .contains("zz_nobody"),
+        "{out}"
+    );
+    assert!(
+        out["bad_ssml"]["error"][1]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
         "{out}"
     );
     assert_eq!(out["still_open"], "info");

@@ -28,6 +28,9 @@ pub enum InputFormat {
     Epub,
     /// PDF with a text layer.
     Pdf,
+    /// SSML (`<speak>`): see [`crate::ssml`]. Read as a document, it is one
+    /// chapter of its text; its voices and rates need [`crate::ssml::Ssml`].
+    Ssml,
 }
 
 impl InputFormat {
@@ -40,6 +43,7 @@ impl InputFormat {
             "html" | "htm" | "xhtml" => InputFormat::Html,
             "epub" => InputFormat::Epub,
             "pdf" => InputFormat::Pdf,
+            "ssml" => InputFormat::Ssml,
             _ => return None,
         })
     }
@@ -54,6 +58,9 @@ impl InputFormat {
             return InputFormat::Epub;
         }
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
+        if crate::ssml::looks_like_ssml(&head) {
+            return InputFormat::Ssml;
+        }
         let head = head.trim_start_matches('\u{feff}').trim_start();
         if head.starts_with("<!doctype html")
             || head.starts_with("<html")
@@ -72,6 +79,7 @@ impl InputFormat {
             InputFormat::Html => "html",
             InputFormat::Epub => "epub",
             InputFormat::Pdf => "pdf",
+            InputFormat::Ssml => "ssml",
         }
     }
 }
@@ -86,6 +94,7 @@ impl FromStr for InputFormat {
             "html" | "htm" | "xhtml" => InputFormat::Html,
             "epub" => InputFormat::Epub,
             "pdf" => InputFormat::Pdf,
+            "ssml" => InputFormat::Ssml,
             _ => return Err(DocumentError::UnknownFormat(s.to_string())),
         })
     }
@@ -134,7 +143,7 @@ pub struct ReadOptions {
 #[non_exhaustive]
 pub enum DocumentError {
     /// An `--input-format` value that is not a format.
-    #[error("unknown input format `{0}` (text, markdown, html, epub, pdf)")]
+    #[error("unknown input format `{0}` (text, markdown, html, epub, pdf, ssml)")]
     UnknownFormat(String),
     /// Text that is not UTF-8.
     #[error("not valid UTF-8 (invalid byte at offset {0})")]
@@ -151,6 +160,9 @@ pub enum DocumentError {
     /// A PDF whose pages hold no text (a scan).
     #[error("the PDF has no text layer (a scanned document?): run OCR on it first")]
     NoTextLayer,
+    /// SSML that cannot be read (malformed XML, a root other than `<speak>`...).
+    #[error(transparent)]
+    Ssml(#[from] crate::ssml::SsmlError),
     /// Nothing readable at all.
     #[error("nothing to read in this {0} document")]
     Empty(&'static str),
@@ -176,6 +188,16 @@ pub fn read(
         InputFormat::Html => html::read_page(&String::from_utf8_lossy(bytes), opts),
         InputFormat::Epub => epub::read(bytes, opts)?,
         InputFormat::Pdf => pdf::read(bytes)?,
+        InputFormat::Ssml => {
+            let ssml = crate::ssml::Ssml::parse(utf8()?)?;
+            Document {
+                chapters: vec![Chapter {
+                    title: String::new(),
+                    text: ssml.text(),
+                }],
+                warnings: ssml.warnings,
+            }
+        }
     };
     let before = doc.chapters.len();
     doc.chapters.retain(|c| !c.text.trim().is_empty());

@@ -124,7 +124,11 @@ fn a_voice_switch_and_a_rate_make_parts_of_their_own() {
     assert_eq!(voices, [None, Some("am_adam"), None]);
     let ssml = Ssml::parse(CASES[4].1).unwrap();
     let rates: Vec<_> = ssml.parts.iter().map(|p| p.rate).collect();
-    assert_eq!(rates, [1.0, 0.75, 1.0, 1.5, 0.75]);
+    assert_eq!(
+        rates,
+        [1.0, 0.75, 1.5, 0.75],
+        "the blank between two rates joins the part before"
+    );
 }
 
 #[test]

@@ -351,3 +351,63 @@ fn text_fed_over_time_is_spoken_as_it_arrives_and_as_a_whole() {
         "{results:?}"
     );
 }
+
+/// SSML on the real model: a part is spoken exactly as the same text with the
+/// part's voice and speed would be; breaks add their silence.
+#[test]
+fn ssml_voices_rates_and_breaks_are_spoken_as_asked() {
+    use kokoro::text::ssml::Ssml;
+    let tts = tts();
+    let heart = SpeakOptions::voice("af_heart");
+    let plain = |text: &str, voice: &str, speed: f32| {
+        tts.speak(
+            text,
+            &SpeakOptions {
+                voice: voice.into(),
+                speed,
+                ..SpeakOptions::default()
+            },
+        )
+        .unwrap()
+        .samples
+    };
+    let ssml = |src: &str| tts.speak_ssml(&Ssml::parse(src).unwrap(), &heart).unwrap();
+    // One part: the same samples as plain text with its voice, at its rate.
+    let adam =
+        ssml(r#"<speak><voice name="am_adam">General Kenobi, you are a bold one.</voice></speak>"#);
+    assert_eq!(
+        adam.samples,
+        plain("General Kenobi, you are a bold one.", "am_adam", 1.0)
+    );
+    let slow = ssml(r#"<speak><prosody rate="slow">Slowly, now.</prosody></speak>"#);
+    assert_eq!(slow.samples, plain("Slowly, now.", "af_heart", 0.75));
+    // A voice switch mid-text: the second part ends with Adam's audio for it,
+    // after the pause between sentences.
+    let both = ssml(r#"<speak>Hello there. <voice name="am_adam">General Kenobi.</voice></speak>"#);
+    let adam_alone = plain("General Kenobi.", "am_adam", 1.0);
+    let last = both.segments.last().unwrap();
+    assert_eq!(both.segments.len(), 2);
+    assert!(both.samples[last.samples.clone()].ends_with(&adam_alone));
+    assert_eq!(
+        &both.samples[..both.segments[0].samples.end],
+        &plain("Hello there.", "af_heart", 1.0)[..]
+    );
+    // A break of 1.5 s: as much silence more than the text without it.
+    let without = ssml("<speak>Wait for it. Now.</speak>");
+    let with = ssml(r#"<speak>Wait for it. <break time="1500ms"/> Now.</speak>"#);
+    let more = with.duration() - without.duration();
+    assert!((1.2..1.8).contains(&more), "{more} s more");
+    // Every word is timed, in order, on the text of the SSML.
+    let parsed = Ssml::parse(r#"<speak>Call <say-as interpret-as="characters">abc</say-as>. <voice name="am_adam">Done.</voice></speak>"#).unwrap();
+    let speech = tts.speak_ssml(&parsed, &heart).unwrap();
+    let text = parsed.text();
+    let words: Vec<&str> = speech.words().map(|w| w.text(&text)).collect();
+    assert_eq!(words, ["Call", "A", "B", "C", "Done"], "{text:?}");
+    assert!(speech
+        .words()
+        .zip(speech.words().skip(1))
+        .all(|(a, b)| a.end() <= b.start() + 1e-9));
+    // A voice that does not exist is an error before anything is spoken.
+    let bad = Ssml::parse(r#"<speak>Hi. <voice name="zz_nobody">Bye.</voice></speak>"#).unwrap();
+    assert!(matches!(tts.speak_ssml(&bad, &heart), Err(Error::Infer(_))));
+}
