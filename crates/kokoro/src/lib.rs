@@ -35,6 +35,8 @@
 //! - [`Tts::stream`]: an iterator of chunks from a thread of its own.
 //! - [`Tts::feed`]: text that arrives over time (a language model's reply, a
 //!   pipe), each sentence spoken as soon as it is complete.
+//! - [`Tts::speak_ssml`], [`Tts::speak_ssml_into`], [`Tts::stream_ssml`]: SSML
+//!   read by [`text::ssml::Ssml::parse`], each part with its voice and rate.
 //!
 //! [`SpeakOptions`] holds the voice or blend, speed, language, pauses, a
 //! cancellation flag, and progress and per-chunk callbacks.
