@@ -11,13 +11,31 @@ pub fn options() -> AssetOptions {
     }
 }
 
-/// Fetches (when missing) and verifies every asset.
-pub fn run() -> Result<AssetPaths> {
-    let paths = options().resolve(Want::ALL, &mut |e| match e {
+fn report(e: FetchEvent) {
+    match e {
         FetchEvent::Fetching { what, command } => eprintln!("xtask: fetching {what} ({command})"),
         FetchEvent::Verified { what, path } => eprintln!("xtask: {what} ok: {}", path.display()),
-    })?;
-    Ok(paths)
+    }
+}
+
+/// Fetches (when missing) and verifies every asset.
+pub fn run() -> Result<AssetPaths> {
+    Ok(options().resolve(Want::ALL, &mut report)?)
+}
+
+/// `cargo xtask fetch [--gpu]`: with `--gpu`, ONNX Runtime's GPU build and
+/// the CUDA libraries too (about 1.5 GB; no GPU is needed to fetch them).
+pub fn main(args: &[String]) -> Result<()> {
+    run()?;
+    if args.iter().any(|a| a == "--gpu") {
+        let gpu = options().cache()?.ensure_gpu(&mut report)?;
+        eprintln!(
+            "xtask: GPU runtime: {} and {} CUDA libraries",
+            gpu.runtime.display(),
+            gpu.preload.len()
+        );
+    }
+    Ok(())
 }
 
 /// The out-of-lexicon fallback the CLI uses: espeak-ng, data in the cache.

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("fetch") => fetch::run().map(|_| ()),
+        Some("fetch") => fetch::main(&args[1..]),
         Some("test") => fetch::run().and_then(|_| test(&args[1..])),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-run") => bench::run_one(&args[1..]),
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Some("bench-timing") => timing::run(&args[1..]),
         Some("bench-wyoming") => wyoming_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)\n  bench-timing   word start times against Whisper's (--text long --exe PATH --asr DIR)\n  bench-wyoming   kokoro wyoming measured by wyoming-bench (--rounds 3 --exe PATH)");
+            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime (--gpu: and the GPU runtime with CUDA)\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)\n  bench-timing   word start times against Whisper's (--text long --exe PATH --asr DIR)\n  bench-wyoming   kokoro wyoming measured by wyoming-bench (--rounds 3 --exe PATH)");
             return ExitCode::from(2);
         }
     };

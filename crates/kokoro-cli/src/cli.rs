@@ -127,6 +127,12 @@ pub struct Args {
     /// Synthesise chunks one after another.
     #[arg(long)]
     pub sequential: bool,
+    /// Where the model runs: cpu (the default), cuda (ONNX Runtime's GPU build
+    /// and CUDA, fetched on first use; an error naming what is missing on a
+    /// machine without a usable NVIDIA GPU and driver), or auto (cuda when
+    /// usable, else cpu; --debug says which and why).
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
     /// Most sessions working at once.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_workers: Option<String>,

@@ -192,6 +192,7 @@ pub fn config(
     assets: &kokoro::AssetOptions,
     frontends: Frontends,
     plan: &Plan,
+    settings: &Settings,
     log: &Log,
 ) -> Config {
     let log = *log;
@@ -202,5 +203,6 @@ pub fn config(
         on_event: Some(Arc::new(move |e: &Event| log.event(e))),
         // The same model as every other run (its cached forms are there).
         skip_timing: false,
+        device: settings.device(),
     }
 }

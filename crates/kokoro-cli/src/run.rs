@@ -83,7 +83,7 @@ pub fn main(args: Args) -> Result<()> {
         }
         let lang = choice.lang;
         let frontends = Frontends::new(fallback(&assets, &log), load_lexicon(&settings)?);
-        let config = crate::live::config(&assets, frontends, &plan, &log);
+        let config = crate::live::config(&assets, frontends, &plan, &settings, &log);
         return crate::live::speak(&plan, target, &settings, config, lang, &cancel, &log);
     }
     let (doc, input_format, ssml) = read_input(&plan, args.code_blocks, &log)?;
@@ -307,6 +307,7 @@ impl Job<'_> {
             frontends: Some(frontends),
             on_event: Some(Arc::new(move |e: &Event| log.event(e))),
             skip_timing: self.plan.skip_timing,
+            device: self.settings.device(),
         };
         let started = std::time::Instant::now();
         Opening {
@@ -744,6 +745,7 @@ impl Log {
         match event {
             Event::Fetch(f) => self.fetch(f),
             Event::Warning(w) => self.warn(w),
+            Event::Device(d) => self.debug(&format!("device: {d}")),
             _ => {}
         }
     }

@@ -29,6 +29,7 @@ fn engine(settings: &Settings, assets: &AssetOptions, log: &Log) -> Result<Tts> 
         )),
         on_event: Some(Arc::new(move |e: &Event| log.event(e))),
         skip_timing: false,
+        device: settings.device(),
     })?;
     tts.voice_set().resolve(&settings.voice)?;
     Ok(tts)

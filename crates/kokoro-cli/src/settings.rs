@@ -29,6 +29,15 @@ pub struct Settings {
     pub ort_lib: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub lexicon: Option<PathBuf>,
+    /// `cpu`, `cuda` or `auto` (checked as it is read).
+    pub device: String,
+}
+
+impl Settings {
+    /// Where the model runs.
+    pub fn device(&self) -> kokoro::Device {
+        self.device.parse().unwrap_or_default()
+    }
 }
 
 /// The keys of the file, with the type each takes.
@@ -44,6 +53,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("ort_lib", Kind::Text),
     ("cache_dir", Kind::Text),
     ("lexicon", Kind::Text),
+    ("device", Kind::Device),
 ];
 
 /// Environment variables and the keys they set.
@@ -59,6 +69,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KOKORO_ORT_LIB", "ort_lib"),
     ("KOKORO_CACHE_DIR", "cache_dir"),
     ("KOKORO_LEXICON", "lexicon"),
+    ("KOKORO_DEVICE", "device"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +78,7 @@ enum Kind {
     Count,
     Speed,
     Text,
+    Device,
 }
 
 /// A checked value of one setting.
@@ -115,7 +127,14 @@ fn parse_text(kind: Kind, raw: &str) -> Result<Value, String> {
             Err(_) => Err(format!("`{raw}` is not a number")),
         },
         Kind::Text => Ok(Value::Text(raw.to_string())),
+        Kind::Device => check_device(raw),
     }
+}
+
+fn check_device(raw: &str) -> Result<Value, String> {
+    raw.parse::<kokoro::Device>()
+        .map(|d| Value::Text(d.name().to_string()))
+        .map_err(|e| e.to_string())
 }
 
 fn check_count(n: i64) -> Result<Value, String> {
@@ -142,6 +161,8 @@ fn check_toml(kind: Kind, value: &toml::Value) -> Result<Value, String> {
         (Kind::Speed, toml::Value::Float(f)) => check_speed(*f),
         (Kind::Speed, toml::Value::Integer(n)) => check_speed(*n as f64),
         (Kind::Text, toml::Value::String(s)) => Ok(Value::Text(s.clone())),
+        (Kind::Device, toml::Value::String(s)) => check_device(s),
+        (Kind::Device, v) => Err(format!("expected \"cpu\", \"cuda\" or \"auto\", found {v}")),
         (Kind::Bool, v) => Err(format!("expected true or false, found {v}")),
         (Kind::Count, v) => Err(format!("expected a whole number, found {v}")),
         (Kind::Speed, v) => Err(format!("expected a number, found {v}")),
@@ -226,6 +247,7 @@ fn flag_layer(args: &Args) -> Result<Vec<(String, Value)>> {
     text_flag("ort-lib", "ort_lib", path(&args.ort_lib))?;
     text_flag("cache-dir", "cache_dir", path(&args.cache_dir))?;
     text_flag("lexicon", "lexicon", path(&args.lexicon))?;
+    text_flag("device", "device", args.device.clone())?;
     if args.parallel {
         out.push(("use_parallel".into(), Value::Bool(true)));
     }
@@ -245,6 +267,7 @@ pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
     let mut builder = Config::builder()
         .set_default("voice", "af_heart")?
         .set_default("speed", 1.0)?
+        .set_default("device", "cpu")?
         .add_source(config::File::from_str("", FileFormat::Toml));
     let mut layers = Vec::new();
     if let Some(file) = &file {
@@ -281,6 +304,30 @@ mod tests {
         let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         std::fs::write(f.path(), text).unwrap();
         f
+    }
+
+    #[test]
+    fn the_device_comes_from_the_file_the_environment_or_the_flag() {
+        let no = load(&args(&[]), &no_env).unwrap();
+        assert_eq!(no.device(), kokoro::Device::Cpu);
+        let file = config_file("device = \"auto\"\n");
+        let path = file.path().to_str().unwrap().to_string();
+        let s = load(&args(&["--config", &path]), &no_env).unwrap();
+        assert_eq!(s.device(), kokoro::Device::Auto);
+        let env = |k: &str| (k == "KOKORO_DEVICE").then(|| "CUDA".to_string());
+        let s = load(&args(&["--config", &path]), &env).unwrap();
+        assert_eq!(s.device(), kokoro::Device::Cuda);
+        let s = load(&args(&["--config", &path, "--device", "cpu"]), &env).unwrap();
+        assert_eq!(s.device(), kokoro::Device::Cpu);
+        let bad = config_file("device = 3\n");
+        let path = bad.path().to_str().unwrap().to_string();
+        let e = load(&args(&["--config", &path]), &no_env).unwrap_err();
+        assert!(format!("{e:#}").contains("device"), "{e:#}");
+        let e = load(&args(&["--device", "tpu"]), &no_env).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--device: unknown device `tpu`"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub mod voice;
 
 pub use error::{Error, Result};
 pub use session::{
-    init_runtime, return_large_blocks_to_the_system, KokoroSession, SessionOptions, Synthesis,
-    Synthesize, SAMPLE_RATE,
+    cuda_usable, init_runtime, preload_libraries, return_large_blocks_to_the_system, Device,
+    KokoroSession, SessionOptions, Synthesis, Synthesize, MIN_CUDA_DRIVER, SAMPLE_RATE,
 };
 pub use shared::{SharedHandle, SharedSession};
 pub use voice::{Voice, VoiceSet, VoiceSpec, STYLE_DIM};

@@ -90,6 +90,8 @@ pub struct SessionOptions {
     /// `kokoro_sched::Parallel` bounds; docs/BENCHMARKS.md). Same output, no
     /// measurable cost in speed.
     pub shrink_arena: bool,
+    /// Where the model runs.
+    pub device: Device,
 }
 
 impl Default for SessionOptions {
@@ -98,8 +100,89 @@ impl Default for SessionOptions {
             intra_threads: 1,
             cpu_arena: true,
             shrink_arena: true,
+            device: Device::Cpu,
         }
     }
+}
+
+/// Where a session runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    /// ONNX Runtime's CPU provider.
+    #[default]
+    Cpu,
+    /// ONNX Runtime's CUDA provider on this GPU; the runtime loaded must be
+    /// ONNX Runtime's GPU build, with the CUDA libraries it needs loaded
+    /// first ([`preload_libraries`]). A session that cannot use it fails to
+    /// open: it never falls back to the CPU.
+    Cuda {
+        /// The GPU's index.
+        device_id: i32,
+    },
+}
+
+/// The oldest NVIDIA driver that runs CUDA 13, which ONNX Runtime 1.31.1's
+/// GPU build is made for.
+pub const MIN_CUDA_DRIVER: u32 = 580;
+
+/// Whether this machine can run the CUDA provider: an NVIDIA GPU, its kernel
+/// driver (at least [`MIN_CUDA_DRIVER`]) and the driver's user library
+/// (`libcuda.so.1`). The error says which is missing, and what to install.
+pub fn cuda_usable() -> std::result::Result<String, String> {
+    let proc = Path::new("/proc/driver/nvidia");
+    if !proc.is_dir() {
+        return Err(
+            "no NVIDIA driver is loaded (/proc/driver/nvidia is missing): \
+                    install NVIDIA's driver, 580 or newer"
+                .into(),
+        );
+    }
+    let gpus = std::fs::read_dir(proc.join("gpus"))
+        .map(|d| d.filter_map(|e| e.ok()).count())
+        .unwrap_or(0);
+    if gpus == 0 {
+        return Err("the NVIDIA driver sees no GPU (/proc/driver/nvidia/gpus is empty)".into());
+    }
+    let version = std::fs::read_to_string(proc.join("version")).unwrap_or_default();
+    let driver = version
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.'))
+        .unwrap_or("")
+        .to_string();
+    let major: u32 = driver
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < MIN_CUDA_DRIVER {
+        return Err(format!(
+            "the NVIDIA driver is {} but CUDA 13 needs {MIN_CUDA_DRIVER} or newer: update the driver",
+            if driver.is_empty() { "of unknown version" } else { &driver }
+        ));
+    }
+    ort::util::preload_dylib("libcuda.so.1").map_err(|e| {
+        format!(
+            "the NVIDIA driver's library libcuda.so.1 cannot be loaded ({e}): reinstall the driver"
+        )
+    })?;
+    Ok(format!("{gpus} NVIDIA GPU(s), driver {driver}"))
+}
+
+/// Loads shared libraries by path, in order, before ONNX Runtime asks for
+/// them by name (the CUDA libraries the GPU build of ONNX Runtime links):
+/// a library already loaded is found by its name, so nothing needs to be on
+/// the loader's search path. Libraries stay loaded for the process's life.
+pub fn preload_libraries(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        if !path.is_file() {
+            return Err(Error::RuntimeMissing { path: path.clone() });
+        }
+        ort::util::preload_dylib(path).map_err(|e| Error::RuntimeLoad {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
 }
 
 /// Something that turns phoneme ids into audio: the real model, or a test fake.
@@ -208,7 +291,14 @@ pub(crate) fn build_graph(
         .map_err(|e| fail(e.into()))?
         .with_memory_pattern(options.cpu_arena)
         .map_err(|e| fail(e.into()))?;
-    if !options.cpu_arena {
+    if let Device::Cuda { device_id } = options.device {
+        builder = builder
+            .with_execution_providers([ort::ep::CUDA::default()
+                .with_device_id(device_id)
+                .build()
+                .error_on_failure()])
+            .map_err(|e| fail(e.into()))?;
+    } else if !options.cpu_arena {
         builder = builder
             .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
             .map_err(|e| fail(e.into()))?;

@@ -117,6 +117,10 @@ impl SharedSession {
     /// the path by everything the optimized graph depends on: the model file,
     /// the ONNX Runtime version and the processor.
     pub fn open_cached(model: &Path, options: SessionOptions, optimized: &Path) -> Result<Self> {
+        if options.device != crate::session::Device::Cpu {
+            // A graph optimized for a GPU provider is that provider's: not kept.
+            return Self::open(model, options);
+        }
         if optimized.is_file() {
             match build_graph(optimized, options, Graph::Optimized) {
                 Ok(built) => return Self::from_built(built, model, options),

@@ -543,6 +543,247 @@ impl Cache {
     }
 }
 
+/// A wheel of the GPU runtime: its pinned requirement and SHA-256, and the
+/// libraries taken from it (found by file name anywhere in the wheel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuWheel {
+    /// `name==version`, as pip takes it.
+    pub spec: &'static str,
+    /// SHA-256 of the wheel file.
+    pub sha256: &'static str,
+    /// File names of the libraries it gives, in the order they are loaded.
+    pub libraries: &'static [&'static str],
+}
+
+/// ONNX Runtime's GPU build and the CUDA and cuDNN libraries it loads, each
+/// from its Python wheel (Linux x86_64). ONNX Runtime 1.31.1's GPU build is
+/// made for CUDA 13 (its CUDA provider links `libcudart.so.13`,
+/// `libcublas.so.13`, `libcublasLt.so.13` and `libcurand.so.10`, and loads
+/// cuDNN 9, cuFFT 12 and NVRTC 13 by name), so these are the CUDA 13.0
+/// libraries, and cuFFT's own dependency, nvJitLink.
+pub const GPU_WHEELS: [GpuWheel; 8] = [
+    GpuWheel {
+        spec: "onnxruntime-gpu==1.31.1",
+        sha256: "e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6",
+        libraries: &[
+            ORT_LIB,
+            "libonnxruntime_providers_shared.so",
+            "libonnxruntime_providers_cuda.so",
+        ],
+    },
+    GpuWheel {
+        spec: "nvidia-cuda-runtime==13.0.96",
+        sha256: "7f82250d7782aa23b6cfe765ecc7db554bd3c2870c43f3d1821f1d18aebf0548",
+        libraries: &["libcudart.so.13"],
+    },
+    GpuWheel {
+        spec: "nvidia-nvjitlink==13.0.88",
+        sha256: "13a74f429e23b921c1109976abefacc69835f2f433ebd323d3946e11d804e47b",
+        libraries: &["libnvJitLink.so.13"],
+    },
+    GpuWheel {
+        spec: "nvidia-cublas==13.0.2.14",
+        sha256: "0cf238ffdbe46c00cb9aa98e7bca745c223a5ca5a53e686ac8b3e5a08fe80d6c",
+        libraries: &["libcublasLt.so.13", "libcublas.so.13"],
+    },
+    GpuWheel {
+        spec: "nvidia-curand==10.4.0.35",
+        sha256: "1aee33a5da6e1db083fe2b90082def8915f30f3248d5896bcec36a579d941bfc",
+        libraries: &["libcurand.so.10"],
+    },
+    GpuWheel {
+        spec: "nvidia-cufft==12.0.0.61",
+        sha256: "6c44f692dce8fd5ffd3e3df134b6cdb9c2f72d99cf40b62c32dde45eea9ddad3",
+        libraries: &["libcufft.so.12"],
+    },
+    GpuWheel {
+        spec: "nvidia-cuda-nvrtc==13.0.88",
+        sha256: "ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575",
+        libraries: &["libnvrtc.so.13", "libnvrtc-builtins.so.13.0"],
+    },
+    GpuWheel {
+        spec: "nvidia-cudnn-cu13==9.13.1.26",
+        sha256: "a0f434a881ce8b35afe3a328634db1da4a3852fc6dfbe89577f3e78400ee10d0",
+        libraries: &[
+            "libcudnn.so.9",
+            "libcudnn_graph.so.9",
+            "libcudnn_ops.so.9",
+            "libcudnn_heuristic.so.9",
+            "libcudnn_adv.so.9",
+            "libcudnn_cnn.so.9",
+            "libcudnn_engines_precompiled.so.9",
+            "libcudnn_engines_runtime_compiled.so.9",
+        ],
+    },
+];
+
+/// The GPU runtime in the cache: ONNX Runtime's GPU build, and the CUDA
+/// libraries to load (in order) before it asks for them by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuRuntime {
+    /// `libonnxruntime.so.1.31.1`, the GPU build.
+    pub runtime: PathBuf,
+    /// The CUDA and cuDNN libraries, in the order they must be loaded.
+    pub preload: Vec<PathBuf>,
+}
+
+impl Cache {
+    /// Where the GPU runtime is kept.
+    pub fn gpu_dir(&self) -> PathBuf {
+        self.dir.join(format!("onnxruntime-gpu-{ORT_VERSION}"))
+    }
+
+    /// The GPU runtime, fetched on first use (about 1.5 GB of wheels through
+    /// `pip download`, each checked against its pinned SHA-256) and checked
+    /// against the record of what was fetched on later ones.
+    pub fn ensure_gpu(&self, progress: &mut dyn FnMut(FetchEvent)) -> Result<GpuRuntime> {
+        let dir = self.gpu_dir();
+        let runtime = GpuRuntime {
+            runtime: dir.join(ORT_LIB),
+            preload: GPU_WHEELS
+                .iter()
+                .skip(1)
+                .flat_map(|w| w.libraries.iter().map(|l| dir.join(l)))
+                .collect(),
+        };
+        let record = dir.join(".verified");
+        let recorded = std::fs::read_to_string(&record).unwrap_or_default();
+        if recorded.is_empty() || !gpu_record_holds(&dir, &recorded) {
+            self.fetch_gpu(&dir, progress)?;
+        }
+        progress(FetchEvent::Verified {
+            what: "ONNX Runtime (GPU)",
+            path: dir,
+        });
+        Ok(runtime)
+    }
+
+    fn fetch_gpu(&self, dir: &Path, progress: &mut dyn FnMut(FetchEvent)) -> Result<()> {
+        const WHAT: &str = "ONNX Runtime (GPU) and CUDA";
+        if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+            return Err(Error::Fetch {
+                what: WHAT.into(),
+                reason: "the GPU runtime is pinned for Linux x86_64 only".into(),
+            });
+        }
+        let tmp = self.scratch()?;
+        let staging = tmp.path().join("lib");
+        std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+        let mut record = String::new();
+        for wheel in GPU_WHEELS {
+            let into = tmp.path().join(wheel.spec.replace("==", "-"));
+            std::fs::create_dir_all(&into).map_err(io_err(&into))?;
+            let args = [
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux_2_28_x86_64",
+                "--platform",
+                "manylinux_2_27_x86_64",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--platform",
+                "manylinux_2_12_x86_64",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                wheel.spec,
+            ];
+            pip(WHAT, &args, &into, progress)?;
+            let file = find_file(&into, "", ".whl").ok_or_else(|| Error::Fetch {
+                what: WHAT.into(),
+                reason: format!("pip wrote no wheel for {}", wheel.spec),
+            })?;
+            let actual = sha256_file(&file)?;
+            if actual != wheel.sha256 {
+                return Err(Error::Checksum {
+                    path: file,
+                    actual,
+                    expected: wheel.sha256.into(),
+                });
+            }
+            for (name, bytes) in wheel_libraries(&file, wheel.libraries)? {
+                let path = staging.join(&name);
+                std::fs::write(&path, &bytes).map_err(io_err(&path))?;
+                record.push_str(&format!("{name} {} {}\n", bytes.len(), sha256_hex(&bytes)));
+            }
+            // Each wheel's scratch copy goes as soon as its libraries are out.
+            let _ = std::fs::remove_dir_all(&into);
+        }
+        std::fs::write(staging.join(".verified"), &record).map_err(io_err(&staging))?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io_err(dir))?;
+        }
+        std::fs::rename(&staging, dir).map_err(io_err(dir))
+    }
+}
+
+/// Whether the libraries in `dir` are those the record names, by size.
+fn gpu_record_holds(dir: &Path, record: &str) -> bool {
+    let wanted = GPU_WHEELS.iter().map(|w| w.libraries.len()).sum::<usize>();
+    let lines: Vec<&str> = record.lines().collect();
+    lines.len() == wanted
+        && lines.iter().all(|line| {
+            let mut parts = line.split(' ');
+            match (
+                parts.next(),
+                parts.next().and_then(|n| n.parse::<u64>().ok()),
+            ) {
+                (Some(name), Some(size)) => {
+                    std::fs::metadata(dir.join(name)).is_ok_and(|m| m.is_file() && m.len() == size)
+                }
+                _ => false,
+            }
+        })
+}
+
+/// The libraries named in `names` out of a wheel, found by file name; one
+/// that is not there is an error naming it.
+pub fn wheel_libraries(wheel: &Path, names: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
+    let file = File::open(wheel).map_err(io_err(wheel))?;
+    let bad = |reason: String| Error::Fetch {
+        what: wheel.display().to_string(),
+        reason,
+    };
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
+    let mut found = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let base = entry
+            .name()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if names.contains(&base.as_str()) && !found.iter().any(|(n, _)| *n == base) {
+            let mut bytes = Vec::with_capacity(entry.size() as usize);
+            entry.read_to_end(&mut bytes).map_err(io_err(wheel))?;
+            found.push((base, bytes));
+        }
+    }
+    if let Some(missing) = names.iter().find(|n| !found.iter().any(|(f, _)| f == *n)) {
+        return Err(bad(format!("{missing} is not in the wheel")));
+    }
+    Ok(found)
+}
+
+/// Hex SHA-256 of a file, read in pieces.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
 /// Which assets [`Cache::ensure`] must provide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Want {
@@ -797,6 +1038,30 @@ fn verify_voices(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gpu_wheels_are_pinned_and_their_libraries_distinct() {
+        let mut names = std::collections::HashSet::new();
+        for w in GPU_WHEELS {
+            let (name, version) = w.spec.split_once("==").expect("name==version");
+            assert!(!name.is_empty() && !version.is_empty(), "{}", w.spec);
+            assert!(
+                w.sha256.len() == 64 && w.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}",
+                w.spec
+            );
+            for lib in w.libraries {
+                assert!(names.insert(*lib), "{lib} twice");
+            }
+        }
+        // ONNX Runtime's own libraries are not preloaded: it loads them.
+        let preload: Vec<&str> = GPU_WHEELS[1..]
+            .iter()
+            .flat_map(|w| w.libraries.iter().copied())
+            .collect();
+        assert!(preload.iter().all(|l| !l.starts_with("libonnxruntime")));
+        assert_eq!(preload[0], "libcudart.so.13", "the CUDA runtime first");
+    }
 
     #[test]
     fn the_optimized_graph_is_keyed_by_the_model_file() {

@@ -15,6 +15,7 @@ use kokoro_text::{Chunk, ChunkOptions, Lang};
 use crate::assets::{AssetPaths, Cache, FetchEvent, Want};
 use crate::gate::{Gate, Gated, Load};
 use crate::voices::{voice_lang, VoiceInfo};
+use crate::Device;
 use crate::{default_fallback, Error, Frontends, Result, Workers, SAMPLE_RATE};
 
 /// The speeds the model takes: half to twice the normal rate.
@@ -85,6 +86,8 @@ pub enum Event {
     Fetch(FetchEvent),
     /// Something works, but not as well as it could.
     Warning(String),
+    /// Where the model runs, and why (`auto chose cpu: no NVIDIA driver...`).
+    Device(String),
 }
 
 /// A callback for [`Event`]s.
@@ -111,6 +114,8 @@ pub struct Config {
     /// (the audio is the same). By default the engine derives the timed
     /// model once into the cache and reads each id's duration on every call.
     pub skip_timing: bool,
+    /// Where the model runs: the CPU (the default), CUDA, or CUDA when usable.
+    pub device: Device,
 }
 
 impl std::fmt::Debug for Config {
@@ -118,6 +123,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("assets", &self.assets)
             .field("workers", &self.workers)
+            .field("device", &self.device)
             .finish_non_exhaustive()
     }
 }
@@ -333,9 +339,25 @@ impl Tts {
                 f(&event);
             }
         };
-        let paths = config
+        let (cuda, said) = crate::device::choose(config.device, kokoro_infer::cuda_usable)
+            .map_err(Error::NoCuda)?;
+        emit(Event::Device(said));
+        // On CUDA the runtime is the GPU build, from the cache unless given.
+        let want = Want {
+            runtime: !cuda,
+            ..Want::ALL
+        };
+        let mut paths = config
             .assets
-            .resolve(Want::ALL, &mut |e| emit(Event::Fetch(e)))?;
+            .resolve(want, &mut |e| emit(Event::Fetch(e)))?;
+        if cuda && config.assets.runtime.is_none() {
+            let gpu = config
+                .assets
+                .cache()?
+                .ensure_gpu(&mut |e| emit(Event::Fetch(e)))?;
+            kokoro_infer::preload_libraries(&gpu.preload)?;
+            paths.runtime = gpu.runtime;
+        }
         init_runtime(&paths.runtime)?;
         let voices = VoiceSet::open(&paths.voices)?;
         let frontends = match config.frontends {
@@ -371,9 +393,20 @@ impl Tts {
                 }
             }
         };
-        let layout = config.workers.layout();
+        let layout = if cuda {
+            config.workers.gpu_layout()
+        } else {
+            config.workers.layout()
+        };
+        let device = if cuda {
+            kokoro_infer::Device::Cuda { device_id: 0 }
+        } else {
+            kokoro_infer::Device::Cpu
+        };
         let (sessions, described) = if config.workers.session_per_worker {
-            let scheduler = layout.build(|options| KokoroSession::open(&model, options))?;
+            let scheduler = layout.build(|options| {
+                KokoroSession::open(&model, SessionOptions { device, ..options })
+            })?;
             let described = scheduler.describe();
             (Sessions::PerWorker(Mutex::new(scheduler)), described)
         } else {
@@ -381,6 +414,7 @@ impl Tts {
             // weights, kernels and arena (see kokoro_infer::SharedSession).
             let options = SessionOptions {
                 intra_threads: layout.intra_threads,
+                device,
                 ..SessionOptions::default()
             };
             // ONNX Runtime's optimized graph, kept in the cache: later starts

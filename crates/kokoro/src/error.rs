@@ -6,6 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// `Device::Cuda` on a machine that cannot run it: what is missing.
+    #[error("cannot use CUDA: {0}")]
+    NoCuda(String),
     /// Loading ONNX Runtime, the model or the voices, or running the model.
     #[error(transparent)]
     Infer(#[from] kokoro_infer::Error),

@@ -72,6 +72,7 @@
 
 pub mod assets;
 pub mod captions;
+mod device;
 mod engine;
 mod error;
 mod frontends;
@@ -85,6 +86,7 @@ pub use kokoro_sched as sched;
 pub use kokoro_text as text;
 
 pub use assets::{AssetPaths, Cache, FetchEvent, Want};
+pub use device::{Device, UnknownDevice};
 pub use engine::{
     AssetOptions, ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk,
     SpeechStream, TextFeed, Tts, Word, SPEED_RANGE,
@@ -96,7 +98,7 @@ pub use kokoro_audio::{Format, Pauses};
 pub use kokoro_sched::{Layout, Progress, ProgressFn, SinkError, Summary};
 pub use kokoro_text::{Lang, Lexicon};
 pub use voices::{choose_lang, first_voice, voice_lang, Gender, LangChoice, VoiceInfo};
-pub use workers::{cores, mem_available, Workers};
+pub use workers::{cores, mem_available, Workers, GPU_CALLS_IN_FLIGHT};
 
 /// Samples per second of Kokoro's audio: mono, 24 kHz.
 pub const SAMPLE_RATE: u32 = kokoro_infer::SAMPLE_RATE;

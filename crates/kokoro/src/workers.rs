@@ -3,6 +3,9 @@
 
 use kokoro_sched::Layout;
 
+/// Model calls in flight on a GPU by default.
+pub const GPU_CALLS_IN_FLIGHT: usize = 4;
+
 /// What the user asked of the worker layout; all `None` is automatic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Workers {
@@ -28,6 +31,17 @@ impl Workers {
     /// The layout on this machine.
     pub fn layout(&self) -> Layout {
         self.layout_for(cores(), mem_available())
+    }
+
+    /// The layout on a GPU: calls in flight on one shared session (the export
+    /// is batch-1, so a GPU is kept busy by concurrency), one CPU thread each.
+    /// [`GPU_CALLS_IN_FLIGHT`] unless `max_workers` says otherwise; not yet
+    /// measured on a GPU.
+    pub fn gpu_layout(&self) -> Layout {
+        Layout {
+            workers: self.max_workers.unwrap_or(GPU_CALLS_IN_FLIGHT).max(1),
+            intra_threads: self.intra_threads.unwrap_or(1).max(1),
+        }
     }
 
     /// The layout on `cores` cores with `mem_available` bytes free.

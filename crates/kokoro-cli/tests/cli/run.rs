@@ -1041,3 +1041,49 @@ fn ssml_files_and_standard_input_are_read_as_ssml_and_bad_ssml_writes_nothing() 
     assert_fails(&o, &["SSML, line 2", "bad.ssml"]);
     assert!(!out.exists());
 }
+
+/// `--device cuda` on a machine without a usable NVIDIA GPU: a clear error
+/// naming what is missing, and nothing written, never the CPU instead;
+/// `--device auto` there is the CPU, and `--debug` says why.
+#[test]
+fn cuda_without_a_gpu_is_a_clear_error_and_auto_chooses_the_cpu() {
+    if Path::new("/proc/driver/nvidia/gpus").is_dir() {
+        eprintln!("skipped: this machine has an NVIDIA driver; the GPU path is measured by the device script");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cuda.wav");
+    let o = run(&[
+        "--device",
+        "cuda",
+        "--text",
+        "Hello.",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, &["cannot use CUDA", "NVIDIA driver"]);
+    assert!(!out.exists());
+    let o = run(&[
+        "--device",
+        "auto",
+        "--debug",
+        "--text",
+        "Hello.",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("device: auto chose cpu: no NVIDIA driver"),
+        "{}",
+        stderr(&o)
+    );
+    assert_plausible_speech(&read_wav(&out), 1);
+    let o = kokoro()
+        .args(["--text", "Hello.", out.to_str().unwrap()])
+        .env("KOKORO_DEVICE", "tpu")
+        .output()
+        .unwrap();
+    assert_fails(
+        &o,
+        &["KOKORO_DEVICE", "unknown device `tpu` (cpu, cuda, auto)"],
+    );
+}
