@@ -100,6 +100,11 @@ pub use kokoro_text::{Lang, Lexicon};
 pub use voices::{choose_lang, first_voice, voice_lang, Gender, LangChoice, VoiceInfo};
 pub use workers::{cores, mem_available, Workers, GPU_CALLS_IN_FLIGHT};
 
+/// docs/PERFORMANCE.md, whose Rust examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/PERFORMANCE.md")]
+pub struct PerformanceGuide;
+
 /// Samples per second of Kokoro's audio: mono, 24 kHz.
 pub const SAMPLE_RATE: u32 = kokoro_infer::SAMPLE_RATE;
 

@@ -14,6 +14,7 @@ fn real_model_tests_are_off_without_the_model_tests_feature() {
 
 #[cfg(feature = "model-tests")]
 mod formats;
+mod guide;
 #[cfg(feature = "model-tests")]
 mod run;
 #[cfg(all(feature = "model-tests", feature = "server"))]
