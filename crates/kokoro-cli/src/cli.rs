@@ -189,4 +189,13 @@ pub struct ServeArgs {
     /// chunk by chunk); more are refused with 429.
     #[arg(long, default_value_t = 8)]
     pub queue: usize,
+    /// An origin whose web pages may call the API from a browser (repeatable;
+    /// `*`: any). None by default: no CORS headers are sent.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors: Vec<String>,
+    /// Open connections at most; more get 503. Each must send its request
+    /// header within 10 s and its body within 30 s, and is closed after 60 s
+    /// without traffic.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
 }

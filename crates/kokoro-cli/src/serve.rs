@@ -49,6 +49,9 @@ pub fn main(
     if serve.queue == 0 {
         anyhow::bail!("--queue: 0 is too small (at least 1 request beside the first)");
     }
+    if serve.max_connections == 0 {
+        anyhow::bail!("--max-connections: 0 is too small");
+    }
     let tts = engine(settings, assets, log)?;
     kokoro_server::serve(
         std::net::SocketAddr::new(host, serve.port),
@@ -58,6 +61,12 @@ pub fn main(
             queue: serve.queue,
             default_voice: settings.voice.clone(),
             allowed_hosts: serve.allowed_host.clone(),
+            cors: serve.cors.clone(),
+            limits: kokoro_server::Limits {
+                max_connections: serve.max_connections,
+                ..kokoro_server::Limits::default()
+            },
+            ..kokoro_server::ServerOptions::default()
         },
     )?;
     Ok(())

@@ -36,7 +36,10 @@
 //! ```
 #![deny(missing_docs)]
 
+mod listen;
 pub mod wyoming;
+
+pub use listen::Limits;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -82,16 +85,27 @@ pub struct ServerOptions {
     /// this machine through a name of its own that resolves here (DNS
     /// rebinding); such a request names that site as its `Host` and is refused.
     pub allowed_hosts: Vec<String>,
+    /// Origins whose web pages may call the API from a browser (`*`: any);
+    /// none by default, so no CORS headers are sent.
+    pub cors: Vec<String>,
+    /// Time to receive a request's whole body.
+    pub body_timeout: std::time::Duration,
+    /// Open connections, time for a header, idle time ([`serve`] and [`serve_on`]).
+    pub limits: Limits,
 }
 
 impl Default for ServerOptions {
-    /// No key, 8 waiting requests, `af_heart`, no host names but `localhost`.
+    /// No key, 8 waiting requests, `af_heart`, no host names but `localhost`,
+    /// no CORS, 30 s for a body, and [`Limits::default`].
     fn default() -> Self {
         Self {
             api_key: None,
             queue: 8,
             default_voice: "af_heart".into(),
             allowed_hosts: Vec::new(),
+            cors: Vec::new(),
+            body_timeout: std::time::Duration::from_secs(30),
+            limits: Limits::default(),
         }
     }
 }
@@ -197,6 +211,8 @@ struct AppState {
     api_key: Option<String>,
     default_voice: String,
     allowed_hosts: Vec<String>,
+    cors: Vec<String>,
+    body_timeout: std::time::Duration,
 }
 
 /// A request accepted for synthesis.
@@ -365,6 +381,8 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         api_key: options.api_key,
         default_voice: options.default_voice,
         allowed_hosts: options.allowed_hosts,
+        cors: options.cors,
+        body_timeout: options.body_timeout,
     });
     Ok(Router::new()
         .route("/", get(page))
@@ -381,15 +399,111 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
             post(extract).layer(DefaultBodyLimit::max(MAX_DOCUMENT)),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state))
+}
+
+/// Listens on `addr` and serves `app` (a [`router`], or your own) within
+/// `limits` until `stop` completes, on the current async runtime.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    listen::serve(listener, app, limits, stop).await;
+}
+
+/// The whole body, read within the time allowed and the size of its
+/// endpoint, before anything else looks at it: a client that sends slowly
+/// gets 408 and is not waited for.
+async fn read_body(
+    State(state): State<Arc<AppState>>,
+    request: HttpRequest,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = if parts.uri.path() == "/v1/text/extract" {
+        MAX_DOCUMENT
+    } else {
+        MAX_BODY
+    };
+    let seconds = state.body_timeout.as_secs_f64();
+    match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {seconds} s"),
+        )
+        .into_response(),
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the {limit} bytes allowed here, or was cut short"
+            ),
+        )
+        .into_response(),
+        Ok(Ok(bytes)) => {
+            next.run(HttpRequest::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    }
+}
+
+/// CORS for the origins given ([`ServerOptions::cors`]): their preflights are
+/// answered, and their responses say they may read them. Others get no CORS
+/// headers, so a browser keeps other sites' pages from reading the answers.
+async fn cors(State(state): State<Arc<AppState>>, request: HttpRequest, next: Next) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| {
+            state
+                .cors
+                .iter()
+                .any(|c| c == "*" || c.trim_end_matches('/').eq_ignore_ascii_case(o))
+        })
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let preflight = request.method() == axum::http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::VARY, HeaderValue::from_static("origin"));
+    response
 }
 
 /// Listens on `addr` and serves `engine` until Ctrl-C; says where it listens
 /// on stderr (`kokoro: listening on http://ADDR (LAYOUT)`).
 pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<(), Error> {
     let described = engine.describe().to_string();
+    let limits = options.limits;
     let app = router(engine, options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -407,12 +521,11 @@ pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<()
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
         eprintln!("kokoro: listening on http://{local} ({described})");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(Error::Serve)
+        serve_on(listener, app, limits, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+        Ok(())
     })
 }
 

@@ -480,3 +480,144 @@ fn ssml_input_is_spoken_with_its_voices_and_bad_ssml_names_its_line() {
         "zz_nobody",
     );
 }
+
+/// What a raw connection gets back within a few seconds: the bytes, until the
+/// server closes it (or the wait runs out).
+fn raw_reply(stream: &mut std::net::TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_clients_are_dropped_and_connections_are_capped() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let server = Server::start(ServerOptions {
+        limits: kokoro_server::Limits {
+            max_connections: 4,
+            header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(2),
+        },
+        body_timeout: Duration::from_secs(1),
+        ..ServerOptions::default()
+    });
+    // Ten clients that send half a header: four are let in, six refused at once.
+    let mut slow: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr()).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: localh")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let mut refused = 0;
+    let mut closed = 0;
+    for s in &mut slow {
+        let (got, eof) = raw_reply(s, Duration::from_secs(5));
+        if got.starts_with(b"HTTP/1.1 503") {
+            refused += 1;
+        } else if eof {
+            closed += 1;
+        }
+    }
+    assert_eq!(
+        (refused, closed),
+        (6, 4),
+        "six refused, four closed for their slow header"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The slots are free again: a whole request is served.
+    let (status, _, _) = post_to(&server, "/v1/models", "");
+    assert_ne!(status, 503);
+    assert_eq!(
+        agent().get(&server.url("/health")).call().unwrap().status(),
+        200
+    );
+    // A body that stops coming: 408, not a wait.
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.write_all(
+        b"POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"input\":",
+    )
+    .unwrap();
+    let (got, _) = raw_reply(&mut s, Duration::from_secs(5));
+    assert!(
+        got.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // A connection kept alive and silent is closed after the idle time.
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let since = Instant::now();
+    let (got, eof) = raw_reply(&mut s, Duration::from_secs(6));
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(eof, "the idle connection was left open");
+    assert!(
+        since.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        since.elapsed()
+    );
+}
+
+#[test]
+fn cors_only_for_the_origins_given() {
+    let get_models = |server: &Server, origin: &str| {
+        let res = agent()
+            .get(&server.url("/v1/models"))
+            .header("Origin", origin)
+            .call()
+            .unwrap();
+        res.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let closed = Server::start(ServerOptions::default());
+    assert_eq!(get_models(&closed, "https://app.example"), None);
+    let open = Server::start(ServerOptions {
+        cors: vec!["https://app.example".into()],
+        api_key: Some("k".into()),
+        ..ServerOptions::default()
+    });
+    // A preflight needs no key, and names what may be sent.
+    let pre = agent()
+        .options(&open.url("/v1/audio/speech"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .call()
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert!(h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    assert_eq!(
+        get_models(&open, "https://app.example").as_deref(),
+        Some("https://app.example")
+    );
+    assert_eq!(get_models(&open, "https://evil.example"), None);
+}

@@ -60,7 +60,7 @@ mod server {
     use std::sync::OnceLock;
 
     use kokoro::{AssetOptions, Config, Tts, Workers};
-    use kokoro_server::{router, ServerOptions};
+    use kokoro_server::{router, serve_on, ServerOptions};
 
     /// One engine for every test server (streaming layout, as `kokoro serve`).
     pub fn engine() -> Tts {
@@ -91,6 +91,7 @@ mod server {
 
     impl Server {
         pub fn start(options: ServerOptions) -> Server {
+            let limits = options.limits;
             let app = router(engine(), options).expect("the router");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -103,14 +104,9 @@ mod server {
             let base = format!("http://{}", listener.local_addr().unwrap());
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let thread = std::thread::spawn(move || {
-                runtime.block_on(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                        .unwrap();
-                });
+                runtime.block_on(serve_on(listener, app, limits, async {
+                    let _ = stopped.await;
+                }));
             });
             Server {
                 base,
@@ -121,6 +117,11 @@ mod server {
 
         pub fn url(&self, path: &str) -> String {
             format!("{}{path}", self.base)
+        }
+
+        /// `host:port`.
+        pub fn addr(&self) -> &str {
+            self.base.trim_start_matches("http://")
         }
     }
 
