@@ -1087,3 +1087,44 @@ fn cuda_without_a_gpu_is_a_clear_error_and_auto_chooses_the_cpu() {
         &["KOKORO_DEVICE", "unknown device `tpu` (cpu, cuda, auto)"],
     );
 }
+
+/// SIGTERM and SIGHUP stop a run as Ctrl-C does: between chunks, exit 130,
+/// and no output left behind, whole file or one chapter file of a book.
+#[test]
+fn sigterm_and_sighup_stop_like_ctrl_c_and_leave_no_half_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, split) in [("TERM", false), ("HUP", true)] {
+        let out = dir.path().join(format!("{signal}.wav"));
+        let book = dir.path().join(format!("{signal}-book"));
+        let mut args = vec![
+            corpus("long.txt").to_str().unwrap().to_string(),
+            "--quiet".into(),
+        ];
+        if split {
+            args.extend(["--split-output".into(), book.to_str().unwrap().to_string()]);
+        } else {
+            args.push(out.to_str().unwrap().to_string());
+        }
+        let child = kokoro().args(&args).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "SIG{signal}: {}", stderr(&o));
+        assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+        assert!(!out.exists(), "SIG{signal} left {}", out.display());
+        if split {
+            // No audio file of the book is half-written: only complete ones, if any.
+            for entry in std::fs::read_dir(&book).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                assert!(
+                    !name.contains(".tmp") && !name.starts_with(".kokoro-part"),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
