@@ -15,6 +15,8 @@ type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 /// Largest content document read (a bomb guard): 64 MiB.
 const MAX_ENTRY: u64 = 64 << 20;
+/// The most text all of a book's content documents may decompress to.
+const MAX_TOTAL: u64 = 256 << 20;
 
 pub(crate) fn read(bytes: &[u8], opts: ReadOptions) -> Result<Document, DocumentError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
@@ -41,13 +43,24 @@ pub(crate) fn read(bytes: &[u8], opts: ReadOptions) -> Result<Document, Document
 
     let mut doc = Document::default();
     let mut skipped_encrypted = 0;
+    let mut total = 0u64;
     for item in &package.spine {
         if item.nav || encrypted.contains(&item.path) {
             skipped_encrypted += usize::from(!item.nav);
             continue;
         }
         let xhtml = match entry(&mut zip, &item.path) {
-            Ok(x) => x,
+            Ok(x) if total + x.len() as u64 > MAX_TOTAL => {
+                doc.warnings.push(format!(
+                    "{} and the rest of the book are not read: the content decompresses to more than the bound of {MAX_TOTAL} bytes",
+                    item.path
+                ));
+                break;
+            }
+            Ok(x) => {
+                total += x.len() as u64;
+                x
+            }
             Err(e) => {
                 doc.warnings
                     .push(format!("{}: cannot be read ({e}); skipped", item.path));
@@ -194,7 +207,10 @@ impl Package {
 fn entry(zip: &mut Archive<'_>, path: &str) -> Result<String, String> {
     let file = zip.by_name(path).map_err(|e| e.to_string())?;
     if file.size() > MAX_ENTRY {
-        return Err(format!("{} bytes is too large", file.size()));
+        return Err(format!(
+            "it decompresses to {} bytes, over the bound of {MAX_ENTRY} bytes for one entry (a zip bomb?)",
+            file.size()
+        ));
     }
     let mut bytes = Vec::with_capacity(file.size() as usize);
     file.take(MAX_ENTRY)

@@ -163,6 +163,14 @@ pub enum DocumentError {
     /// SSML that cannot be read (malformed XML, a root other than `<speak>`...).
     #[error(transparent)]
     Ssml(#[from] crate::ssml::SsmlError),
+    /// Nothing readable, for the reasons given (a part too large, damaged...).
+    #[error("nothing to read in this {format} document: {why}")]
+    Unreadable {
+        /// The format's name.
+        format: &'static str,
+        /// What kept each part from being read.
+        why: String,
+    },
     /// Nothing readable at all.
     #[error("nothing to read in this {0} document")]
     Empty(&'static str),
@@ -208,6 +216,12 @@ pub fn read(
         ));
     }
     if doc.chapters.is_empty() {
+        if !doc.warnings.is_empty() {
+            return Err(DocumentError::Unreadable {
+                format: format.name(),
+                why: doc.warnings.join("; "),
+            });
+        }
         return Err(DocumentError::Empty(format.name()));
     }
     Ok(doc)

@@ -315,3 +315,33 @@ fn bad_documents_are_clear_errors() {
         Err(DocumentError::NotUtf8(0))
     ));
 }
+
+/// A zip bomb: one chapter of 80 MiB of blanks, deflated to a few hundred KB.
+/// It is refused without being inflated, and the error says which bound it hit.
+#[test]
+fn a_zip_bomb_epub_is_refused_naming_the_bound() {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    zip.start_file("mimetype", deflated).unwrap();
+    zip.write_all(b"application/epub+zip").unwrap();
+    zip.start_file("META-INF/container.xml", deflated).unwrap();
+    zip.write_all(br#"<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"#).unwrap();
+    zip.start_file("content.opf", deflated).unwrap();
+    zip.write_all(br#"<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0"><manifest><item id="c" href="bomb.xhtml" media-type="application/xhtml+xml"/></manifest><spine><itemref idref="c"/></spine></package>"#).unwrap();
+    zip.start_file("bomb.xhtml", deflated).unwrap();
+    let blanks = vec![b' '; 1 << 20];
+    for _ in 0..80 {
+        zip.write_all(&blanks).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
+    let e = read(&bytes, InputFormat::Epub, ReadOptions::default()).unwrap_err();
+    let said = e.to_string();
+    assert!(matches!(e, DocumentError::Unreadable { .. }), "{said}");
+    assert!(
+        said.contains("bomb.xhtml") && said.contains("67108864 bytes") && said.contains("zip bomb"),
+        "{said}"
+    );
+}
