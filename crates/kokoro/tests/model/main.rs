@@ -54,6 +54,29 @@ fn test_data(name: &str) -> String {
     .expect("test_data is part of the repository")
 }
 
+/// The pinned SHA-256 of the paragraph's WAV for `case` on this processor
+/// (`test_data/paragraph.sha256`, by the first of its flags the processor has).
+#[cfg(feature = "model-tests")]
+fn pinned_paragraph(case: &str) -> Option<String> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags: std::collections::HashSet<&str> = cpu
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let table = test_data("paragraph.sha256");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect())
+        .filter(|r: &Vec<&str>| r.len() == 3)
+        .collect();
+    let flag = rows.iter().map(|r| r[0]).find(|f| flags.contains(f))?;
+    rows.iter()
+        .find(|r| r[0] == flag && r[1] == case)
+        .map(|r| r[2].to_string())
+}
+
 /// A text of the benchmark corpus.
 #[cfg(feature = "model-tests")]
 fn corpus(name: &str) -> String {
