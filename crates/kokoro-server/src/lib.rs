@@ -627,14 +627,12 @@ fn respond(
     content_type: &'static str,
     work: impl FnOnce(&Tts, Sender) -> Result<(), kokoro::Error> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    if state.in_progress.fetch_add(1, Ordering::SeqCst) >= state.limit {
-        state.in_progress.fetch_sub(1, Ordering::SeqCst);
+    let Some(admitted) = Admitted::try_new(&state.in_progress, state.limit) else {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "the server is speaking as many requests as it may; retry shortly",
         ));
-    }
-    let admitted = Admitted(state.in_progress.clone());
+    };
     let (out, rx) = mpsc::channel(8);
     let engine = state.engine.clone();
     std::thread::Builder::new()
@@ -1081,8 +1079,19 @@ impl Write for ChannelWriter {
     }
 }
 
-/// A request counted as in progress until dropped.
+/// Work counted as in progress until dropped.
 struct Admitted(Arc<AtomicUsize>);
+
+impl Admitted {
+    /// Counts one more in `in_progress`, unless `limit` are already there.
+    fn try_new(in_progress: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
+        if in_progress.fetch_add(1, Ordering::SeqCst) >= limit {
+            in_progress.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Self(in_progress.clone()))
+    }
+}
 
 impl Drop for Admitted {
     fn drop(&mut self) {

@@ -39,7 +39,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::{resolve_voice, Error, MAX_INPUT_CHARS};
+use crate::{resolve_voice, Admitted, Error, MAX_INPUT_CHARS};
 
 /// The longest header line of an event, in bytes.
 pub const MAX_HEADER: usize = 64 << 10;
@@ -311,26 +311,14 @@ struct Shared {
     in_progress: Arc<AtomicUsize>,
 }
 
-/// A synthesis counted as in progress until dropped.
-struct Admitted(Arc<AtomicUsize>);
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 impl Shared {
     fn admit(&self) -> Result<Admitted, Event> {
-        let limit = self.options.queue + 1;
-        if self.in_progress.fetch_add(1, Ordering::SeqCst) >= limit {
-            self.in_progress.fetch_sub(1, Ordering::SeqCst);
-            return Err(Event::error(
+        Admitted::try_new(&self.in_progress, self.options.queue + 1).ok_or_else(|| {
+            Event::error(
                 "the server is speaking as many texts as it may; retry shortly",
                 "busy",
-            ));
-        }
-        Ok(Admitted(self.in_progress.clone()))
+            )
+        })
     }
 
     /// The options for an event's `voice` (`speaker`, then `name`, then

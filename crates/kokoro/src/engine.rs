@@ -489,20 +489,7 @@ impl Tts {
 
     /// Speaks `text` whole: every sample, and where each chunk lies.
     pub fn speak(&self, text: &str, options: &SpeakOptions) -> Result<Speech> {
-        let mut speech = Speech {
-            samples: Vec::new(),
-            sample_rate: SAMPLE_RATE,
-            segments: Vec::new(),
-        };
-        let summary = self.speak_into(text, options, |segment, samples| {
-            speech.samples.extend_from_slice(samples);
-            speech.segments.push(segment.clone());
-            Ok(())
-        })?;
-        if summary.chunks == 0 {
-            return Err(Error::NothingToSay);
-        }
-        Ok(speech)
+        collect(|sink| self.speak_into(text, options, sink))
     }
 
     /// Speaks `text` into `sink`, chunk by chunk in order, as each is made:
@@ -580,20 +567,7 @@ impl Tts {
         ssml: &kokoro_text::ssml::Ssml,
         options: &SpeakOptions,
     ) -> Result<Speech> {
-        let mut speech = Speech {
-            samples: Vec::new(),
-            sample_rate: SAMPLE_RATE,
-            segments: Vec::new(),
-        };
-        let summary = self.speak_ssml_into(ssml, options, |segment, samples| {
-            speech.samples.extend_from_slice(samples);
-            speech.segments.push(segment.clone());
-            Ok(())
-        })?;
-        if summary.chunks == 0 {
-            return Err(Error::NothingToSay);
-        }
-        Ok(speech)
+        collect(|sink| self.speak_ssml_into(ssml, options, sink))
     }
 
     /// [`Tts::speak_into`] for one piece of a longer text: `at` says where the
@@ -853,6 +827,27 @@ impl Tts {
         };
         SpeechStream { rx, stop }
     }
+}
+
+/// The whole of what `speak` delivers to its sink, as one [`Speech`]; a run
+/// that delivers nothing had nothing to say.
+fn collect(
+    speak: impl FnOnce(&mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>) -> Result<Summary>,
+) -> Result<Speech> {
+    let mut speech = Speech {
+        samples: Vec::new(),
+        sample_rate: SAMPLE_RATE,
+        segments: Vec::new(),
+    };
+    let summary = speak(&mut |segment, samples| {
+        speech.samples.extend_from_slice(samples);
+        speech.segments.push(segment.clone());
+        Ok(())
+    })?;
+    if summary.chunks == 0 {
+        return Err(Error::NothingToSay);
+    }
+    Ok(speech)
 }
 
 /// Where a piece of a fed text starts: bytes into the text, samples into the output.
