@@ -179,9 +179,6 @@ pub enum Error {
     /// An option out of its range.
     #[error("{0}")]
     Option(String),
-    /// Serving failed.
-    #[error("server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 /// One voice, as `GET /v1/audio/voices` lists it.
@@ -505,15 +502,7 @@ pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<()
     let described = engine.describe().to_string();
     let limits = options.limits;
     let app = router(engine, options)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Start {
-            what: "async runtime",
-            source,
-        })?;
-    runtime.block_on(async move {
+    runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Listen { addr, source })?;
@@ -527,6 +516,19 @@ pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<()
         .await;
         Ok(())
     })
+}
+
+/// The servers' async runtime: two threads, for I/O only (speech is made on
+/// threads of its own).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Start {
+            what: "async runtime",
+            source,
+        })
 }
 
 /// The `Host` on every request (see [`ServerOptions::allowed_hosts`]); the API

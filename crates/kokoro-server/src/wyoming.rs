@@ -402,14 +402,7 @@ pub fn serve_wyoming(
 ) -> Result<(), Error> {
     check(&options)?;
     let described = engine.describe().to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Start {
-            what: "async runtime",
-            source,
-        })?;
+    let runtime = crate::runtime()?;
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
