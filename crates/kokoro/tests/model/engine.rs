@@ -312,13 +312,21 @@ fn text_fed_over_time_is_spoken_as_it_arrives_and_as_a_whole() {
     let whole = tts().speak(text, &options).unwrap();
     let (mut feed, speech) = tts().feed(&options);
     let written = Arc::new(AtomicBool::new(false));
+    // The writer holds back its last word until the first audio has come (or
+    // a minute has passed): a feed that waited for the end of the text fails
+    // the test, however slow the machine.
+    let (heard, first_heard) = std::sync::mpsc::channel::<()>();
     let writer = {
         let written = written.clone();
         std::thread::spawn(move || {
-            for token in text.split_inclusive(' ') {
+            let tokens: Vec<&str> = text.split_inclusive(' ').collect();
+            let (last, rest) = tokens.split_last().unwrap();
+            for token in rest {
                 feed.push(token);
                 std::thread::sleep(std::time::Duration::from_millis(150));
             }
+            let _ = first_heard.recv_timeout(std::time::Duration::from_secs(60));
+            feed.push(last);
             written.store(true, std::sync::atomic::Ordering::SeqCst);
             feed.finish();
         })
@@ -327,8 +335,11 @@ fn text_fed_over_time_is_spoken_as_it_arrives_and_as_a_whole() {
     let mut first_before_the_end = None;
     for chunk in speech {
         let chunk = chunk.unwrap();
-        first_before_the_end
-            .get_or_insert_with(|| !written.load(std::sync::atomic::Ordering::SeqCst));
+        first_before_the_end.get_or_insert_with(|| {
+            let before = !written.load(std::sync::atomic::Ordering::SeqCst);
+            let _ = heard.send(());
+            before
+        });
         samples.extend(chunk.samples);
         segments.push(chunk.segment);
     }
