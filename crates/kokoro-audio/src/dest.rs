@@ -25,6 +25,12 @@ pub struct Dest {
     path: Option<PathBuf>,
 }
 
+/// A file's name for its temporary's, cut short to keep within name limits.
+fn file_name_of(path: &Path) -> String {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.chars().take(100).collect()
+}
+
 impl Dest {
     /// A file at `path`: through a temporary file, or in place when `in_place`.
     /// Fails at once if the file cannot be created.
@@ -45,8 +51,12 @@ impl Dest {
             })?;
             Target::InPlace(BufWriter::new(f))
         } else {
+            // `.kokoro-NAME.XXXXXX.part`: hidden, and named after its target,
+            // so that a writer can clear what a killed run of its own left
+            // (see [`temporaries_of`]) without touching another's.
+            let prefix = format!(".kokoro-{}.", file_name_of(path));
             let mut builder = tempfile::Builder::new();
-            builder.prefix(".kokoro-").suffix(".part");
+            builder.prefix(&prefix).suffix(".part");
             // Readable by others, as a file the user created would be (a
             // temporary file is private by default).
             #[cfg(unix)]
@@ -64,6 +74,28 @@ impl Dest {
             target: Some(target),
             path: Some(path.to_path_buf()),
         })
+    }
+
+    /// The temporary files that [`Dest::file`] made for `path` and a killed
+    /// process left behind (they are removed on every other exit).
+    pub fn temporaries_of(path: &Path) -> Vec<PathBuf> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let prefix = format!(".kokoro-{}.", file_name_of(path));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(&prefix) && name.ends_with(".part")
+            })
+            .map(|e| e.path())
+            .collect()
     }
 
     /// No bytes at all (audio that went to a device).
@@ -211,6 +243,26 @@ mod tests {
         d.write_all(b"abc").unwrap();
         d.commit().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn a_killed_writers_temporary_is_found_by_its_target_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+        let mut d = Dest::file(&a, false).unwrap();
+        d.write_all(b"abc").unwrap();
+        let _other = Dest::file(&b, false).unwrap();
+        // As a killed process leaves it: not removed, not renamed.
+        std::mem::forget(d);
+        let left = Dest::temporaries_of(&a);
+        assert_eq!(left.len(), 1, "{left:?}");
+        let name = left[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(".kokoro-a.wav.") && name.ends_with(".part"),
+            "{name}"
+        );
+        assert_eq!(Dest::temporaries_of(&b).len(), 1);
+        assert!(Dest::temporaries_of(&dir.path().join("c.wav")).is_empty());
     }
 
     #[test]

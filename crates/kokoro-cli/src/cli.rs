@@ -26,20 +26,20 @@ pub struct Args {
     #[arg(long, short = 't')]
     pub text: Option<String>,
     /// Voice, or a blend with weights: `af_sarah:60,am_adam:40`.
-    #[arg(long, short = 'v')]
+    #[arg(long, global = true, short = 'v')]
     pub voice: Option<String>,
     /// Speaking speed, 0.5 to 2.0.
-    #[arg(long, short = 's', allow_negative_numbers = true)]
+    #[arg(long, global = true, short = 's', allow_negative_numbers = true)]
     pub speed: Option<f32>,
     /// Language: en-us, en-gb, es, fr-fr, hi, it, pt-br, ja, cmn (or a b e f h i p j z)
     /// [default: from the voice's prefix].
-    #[arg(long, short = 'l')]
+    #[arg(long, global = true, short = 'l')]
     pub lang: Option<String>,
     /// Output format: wav, wav-float, flac, mp3, opus, pcm [default: from OUTPUT's extension, else wav].
-    #[arg(long, short = 'f')]
+    #[arg(long, global = true, short = 'f')]
     pub format: Option<String>,
     /// Same as --format wav-float: 32-bit float WAV.
-    #[arg(long, conflicts_with = "format")]
+    #[arg(long, global = true, conflicts_with = "format")]
     pub float: bool,
     /// Stream: write audio while synthesis goes on. Without OUTPUT, to standard
     /// output, starting with a short first chunk so that a player starts at once;
@@ -47,23 +47,23 @@ pub struct Args {
     #[arg(long)]
     pub stream: bool,
     /// Trim the silence around each chunk and join chunks with the pauses below.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub trim: bool,
     /// Pause between sentences, in seconds (implies --trim) [default: 0.25].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, global = true, value_name = "SECONDS")]
     pub pause_sentence: Option<f32>,
     /// Pause between paragraphs, in seconds (implies --trim) [default: 0.6].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, global = true, value_name = "SECONDS")]
     pub pause_paragraph: Option<f32>,
     /// A user lexicon: one `word phonemes` entry a line, used before the built-in
     /// lexicon (lowercase entries match any case) [env: KOKORO_LEXICON].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub lexicon: Option<PathBuf>,
     /// What INPUT is: text, markdown, html, epub, pdf, ssml [default: from its extension, else its content; `<speak>` is SSML].
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<String>,
     /// Read code blocks (Markdown fences, HTML pre blocks) aloud too.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub code_blocks: bool,
     /// List the chapters (index, title, words, estimated duration) and exit.
     #[arg(long)]
@@ -89,7 +89,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub timestamps: Option<PathBuf>,
     /// Run the model without reading its word durations (no captions or timestamps; the audio is the same).
-    #[arg(long, conflicts_with_all = ["captions", "timestamps"])]
+    #[arg(long, global = true, conflicts_with_all = ["captions", "timestamps"])]
     pub no_timing: bool,
     /// Print the chunks and their phonemes, without running the model.
     #[arg(long)]
@@ -101,43 +101,43 @@ pub struct Args {
     #[arg(long)]
     pub list_languages: bool,
     /// Print phonemes, chunks, diagnostics and the chosen layout to stderr.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub debug: bool,
     /// Print nothing but errors.
-    #[arg(long, short = 'q')]
+    #[arg(long, global = true, short = 'q')]
     pub quiet: bool,
     /// Model file (.onnx) [env: KOKORO_MODEL].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub model: Option<PathBuf>,
     /// Voices: a directory of .bin files or a voices .npz [env: KOKORO_VOICES].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub voices: Option<PathBuf>,
     /// ONNX Runtime shared library [env: KOKORO_ORT_LIB].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub ort_lib: Option<PathBuf>,
     /// Where fetched assets are kept [env: KOKORO_CACHE_DIR].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub cache_dir: Option<PathBuf>,
     /// Configuration file [default: config.toml in the per-user config directory].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Synthesise chunks in parallel.
-    #[arg(long, conflicts_with = "sequential")]
+    #[arg(long, global = true, conflicts_with = "sequential")]
     pub parallel: bool,
     /// Synthesise chunks one after another.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub sequential: bool,
     /// Where the model runs: cpu (the default), cuda (ONNX Runtime's GPU build
     /// and CUDA, fetched on first use; an error naming what is missing on a
     /// machine without a usable NVIDIA GPU and driver), or auto (cuda when
     /// usable, else cpu; --debug says which and why).
-    #[arg(long, value_name = "DEVICE")]
+    #[arg(long, global = true, value_name = "DEVICE")]
     pub device: Option<String>,
     /// Most sessions working at once.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub max_workers: Option<String>,
     /// ONNX Runtime intra-op threads per session.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub threads: Option<String>,
 }
 
@@ -147,10 +147,49 @@ pub enum Command {
     /// Serve speech over HTTP: an OpenAI-compatible `POST /v1/audio/speech`, the
     /// voices, and a web page to try them (builds with the `server` feature).
     Serve(ServeArgs),
+    /// Speak a library of documents listed in a manifest, each into its own
+    /// output under one directory, resumable; `--shard I/N` splits the library
+    /// among independent workers (Slurm job arrays, Kubernetes Indexed Jobs).
+    Batch(BatchArgs),
     /// Serve speech over the Wyoming protocol, for Home Assistant and other
     /// voice assistants: every voice, whole and streaming synthesis (builds
     /// with the `wyoming` feature).
     Wyoming(WyomingArgs),
+}
+
+/// `kokoro batch` options (the voice, speed, format, pause, lexicon, model and
+/// worker options above are the defaults for every document).
+#[derive(Debug, ClapArgs)]
+pub struct BatchArgs {
+    /// The manifest: a list of input paths or globs, one a line (`#` starts a
+    /// comment), or a TOML (`[[document]]`) or JSON list of documents with
+    /// `path` and optionally `voice`, `speed`, `lang`, `format`, `split`.
+    /// Relative paths are from the manifest's directory.
+    pub manifest: PathBuf,
+    /// The output tree: each document's output at its path below --root, with
+    /// the format's extension (a directory of chapter files when split).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The directory whose tree the output mirrors [default: the manifest's directory].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Speak only this worker's share: I of N (0 <= I < N), chosen by a stable
+    /// hash of each document's path [default: from SLURM_ARRAY_TASK_ID and
+    /// SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards, when set].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// The number of shards, when the index comes from the environment.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Split every document into chapter files unless its entry says otherwise.
+    #[arg(long)]
+    pub split: bool,
+    /// The summary as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// List this shard's documents and their outputs, and exit.
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// `kokoro wyoming` options (the voice, speed, lexicon, model and worker options above apply too).

@@ -4,6 +4,7 @@
 //! alone reads argv, the environment and the config file, writes to stdout and
 //! chooses the exit code.
 
+mod batch;
 mod book;
 mod cli;
 mod live;

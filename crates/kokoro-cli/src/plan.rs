@@ -179,16 +179,70 @@ impl Plan {
             lang,
             pauses,
             streaming,
-            workers: Workers {
-                parallel: settings.use_parallel,
-                max_workers: settings.max_workers,
-                intra_threads: settings.intra_threads,
-                sentences: None,
-                streaming,
-                session_per_worker: false,
-            },
+            workers: workers(settings, streaming),
             captions,
             timestamps: args.timestamps.clone(),
+            skip_timing: args.no_timing,
+        })
+    }
+}
+
+/// The worker layout the settings ask for.
+fn workers(settings: &Settings, streaming: bool) -> Workers {
+    Workers {
+        parallel: settings.use_parallel,
+        max_workers: settings.max_workers,
+        intra_threads: settings.intra_threads,
+        sentences: None,
+        streaming,
+        session_per_worker: false,
+    }
+}
+
+impl Plan {
+    /// What `kokoro batch` does to each document unless its entry says
+    /// otherwise: the command line's format, language, pauses and layout. The
+    /// input and output are each document's; its options that name one input
+    /// or output are refused.
+    pub fn batch_defaults(args: &Args, settings: &Settings) -> Result<Plan> {
+        for (given, flag) in [
+            (
+                args.input.is_some() || args.output.is_some(),
+                "INPUT and OUTPUT",
+            ),
+            (args.text.is_some(), "--text"),
+            (args.stream, "--stream"),
+            (args.split_output.is_some(), "--split-output (use --split)"),
+            (args.chapters.is_some(), "--chapters"),
+            (args.captions.is_some(), "--captions"),
+            (args.timestamps.is_some(), "--timestamps"),
+            (args.list_chapters, "--list-chapters"),
+            (args.phonemes_only, "--phonemes-only"),
+        ] {
+            if given {
+                bail!("kokoro batch: {flag} cannot be given to a batch; each document's input and output come from the manifest");
+            }
+        }
+        let format = match (&args.format, args.float) {
+            (Some(f), _) => f.parse::<Format>()?,
+            (None, true) => Format::WavFloat,
+            (None, false) => Format::Wav,
+        };
+        Ok(Plan {
+            input: Input::Stdin,
+            input_format: args
+                .input_format
+                .as_deref()
+                .map(str::parse::<InputFormat>)
+                .transpose()?,
+            action: Action::PrintPhonemes,
+            format,
+            lang: settings.lang.as_deref().map(str::parse).transpose()?,
+            pauses: pauses(args)?,
+            streaming: false,
+            workers: workers(settings, false),
+            captions: None,
+            timestamps: None,
             skip_timing: args.no_timing,
         })
     }

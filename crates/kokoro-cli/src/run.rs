@@ -69,6 +69,18 @@ pub fn main(args: Args) -> Result<()> {
             bail!("this kokoro was built without Wyoming: build it with `--features wyoming`");
         }
     }
+    if let Some(crate::cli::Command::Batch(batch)) = &args.command {
+        let plan = Plan::batch_defaults(&args, &settings)?;
+        return crate::batch::main(
+            batch,
+            &plan,
+            &settings,
+            &assets,
+            args.code_blocks,
+            &cancel,
+            log,
+        );
+    }
     if args.list_voices {
         return list_voices(&assets, &log);
     }
@@ -92,43 +104,10 @@ pub fn main(args: Args) -> Result<()> {
         Action::PrintPhonemes => None,
         Action::Speak(output) => Some(output),
     };
-    let selected = match &args.chapters {
-        Some(spec) => book::select(spec, doc.chapters.len())?,
-        None => (0..doc.chapters.len()).collect(),
-    };
+    let (selected, chapter_starts) = choose_chapters(&doc, input_format, args.chapters.as_deref())?;
     let chapters: Vec<(usize, &Chapter)> =
         selected.iter().map(|&i| (i, &doc.chapters[i])).collect();
-    // A plain text's chapters are the input cut in pieces: where each starts,
-    // so that word spans point into the input.
-    let starts: Vec<usize> = doc
-        .chapters
-        .iter()
-        .scan(0, |at, c| {
-            let start = *at;
-            *at += c.text.len();
-            Some(start)
-        })
-        .collect();
-    let base_of = |i: usize| match input_format {
-        InputFormat::Text => starts[i],
-        _ => 0,
-    };
-    let chapter_starts: Vec<usize> = selected.iter().map(|&i| base_of(i)).collect();
-
-    // An explicit --lang, else SSML's xml:lang, else the voice's.
-    let choice = choose_lang(
-        plan.lang.or(ssml.as_ref().and_then(|s| s.lang)),
-        &settings.voice,
-    );
-    if let Some(w) = &choice.warning {
-        let advice = if plan.lang.is_none() {
-            " (use --lang to choose)"
-        } else {
-            ""
-        };
-        log.warn(&format!("{w}{advice}"));
-    }
-    let lang = choice.lang;
+    let lang = document_lang(&plan, ssml.as_ref(), &settings, &log);
     let frontends = Frontends::new(fallback(&assets, &log), load_lexicon(&settings)?);
     let job = Job {
         plan: &plan,
@@ -155,39 +134,8 @@ pub fn main(args: Args) -> Result<()> {
     let (Some(output), Some(engine)) = (output, engine) else {
         return print_phonemes(&frontend, &chapters);
     };
-
-    // Open the output before waiting for the engine: an unwritable path fails
-    // before any synthesis.
-    let (totals, place) = match output {
-        Output::Split { dir } => {
-            let record = book::Record::open(dir)?;
-            let tts = engine.wait(&job)?;
-            let mut speaker = job.speaker(&tts, &cancel);
-            let totals = job.speak_split(dir, record, &mut speaker)?;
-            speaker.finish();
-            if totals.skipped == chapters.len() {
-                log.info(&format!(
-                    "{}: all {} chapter(s) were done already",
-                    dir.display(),
-                    chapters.len()
-                ));
-                return Ok(());
-            }
-            (totals, dir.display().to_string())
-        }
-        Output::Merged(target) => {
-            let out = open_merged(target, plan.format, &chapters)?;
-            let tts = engine.wait(&job)?;
-            let mut speaker = job.speaker(&tts, &cancel);
-            let totals = job.speak_merged(out, &mut speaker)?;
-            speaker.finish();
-            let place = match target {
-                Target::Device => "audio device".to_string(),
-                Target::Stdout => "-".to_string(),
-                Target::File { path, .. } => path.display().to_string(),
-            };
-            (totals, place)
-        }
+    let Some((totals, place)) = job.deliver(output, Engine::Opening(engine), &cancel)? else {
+        return Ok(());
     };
     log.info(&format!(
         "{place}: {:.1} s of audio in {:.1} s (real-time factor {:.2}, {})",
@@ -197,6 +145,101 @@ pub fn main(args: Args) -> Result<()> {
         totals.layout
     ));
     Ok(())
+}
+
+/// What [`speak_file`] made of one document.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spoken {
+    /// Seconds of audio made by this run (0 when everything was done already).
+    pub audio_seconds: f64,
+    /// Every chapter was done already (`Output::Split`).
+    pub all_done_already: bool,
+}
+
+/// One document file spoken into its output on an engine already open (what
+/// `kokoro batch` does for each): the same reading, language choice, chapters
+/// and outputs as the main job, all chapters.
+pub fn speak_file(
+    plan: &Plan,
+    settings: &Settings,
+    tts: &Tts,
+    code_blocks: bool,
+    cancel: &Arc<AtomicBool>,
+    log: Log,
+) -> Result<Spoken> {
+    let Action::Speak(output) = &plan.action else {
+        bail!("nothing to speak into");
+    };
+    let (doc, input_format, ssml) = read_input(plan, code_blocks, &log)?;
+    let (selected, chapter_starts) = choose_chapters(&doc, input_format, None)?;
+    let chapters: Vec<(usize, &Chapter)> =
+        selected.iter().map(|&i| (i, &doc.chapters[i])).collect();
+    let job = Job {
+        plan,
+        settings,
+        chapters: &chapters,
+        chapter_starts: &chapter_starts,
+        numbered: doc.chapters.len() > 1,
+        lang: document_lang(plan, ssml.as_ref(), settings, &log),
+        ssml: ssml.as_ref(),
+        log,
+    };
+    tts.voice_set().resolve(&settings.voice)?;
+    Ok(match job.deliver(output, Engine::Open(tts), cancel)? {
+        Some((totals, _)) => Spoken {
+            audio_seconds: totals.audio_seconds,
+            all_done_already: false,
+        },
+        None => Spoken {
+            audio_seconds: 0.0,
+            all_done_already: true,
+        },
+    })
+}
+
+/// The chapters chosen by `--chapters` (all without it), and where each
+/// starts in the input: a plain text's chapters are the input cut in pieces,
+/// so that word spans point into the input; a document's start at 0.
+fn choose_chapters(
+    doc: &Document,
+    input_format: InputFormat,
+    spec: Option<&str>,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let selected = match spec {
+        Some(spec) => book::select(spec, doc.chapters.len())?,
+        None => (0..doc.chapters.len()).collect(),
+    };
+    let starts: Vec<usize> = doc
+        .chapters
+        .iter()
+        .scan(0, |at, c| {
+            let start = *at;
+            *at += c.text.len();
+            Some(start)
+        })
+        .collect();
+    let chapter_starts = selected
+        .iter()
+        .map(|&i| match input_format {
+            InputFormat::Text => starts[i],
+            _ => 0,
+        })
+        .collect();
+    Ok((selected, chapter_starts))
+}
+
+/// An explicit --lang, else SSML's xml:lang, else the voice's; a mismatch is told.
+fn document_lang(plan: &Plan, ssml: Option<&Ssml>, settings: &Settings, log: &Log) -> Lang {
+    let choice = choose_lang(plan.lang.or(ssml.and_then(|s| s.lang)), &settings.voice);
+    if let Some(w) = &choice.warning {
+        let advice = if plan.lang.is_none() {
+            " (use --lang to choose)"
+        } else {
+            ""
+        };
+        log.warn(&format!("{w}{advice}"));
+    }
+    choice.lang
 }
 
 /// `--list-voices`: name, language and gender of each voice.
@@ -265,6 +308,22 @@ impl Opening {
         ));
         tts.voice_set().resolve(&job.settings.voice)?;
         Ok(tts)
+    }
+}
+
+/// The engine: still opening on its thread, or open.
+enum Engine<'a> {
+    Opening(Opening),
+    Open(&'a Tts),
+}
+
+impl<'a> Engine<'a> {
+    /// The engine, waited for if need be (and then kept in `slot`).
+    fn get(self, slot: &'a mut Option<Tts>, job: &Job<'_>) -> Result<&'a Tts> {
+        Ok(match self {
+            Engine::Open(tts) => tts,
+            Engine::Opening(o) => slot.insert(o.wait(job)?),
+        })
     }
 }
 
@@ -355,6 +414,49 @@ impl Job<'_> {
             bail!("--captions and --timestamps need the model's word durations, which this model does not give (see the warning above)");
         }
         Ok(timing)
+    }
+
+    /// Speaks the chapters into `output`, opened before the engine is waited
+    /// for (an unwritable path fails before any synthesis): the totals and
+    /// where they went, or `None` when every chapter was done already.
+    fn deliver(
+        &self,
+        output: &Output,
+        engine: Engine<'_>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Option<(Totals, String)>> {
+        let mut opened = None;
+        Ok(Some(match output {
+            Output::Split { dir } => {
+                let record = book::Record::open(dir)?;
+                let tts = engine.get(&mut opened, self)?;
+                let mut speaker = self.speaker(tts, cancel);
+                let totals = self.speak_split(dir, record, &mut speaker)?;
+                speaker.finish();
+                if totals.skipped == self.chapters.len() {
+                    self.log.info(&format!(
+                        "{}: all {} chapter(s) were done already",
+                        dir.display(),
+                        self.chapters.len()
+                    ));
+                    return Ok(None);
+                }
+                (totals, dir.display().to_string())
+            }
+            Output::Merged(target) => {
+                let out = open_merged(target, self.plan.format, self.chapters)?;
+                let tts = engine.get(&mut opened, self)?;
+                let mut speaker = self.speaker(tts, cancel);
+                let totals = self.speak_merged(out, &mut speaker)?;
+                speaker.finish();
+                let place = match target {
+                    Target::Device => "audio device".to_string(),
+                    Target::Stdout => "-".to_string(),
+                    Target::File { path, .. } => path.display().to_string(),
+                };
+                (totals, place)
+            }
+        }))
     }
 
     /// One file per chapter, each written atomically; a rerun skips those done.
