@@ -19,24 +19,8 @@ const REPLY: &str =
     "The kitchen lights are on. It is twenty-one degrees inside, and rain is expected after six.";
 
 fn venv_python() -> Result<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wyoming-bench-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(format!("{BENCH}.ready"));
-    if !ready.is_file() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        anyhow::ensure!(ok, "cannot make a virtual environment with python3 -m venv");
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", BENCH])
-            .status()
-            .is_ok_and(|s| s.success());
-        anyhow::ensure!(ok, "cannot install {BENCH} with pip");
-        std::fs::write(&ready, "")?;
-    }
-    Ok(python)
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    kokoro_dev::python_with(&target, BENCH).map_err(anyhow::Error::msg)
 }
 
 pub fn run(args: &[String]) -> Result<()> {

@@ -128,7 +128,7 @@ fn every_figure_in_the_prose_is_recorded_in_the_benchmarks() {
 }
 
 /// Decimal numbers, and whole numbers with a unit (`795 MiB`, `53 ms`, `68 %`).
-fn regex_lite_figures(text: &str) -> Vec<String> {
+pub fn regex_lite_figures(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;

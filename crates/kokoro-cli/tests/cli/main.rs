@@ -13,6 +13,7 @@ fn real_model_tests_are_off_without_the_model_tests_feature() {
 }
 
 mod batch;
+mod deploy;
 #[cfg(feature = "model-tests")]
 mod formats;
 mod guide;

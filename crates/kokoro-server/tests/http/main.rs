@@ -26,33 +26,12 @@ mod wyoming_client;
 pub use server::{engine, Server};
 
 /// A Python with `package` (pinned, `name==version`), in a virtual
-/// environment of its own under the target directory, made on first use with
-/// `python3 -m venv` and pip; a machine without them fails the test, saying so.
+/// environment of its own under the target directory, made on first use; a
+/// machine without `python3 -m venv` and pip fails the test, saying so.
 #[cfg(feature = "model-tests")]
 pub fn python_with(package: &str) -> std::path::PathBuf {
-    use std::process::Command;
-    let name = package.split("==").next().unwrap_or(package);
-    let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-venv"));
-    let python = venv.join("bin/python");
-    let ready = venv.join(format!("{package}.ready"));
-    if !ready.is_file() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "cannot make a virtual environment (python3 -m venv) for {package}"
-        );
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", package])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot install {package} with pip");
-        std::fs::write(&ready, "").unwrap();
-    }
-    python
+    kokoro_dev::python_with(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), package)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[cfg(feature = "model-tests")]
