@@ -142,6 +142,12 @@ const LAYERS: &[Layer] = &[
         may_use: &[],
     },
     Layer {
+        // Dev helpers for tests and xtask (a tool: libraries only dev-depend on it).
+        name: "kokoro-dev",
+        rank: None,
+        may_use: &[],
+    },
+    Layer {
         name: "kokoro-benches",
         rank: None,
         may_use: &[],
