@@ -379,9 +379,29 @@ struct Cut {
     words: bool,
 }
 
+/// The longest text given to the G2P in one call, in bytes: four times what
+/// the longest chunk holds, so that cuts for this bound fall only in sentences
+/// that would be cut anyway.
+const MAX_G2P_BYTES: usize = 2048;
+
 /// Phonemizes `span`, splitting it until every piece fits `cut.limit`: at clauses
 /// and commas, and at words when `cut.words` is set or the piece is past `cut.max`.
 fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut VecDeque<Piece>) {
+    // A span far longer than any chunk is halved before the G2P sees it: the
+    // G2P's time on one call can grow faster than its length (its tokenizer's
+    // backtracking on runs of brackets), and halving after phonemizing would
+    // phonemize each word once per level.
+    if span.len() > MAX_G2P_BYTES {
+        if let Some(at) = split_point(&text[span.clone()], true) {
+            let (a, b) = (span.start..span.start + at, span.start + at..span.end);
+            for part in [a, b] {
+                if let Some(part) = trim_span(text, part) {
+                    split_piece(g2p, text, part, cut, out);
+                }
+            }
+            return;
+        }
+    }
     let mut diagnostics = Vec::new();
     let read =
         crate::normalize::for_lang_mapped(collapse_whitespace(&text[span.clone()]), g2p.lang());
@@ -464,7 +484,7 @@ fn split_point(s: &str, hard: bool) -> Option<usize> {
         s.char_indices()
             .filter(|&(i, c)| {
                 pred(c)
-                    && !in_link.iter().any(|r| r.contains(&i))
+                    && !inside(&in_link, i)
                     && if c == '-' {
                         dash(i)
                     } else {
@@ -499,6 +519,12 @@ fn split_point(s: &str, hard: bool) -> Option<usize> {
                 .filter(|&i| i > 0)
                 .min_by_key(|&i| i.abs_diff(mid))
         })
+}
+
+/// Whether `i` lies in one of `ranges` (sorted, disjoint).
+fn inside(ranges: &[Range<usize>], i: usize) -> bool {
+    let after = ranges.partition_point(|r| r.start <= i);
+    after > 0 && ranges[after - 1].contains(&i)
 }
 
 /// Byte ranges of inline overrides `[..](..)`, which are never cut.

@@ -191,19 +191,32 @@ fn boundaries(para: &str) -> Vec<usize> {
 }
 
 /// Length of an inline override `[text](/phonemes/)` at the start of `s`, if one
-/// is there: the one parser of that markup in the crate.
+/// is there: the one parser of that markup in the crate. Its text holds no `[`
+/// or line break, and each part is at most [`MAX_LINK_PART`] bytes, so that
+/// looking at every `[` of a text takes time linear in the text.
 pub(crate) fn link_len(s: &str) -> Option<usize> {
-    let close = s.find("](")?;
-    if s[1..close].contains(['[', '\n']) {
+    fn window(t: &str) -> &[u8] {
+        &t.as_bytes()[..t.len().min(MAX_LINK_PART)]
+    }
+    let text = window(s.get(1..)?);
+    let close = 1
+        + (0..text.len())
+            .find(|&k| matches!(text[k], b'[' | b'\n') || text[k..].starts_with(b"]("))?;
+    if s.as_bytes()[close] != b']' {
         return None;
     }
     let rest = &s[close + 2..];
-    let paren = rest.find(')')?;
-    if rest[..paren].contains('\n') {
+    let paren = window(rest)
+        .iter()
+        .position(|&c| matches!(c, b')' | b'\n'))?;
+    if rest.as_bytes()[paren] != b')' {
         return None;
     }
     Some(close + 2 + paren + 1)
 }
+
+/// The longest text or phonemes an inline override may have, in bytes.
+pub(crate) const MAX_LINK_PART: usize = 1024;
 
 /// Decides whether the terminator run `chars[i..j]` (with closers) ends a sentence.
 fn ends_sentence(para: &str, chars: &[(usize, char)], i: usize, j: usize) -> bool {

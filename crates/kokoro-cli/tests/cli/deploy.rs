@@ -56,7 +56,10 @@ fn assert_flags_exist(words: &[String], whence: &str) {
         .map(String::as_str);
     let known = help(sub);
     for flag in words.iter().filter(|w| w.starts_with("--")) {
-        assert!(known.contains(flag.as_str()), "{whence}: kokoro {sub:?} has no {flag}");
+        assert!(
+            known.contains(flag.as_str()),
+            "{whence}: kokoro {sub:?} has no {flag}"
+        );
     }
 }
 
@@ -123,10 +126,17 @@ fn the_manifests_pass_flags_that_exist_and_figures_that_were_measured() {
     }
     assert_eq!(commands, 2);
     // The Indexed Job's shard count is its completions.
-    let job = &files.iter().find(|(p, _)| p.ends_with("batch-job.yaml")).unwrap().1;
+    let job = &files
+        .iter()
+        .find(|(p, _)| p.ends_with("batch-job.yaml"))
+        .unwrap()
+        .1;
     let args = lists(job, "args:").concat();
     let shards = args.iter().skip_while(|a| *a != "--shards").nth(1).unwrap();
-    assert!(job.contains(&format!("completions: {shards}\n")), "{shards}");
+    assert!(
+        job.contains(&format!("completions: {shards}\n")),
+        "{shards}"
+    );
     assert!(job.contains("completionMode: Indexed"));
 }
 

@@ -67,7 +67,14 @@ pub(crate) fn read(bytes: &[u8], opts: ReadOptions) -> Result<Document, Document
                 continue;
             }
         };
-        let section = html::read_section(&xhtml, opts);
+        let section = match html::read_section(&xhtml, opts) {
+            Ok(s) => s,
+            Err(e) => {
+                doc.warnings
+                    .push(format!("{}: cannot be read ({e}); skipped", item.path));
+                continue;
+            }
+        };
         let words = section.text.split_whitespace().count();
         if item.cover && words < 30 {
             continue;

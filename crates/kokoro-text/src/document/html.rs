@@ -5,12 +5,15 @@
 use ego_tree::NodeRef;
 use scraper::{Html, Node};
 
-use super::{collapse, Builder, Chapter, Document, ReadOptions};
+use std::borrow::Cow;
+
+use super::{collapse, nesting, Builder, Chapter, Document, DocumentError, ReadOptions};
 
 /// A web page: chapters at its top heading level when it has two or more of
 /// them, else one chapter titled by its first heading or `<title>`.
-pub(crate) fn read_page(html: &str, opts: ReadOptions) -> Document {
-    let dom = Html::parse_document(html);
+pub(crate) fn read_page(html: &str, opts: ReadOptions) -> Result<Document, DocumentError> {
+    let html = bounded(html, false, "html")?;
+    let dom = Html::parse_document(&html);
     let level = chapter_level(&dom);
     let mut b = Builder::default();
     walk(dom.tree.root(), &mut b, opts, level);
@@ -22,15 +25,30 @@ pub(crate) fn read_page(html: &str, opts: ReadOptions) -> Document {
             }
         }
     }
-    Document {
+    Ok(Document {
         chapters,
         warnings: Vec::new(),
-    }
+    })
+}
+
+/// The page, checked against the nesting bound (see [`nesting`]) and, for
+/// XHTML, with its self-closing elements written out.
+fn bounded<'h>(
+    html: &'h str,
+    xhtml: bool,
+    format: &'static str,
+) -> Result<Cow<'h, str>, DocumentError> {
+    nesting::prepare(html, xhtml).map_err(|passed| DocumentError::Bound {
+        format,
+        bound: passed.bound(),
+        at: passed.at(),
+    })
 }
 
 /// One EPUB content document: its text as one chapter, titled by its first heading.
-pub(crate) fn read_section(html: &str, opts: ReadOptions) -> Chapter {
-    let dom = Html::parse_document(html);
+pub(crate) fn read_section(html: &str, opts: ReadOptions) -> Result<Chapter, DocumentError> {
+    let html = bounded(html, true, "epub")?;
+    let dom = Html::parse_document(&html);
     let mut b = Builder::default();
     walk(dom.tree.root(), &mut b, opts, None);
     let text = b
@@ -40,7 +58,7 @@ pub(crate) fn read_section(html: &str, opts: ReadOptions) -> Chapter {
         .collect::<Vec<_>>()
         .join("\n\n");
     let title = first_heading(&dom).unwrap_or_else(|| title_of(&dom));
-    Chapter { title, text }
+    Ok(Chapter { title, text })
 }
 
 /// `h1` when the page has two or more, else `h2` when it has two or more.
@@ -207,7 +225,7 @@ mod tests {
 <body><nav>Home | About</nav><h1>First</h1><p>Hello <b>bold</b> world&amp;more.<sup>1</sup></p>
 <script>alert(1)</script><pre>code()</pre><h2>Sub</h2><ul><li>One</li><li>Two</li></ul>
 <h1>Second</h1><p>Line<br>break</p></body></html>"#;
-        let doc = read_page(html, ReadOptions::default());
+        let doc = read_page(html, ReadOptions::default()).unwrap();
         let got: Vec<(&str, &str)> = doc
             .chapters
             .iter()
@@ -223,7 +241,26 @@ mod tests {
                 ("Second", "Second.\n\nLine\n\nbreak"),
             ]
         );
-        let with_code = read_page(html, ReadOptions { code_blocks: true });
+        let deep = "<div>".repeat(600) + "Hi." + &"</div>".repeat(600);
+        let e = read_page(&deep, ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("elements nested more than 512 deep (at byte 2560)"),
+            "{e}"
+        );
+        let with_code = read_page(html, ReadOptions { code_blocks: true }).unwrap();
         assert!(with_code.chapters[0].text.contains("code()"));
+    }
+
+    #[test]
+    fn an_epub_page_break_marker_hides_no_words() {
+        // XHTML's `<span .../>` is empty; read as HTML it would hold the rest
+        // of the paragraph, and the marker's words would be skipped with it.
+        let x = r#"<html><body><p>One <span epub:type="pagebreak" id="p2" title="2"/>two three.</p></body></html>"#;
+        assert_eq!(
+            read_section(x, ReadOptions::default()).unwrap().text,
+            "One two three."
+        );
     }
 }

@@ -10,6 +10,7 @@
 mod epub;
 mod html;
 mod markdown;
+mod nesting;
 mod pdf;
 
 use std::path::Path;
@@ -174,6 +175,17 @@ pub enum DocumentError {
     /// Nothing readable at all.
     #[error("nothing to read in this {0} document")]
     Empty(&'static str),
+    /// A document past one of the bounds that keep reading it linear in its
+    /// size (nesting depth, attributes on one element...).
+    #[error("the {format} document has {bound} (at byte {at}), past the bounds this reader keeps")]
+    Bound {
+        /// The format's name.
+        format: &'static str,
+        /// The bound passed, in words.
+        bound: String,
+        /// Where it was passed, in bytes from the start.
+        at: usize,
+    },
 }
 
 /// Reads `bytes` as `format` into chapters. Chapters with no readable text are
@@ -193,7 +205,7 @@ pub fn read(
             warnings: Vec::new(),
         },
         InputFormat::Markdown => markdown::read(utf8()?, opts),
-        InputFormat::Html => html::read_page(&String::from_utf8_lossy(bytes), opts),
+        InputFormat::Html => html::read_page(&String::from_utf8_lossy(bytes), opts)?,
         InputFormat::Epub => epub::read(bytes, opts)?,
         InputFormat::Pdf => pdf::read(bytes)?,
         InputFormat::Ssml => {
