@@ -1139,11 +1139,107 @@ fn sigterm_and_sighup_stop_like_ctrl_c_and_leave_no_half_file() {
             // No audio file of the book is half-written: only complete ones, if any.
             for entry in std::fs::read_dir(&book).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                assert!(
-                    !name.contains(".tmp") && !name.starts_with(".kokoro-part"),
-                    "{name}"
-                );
+                assert!(!name.ends_with(".part"), "{name}");
             }
         }
     }
+}
+
+/// Every file in `dir`, by name.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
+    // A file-size limit stands in for a full disk: past it a write fails
+    // (EFBIG, as ENOSPC would), with SIGXFSZ ignored as the shell passes it on.
+    let dir = tempfile::tempdir().unwrap();
+    // A short chapter that fits under the limit, a long one that does not.
+    let long = "This sentence is one of many in the long middle part of the book. ".repeat(8);
+    let book = dir.path().join("book.md");
+    std::fs::write(
+        &book,
+        format!("# Part 1\n\nA short start.\n\n# Part 2\n\n{long}\n\n# Part 3\n\nA short end.\n"),
+    )
+    .unwrap();
+    let limited = |args: &[&str]| {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f 1000; exec \"{}\" \"$@\"",
+                env!("CARGO_BIN_EXE_kokoro")
+            ))
+            .arg("kokoro")
+            .args(args)
+            .stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let expect_clear = |o: &Output, what: &str| {
+        let err = stderr(o);
+        assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(err.contains("File too large"), "{what}: {err}");
+    };
+    let (b, out) = (book.to_str().unwrap(), dir.path().join("out"));
+    std::fs::create_dir(&out).unwrap();
+
+    // A plain run: no file, no temporary.
+    let wav = out.join("book.wav");
+    let o = limited(&[b, wav.to_str().unwrap()]);
+    expect_clear(&o, "plain");
+    assert!(stderr(&o).contains("book.wav"), "{}", stderr(&o));
+    assert_eq!(names_in(&out), Vec::<String>::new());
+
+    // --stream into a file: removed when the write fails.
+    let o = limited(&[b, wav.to_str().unwrap(), "--stream"]);
+    expect_clear(&o, "--stream");
+    assert_eq!(names_in(&out), Vec::<String>::new());
+
+    // --split-output: the chapters that fit are complete and recorded; the
+    // one that did not is neither written nor recorded; a rerun with room
+    // finishes the book.
+    let parts = out.join("parts");
+    let o = limited(&[
+        b,
+        "--split-output",
+        parts.to_str().unwrap(),
+        "--format",
+        "pcm",
+    ]);
+    expect_clear(&o, "--split-output");
+    assert_eq!(names_in(&parts), [".kokoro-done.toml", "001-part-1.pcm"]);
+    let record = std::fs::read_to_string(parts.join(".kokoro-done.toml")).unwrap();
+    assert!(
+        record.contains("001-part-1.pcm") && !record.contains("002"),
+        "{record}"
+    );
+    let o = kokoro()
+        .args([
+            b,
+            "--split-output",
+            parts.to_str().unwrap(),
+            "--format",
+            "pcm",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        names_in(&parts),
+        [
+            ".kokoro-done.toml",
+            "001-part-1.pcm",
+            "002-part-2.pcm",
+            "003-part-3.pcm"
+        ]
+    );
 }
