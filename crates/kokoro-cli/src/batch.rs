@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use kokoro::audio::{Dest, Format};
 use kokoro::text::document::InputFormat;
-use kokoro::{AssetOptions, Config, Event, Frontends, Tts};
+use kokoro::{AssetOptions, Frontends, Tts};
 
 use crate::cli::BatchArgs;
 use crate::plan::{Action, Input, Output, Plan, Target};
@@ -508,14 +508,7 @@ fn plan_document(
 /// language, which are chosen per call.
 fn open_engine(plan: &Plan, settings: &Settings, assets: &AssetOptions, log: Log) -> Result<Tts> {
     let frontends = Frontends::new(run::fallback(assets, &log), run::load_lexicon(settings)?);
-    let config = Config {
-        assets: assets.clone(),
-        workers: plan.workers,
-        frontends: Some(frontends),
-        on_event: Some(Arc::new(move |e: &Event| log.event(e))),
-        skip_timing: plan.skip_timing,
-        device: settings.device(),
-    };
+    let config = run::engine_config(assets, plan.workers, frontends, plan, settings, log);
     let tts = Tts::open(config)?;
     log.debug(&format!("engine: {}", tts.describe()));
     Ok(tts)
@@ -554,16 +547,19 @@ fn speak(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create directory {}", parent.display()))?;
     }
-    if w.split {
-        // Its own directory and record, as `--split-output` keeps them.
-        let spoken = run::speak_file(
+    let mut speak_it = || {
+        run::speak_file(
             &w.plan,
             &w.settings,
             engine.get()?,
             code_blocks,
             cancel,
             log,
-        )?;
+        )
+    };
+    if w.split {
+        // Its own directory and record, as `--split-output` keeps them.
+        let spoken = speak_it()?;
         return Ok((!spoken.all_done_already).then_some(spoken.audio_seconds));
     }
     // One file: done when its record names what made it. Only this worker
@@ -581,18 +577,8 @@ fn speak(
     {
         let _ = std::fs::remove_file(stale);
     }
-    let spoken = run::speak_file(
-        &w.plan,
-        &w.settings,
-        engine.get()?,
-        code_blocks,
-        cancel,
-        log,
-    )?;
-    let mut dest = Dest::file(&record, false)?;
-    std::io::Write::write_all(&mut dest, fingerprint.as_bytes())
-        .with_context(|| format!("cannot write {}", record.display()))?;
-    dest.commit()?;
+    let spoken = speak_it()?;
+    crate::book::write_whole(&record, fingerprint.as_bytes())?;
     Ok(Some(spoken.audio_seconds))
 }
 
@@ -601,10 +587,7 @@ fn speak(
 fn fingerprint(w: &Work) -> Result<String> {
     let bytes = std::fs::read(&w.doc.path)
         .with_context(|| format!("cannot read {}", w.doc.path.display()))?;
-    let lexicon = match &w.settings.lexicon {
-        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
-        None => String::new(),
-    };
+    let lexicon = run::lexicon_text(&w.settings);
     let settings = format!(
         "{} {} {:?} {:?} {:?} {:?} {:?}",
         w.settings.voice,

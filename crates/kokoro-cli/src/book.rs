@@ -121,11 +121,16 @@ impl Record {
     pub fn mark_done(&mut self, file: &str, fingerprint: &str) -> Result<()> {
         self.done.insert(file.to_string(), fingerprint.to_string());
         let text = toml::to_string(&self.done).context("cannot record progress")?;
-        let mut dest = Dest::file(&self.path, false)?;
-        std::io::Write::write_all(&mut dest, text.as_bytes())
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
-        Ok(dest.commit()?)
+        write_whole(&self.path, text.as_bytes())
     }
+}
+
+/// Writes `bytes` to `path` whole or not at all (a temporary file, renamed).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut dest = Dest::file(path, false)?;
+    std::io::Write::write_all(&mut dest, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(dest.commit()?)
 }
 
 #[cfg(test)]

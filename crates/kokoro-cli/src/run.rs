@@ -360,14 +360,7 @@ impl Job<'_> {
             "layout: {} for {sentences} sentences",
             workers.layout()
         ));
-        let config = Config {
-            assets: assets.clone(),
-            workers,
-            frontends: Some(frontends),
-            on_event: Some(Arc::new(move |e: &Event| log.event(e))),
-            skip_timing: self.plan.skip_timing,
-            device: self.settings.device(),
-        };
+        let config = engine_config(assets, workers, frontends, self.plan, self.settings, log);
         let started = std::time::Instant::now();
         Opening {
             thread: std::thread::Builder::new()
@@ -469,10 +462,7 @@ impl Job<'_> {
         let (settings, format) = (self.settings, self.plan.format);
         // Everything that changes the audio: voice, speed, pauses, language, the
         // user's lexicon and the model.
-        let lexicon_text = match &settings.lexicon {
-            Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
-            None => String::new(),
-        };
+        let lexicon_text = lexicon_text(settings);
         let audio_settings = format!(
             "{} {} {:?} {} {:?}\n{lexicon_text}",
             settings.voice,
@@ -562,6 +552,34 @@ impl Job<'_> {
         // The timing files once the audio is whole.
         timing.write()?;
         Ok(std::mem::take(&mut speaker.totals))
+    }
+}
+
+/// The engine's configuration for a plan: its layout, front ends, events told
+/// through `log`, device.
+pub fn engine_config(
+    assets: &AssetOptions,
+    workers: kokoro::Workers,
+    frontends: Frontends,
+    plan: &Plan,
+    settings: &Settings,
+    log: Log,
+) -> Config {
+    Config {
+        assets: assets.clone(),
+        workers,
+        frontends: Some(frontends),
+        on_event: Some(Arc::new(move |e: &Event| log.event(e))),
+        skip_timing: plan.skip_timing,
+        device: settings.device(),
+    }
+}
+
+/// The user's lexicon file as text, for fingerprints (empty without one).
+pub fn lexicon_text(settings: &Settings) -> String {
+    match &settings.lexicon {
+        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+        None => String::new(),
     }
 }
 
