@@ -146,10 +146,7 @@ pub fn run(args: &[String]) -> Result<()> {
             outcome = if out.status.success() {
                 "read".into()
             } else {
-                err.lines()
-                    .last()
-                    .unwrap_or_default()
-                    .replace(|c| c == '|', "/")
+                err.lines().last().unwrap_or_default().replace('|', "/")
             };
         }
         let row = format!(

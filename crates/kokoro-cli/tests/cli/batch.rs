@@ -3,8 +3,8 @@
 //! and a real Slurm cluster running a job array of shards.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn kokoro() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kokoro"))
@@ -116,6 +116,9 @@ fn bad_manifests_and_shards_are_clear_errors() {
 
 #[cfg(feature = "model-tests")]
 mod model {
+    use std::path::PathBuf;
+    use std::process::Stdio;
+
     use super::*;
 
     /// A small library: two plain texts on a shelf, a Markdown book of two

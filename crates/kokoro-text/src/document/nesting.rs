@@ -276,7 +276,7 @@ fn pop_to(
     formatting: &mut Vec<(String, String)>,
     name: &str,
 ) {
-    if !open.get(name).is_some_and(|&n| n > 0) {
+    if open.get(name).is_none_or(|&n| n == 0) {
         return;
     }
     while let Some(top) = stack.pop() {
