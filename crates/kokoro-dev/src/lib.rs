@@ -1,7 +1,10 @@
-//! Development helpers shared by the workspace's tests and `xtask`, never by
-//! its libraries: the real Python clients and checkers that tests and
-//! benchmarks drive (`openai`, `wyoming`, `wyoming-bench`,
-//! `kubernetes-validate`), each pinned, in a virtual environment of its own.
+//! Development helpers shared by the workspace's tests, `xtask` and fuzz
+//! targets, never by its libraries: the real Python clients and checkers that
+//! tests and benchmarks drive (`openai`, `wyoming`, `wyoming-bench`,
+//! `kubernetes-validate`), each pinned, in a virtual environment of its own;
+//! and the fuzz targets ([`fuzz`]).
+
+pub mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
