@@ -9,8 +9,11 @@ use std::sync::{Arc, OnceLock};
 use kokoro_text::document::{read, InputFormat, ReadOptions};
 use kokoro_text::{ChunkOptions, Frontend, G2p, Lang, Lexicon, SpellingFallback};
 
+/// A fuzz target: reads arbitrary bytes, and returns.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("html", html),
     ("markdown", markdown),
     ("epub", epub),
@@ -22,7 +25,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
