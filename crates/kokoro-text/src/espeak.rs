@@ -150,8 +150,13 @@ impl OovFallback for EspeakFallback {
         let british = lang == Lang::EnGb;
         let translator = if british { &self.gb } else { &self.us };
         let ipa = translator.lock().ok()?.text_to_ipa(word).ok()?;
-        let ps = espeak_to_misaki(&ipa, british);
-        (!ps.trim().is_empty()).then_some(ps)
+        // espeak-ng breaks a long token (a path, a code) into clauses, one a
+        // line: the word's phonemes are one run, with spaces between.
+        let ps = espeak_to_misaki(&ipa, british)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!ps.is_empty()).then_some(ps)
     }
 
     fn speaks(&self, lang: Lang) -> bool {

@@ -24,6 +24,12 @@ struct Rules {
     unit: Regex,
     alnum_hyphen: Regex,
     symbol: Regex,
+    url: Regex,
+    email: Regex,
+    temperature: Regex,
+    iso_date: Regex,
+    fraction: Regex,
+    roman: Regex,
 }
 
 fn rules() -> &'static Rules {
@@ -42,6 +48,14 @@ fn rules() -> &'static Rules {
         unit: re(r"\b(\d+(?:\.\d+)?)\s?(kg|km|cm|mm|mg|ml|lbs?|mph|kph|km/h|GHz|MHz|kHz|Hz|GB|MB|kB|TB)\b"),
         alnum_hyphen: re(r"\b([A-Za-z]{2,})-(\d+)\b"),
         symbol: re(r"\s([=×÷])\s"),
+        // A web address: a scheme, or `www.`, or a host ending in a common
+        // top-level domain; then its path.
+        url: re(r"(?i)\b(?:(?:https?|ftp)://((?:[a-z0-9-]+\.)+[a-z0-9-]+)|((?:www\.)(?:[a-z0-9-]+\.)+[a-z]{2,})|((?:[a-z0-9-]+\.)+(?:com|org|net|edu|gov|io|dev|app|ai|info|co|uk|de|fr|eu|us|ca|au)))\b((?:/[A-Za-z0-9._~%+-]*[A-Za-z0-9~%+-])*/?)"),
+        email: re(r"\b([A-Za-z0-9._%+-]+)@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})\b"),
+        temperature: re(r"(^|[\s(])([-−]?)(\d+(?:\.\d+)?)\s?°(?:\s?([CF])\b)?"),
+        iso_date: re(r"\b(\d{4})-(\d{2})-(\d{2})\b"),
+        fraction: re(r"(^|[^\d/.,])(?:(\d+)\s)?([1-9])/([2-9]|10)($|[^\w/])"),
+        roman: re(r"\b([A-Z][a-z]+)\s+([IVXLC]{1,7})\b"),
     })
 }
 
@@ -223,6 +237,68 @@ fn for_speech_mapped(text: Mapped) -> Mapped {
             s = s.rewrite(edits);
         }
     };
+    // Web and e-mail addresses, as they are read aloud: "example dot com
+    // slash docs", "info at example dot org", acronyms spelled ("A P I").
+    apply(&r.email, &|c| {
+        format!(
+            "{} at {}",
+            address_words(&c[1], false),
+            address_words(&c[2], true)
+        )
+    });
+    apply(&r.url, &|c| {
+        let host = c
+            .get(1)
+            .or(c.get(2))
+            .or(c.get(3))
+            .map_or("", |m| m.as_str());
+        let path = c.get(4).map_or("", |m| m.as_str());
+        let mut out = address_words(host, true);
+        for segment in path.split('/').skip(1).filter(|s| !s.is_empty()) {
+            out.push_str(" slash ");
+            out.push_str(&address_words(segment, false));
+        }
+        out
+    });
+    // "-5°C": minus five degrees Celsius.
+    apply(&r.temperature, &|c| {
+        let sign = if c[2].is_empty() { "" } else { "minus " };
+        let scale = match c.get(4).map(|m| m.as_str()) {
+            Some("C") => " Celsius",
+            Some("F") => " Fahrenheit",
+            _ => "",
+        };
+        let unit = if &c[3] == "1" { "degree" } else { "degrees" };
+        format!("{}{sign}{} {unit}{scale}", &c[1], &c[3])
+    });
+    // "2024-03-15": March 15th, 2024.
+    apply(&r.iso_date, &|c| {
+        let (month, day): (usize, u32) = (c[2].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
+        match (month, day) {
+            (1..=12, 1..=31) => format!(
+                "{} {}, {}",
+                crate::ssml::MONTHS[month - 1],
+                crate::ssml::ordinal(&day.to_string()),
+                &c[1]
+            ),
+            _ => c[0].to_string(),
+        }
+    });
+    // "1/3", "2 1/2": one third, two and a half.
+    apply(&r.fraction, &|c| {
+        let (n, d): (u32, u32) = (c[3].parse().unwrap_or(0), c[4].parse().unwrap_or(0));
+        match fraction_words(n, d) {
+            Some(words) => match c.get(2) {
+                Some(whole) => format!("{}{} and {words}{}", &c[1], whole.as_str(), &c[5]),
+                None => format!("{}{words}{}", &c[1], &c[5]),
+            },
+            None => c[0].to_string(),
+        }
+    });
+    // "Henry VIII": Henry the Eighth; "World War II", "Chapter IV": two, four.
+    apply(&r.roman, &|c| {
+        roman_after(&c[1], &c[2]).unwrap_or_else(|| c[0].to_string())
+    });
     // A rule line (=====, *****, ----) is layout, not words: silence.
     apply(&r.rule_line, &|_| " ".to_string());
     // "$1.5 million", "€4.5m", "£1.2bn": the number, its magnitude, then the
@@ -284,6 +360,123 @@ fn for_speech_mapped(text: Mapped) -> Mapped {
         format!(" {word} ")
     });
     s
+}
+
+/// `n/d` in words when it is a plain fraction: "a half", "two thirds".
+fn fraction_words(n: u32, d: u32) -> Option<String> {
+    const NAMES: [&str; 11] = [
+        "", "", "half", "third", "quarter", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    ];
+    if n == 0 || n >= d || d > 10 {
+        return None;
+    }
+    let name = NAMES[d as usize];
+    Some(if n == 1 {
+        format!("a {name}")
+    } else {
+        format!("{} {name}s", ONES[n as usize])
+    })
+}
+
+/// Words that count things with a roman numeral after them.
+const COUNTED: &[&str] = &[
+    "Chapter", "Part", "Book", "Volume", "Vol", "Act", "Scene", "War", "Bowl", "Phase", "Section",
+    "Article", "Appendix", "Level", "Stage", "Round", "Episode", "Season", "Canto", "Psalm",
+    "Mark", "Apollo", "Vatican",
+];
+
+/// A roman numeral after `word`, as it is said: cardinal after a word that
+/// counts ("World War II", "Chapter IV"), "the" and an ordinal after a name
+/// ("Henry VIII", "Louis XIV"); `None` when it is not one (or is a word, "I").
+fn roman_after(word: &str, numeral: &str) -> Option<String> {
+    let n = roman(numeral)?;
+    // "L" and "C" alone are letters ("Plan C"), wherever they are.
+    if COUNTED.contains(&word) && !matches!(numeral, "L" | "C") {
+        return Some(format!("{word} {n}"));
+    }
+    // A name's numeral: two letters or more of I, V and X (regnal numbers);
+    // one letter is too often a letter or the pronoun ("Malcolm X", "Press
+    // X", "Then I").
+    if numeral.len() < 2 || numeral.contains(['L', 'C']) || n > 39 {
+        return None;
+    }
+    Some(format!(
+        "{word} the {}",
+        crate::ssml::ordinal(&n.to_string())
+    ))
+}
+
+/// The value of a well-formed roman numeral up to 399.
+fn roman(s: &str) -> Option<u32> {
+    let value = |c: char| match c {
+        'I' => Some(1),
+        'V' => Some(5),
+        'X' => Some(10),
+        'L' => Some(50),
+        'C' => Some(100),
+        _ => None,
+    };
+    let digits: Vec<u32> = s.chars().map(value).collect::<Option<_>>()?;
+    let mut total = 0;
+    for (i, &d) in digits.iter().enumerate() {
+        match digits.get(i + 1) {
+            Some(&next) if next > d => total -= d as i64,
+            _ => total += d as i64,
+        }
+    }
+    let total = u32::try_from(total).ok().filter(|&t| t > 0)?;
+    // Well formed: written back the same.
+    (to_roman(total) == s).then_some(total)
+}
+
+fn to_roman(mut n: u32) -> String {
+    let mut out = String::new();
+    for (v, s) in [
+        (100, "C"),
+        (90, "XC"),
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
+    ] {
+        while n >= v {
+            out.push_str(s);
+            n -= v;
+        }
+    }
+    out
+}
+
+/// One part of a web or e-mail address as words: dots said, hyphens and the
+/// like as spaces, `www`, acronyms (all capitals, or no vowel) and a host's
+/// country code spelled letter by letter.
+fn address_words(part: &str, host: bool) -> String {
+    let mut words = Vec::new();
+    let pieces = part.split('.').count();
+    for (k, piece) in part.split('.').enumerate() {
+        // A country's code ends a host: "U K".
+        let country = host && k == pieces - 1 && piece.len() == 2;
+        if k > 0 {
+            words.push("dot".to_string());
+        }
+        for word in piece
+            .split(['-', '_', '+', '~', '%'])
+            .filter(|w| !w.is_empty())
+        {
+            let letters = word.chars().all(|c| c.is_ascii_alphabetic());
+            let capitals = word.len() >= 2 && word.chars().all(|c| c.is_ascii_uppercase());
+            let no_vowel = !word.chars().any(|c| "aeiouyAEIOUY".contains(c));
+            if letters && word.len() <= 5 && (capitals || no_vowel || country) {
+                words.extend(word.chars().map(|c| c.to_ascii_uppercase().to_string()));
+            } else {
+                words.push(word.to_string());
+            }
+        }
+    }
+    words.join(" ")
 }
 
 /// Rewrites every number in `text` for a language whose G2P does not read
@@ -373,11 +566,50 @@ mod tests {
         );
         check("a $20-A-Month plan", "a $20 A-Month plan");
         check("won 3-2, pages 10-20", "won 3 to 2, pages 10 to 20");
-        check("on 2024-01-15 call 555-1234", "on 2024-01-15 call 555-1234");
+        check(
+            "on 2024-01-15 call 555-1234",
+            "on January 15th, 2024 call 555-1234",
+        );
         check("from 1-2.5 and 3-4,000", "from 1-2.5 and 3-4,000");
         check("Acme Ltd. The next one.", "Acme Limited. The next one.");
         check("Acme Ltd. is here", "Acme Ltd. is here");
         check("Rule: ===== end", "Rule: end");
+        check(
+            "See https://www.example.com/docs/API now.",
+            "See W W W dot example dot com slash docs slash A P I now.",
+        );
+        check(
+            "Go to www.bbc.co.uk/news or example.com.",
+            "Go to W W W dot B B C dot co dot U K slash news or example dot com.",
+        );
+        check(
+            "Mail info@example.org or first.last@mail.my-site.io today.",
+            "Mail info at example dot org or first dot last at mail dot my site dot I O today.",
+        );
+        check(
+            "e.g. this, i.e. that, 3.5 kg",
+            "e.g. this, i.e. that, 3.5 kilograms",
+        );
+        check(
+            "It fell to -5°C, then rose to 72°F and 1° more.",
+            "It fell to minus 5 degrees Celsius, then rose to 72 degrees Fahrenheit and 1 degree more.",
+        );
+        check(
+            "Due 2024-03-15, not 2024-13-40.",
+            "Due March 15th, 2024, not 2024-13-40.",
+        );
+        check(
+            "About 1/3 passed; mix 2 1/2 cups; on 12/25/1990; 3/4ths",
+            "About a third passed; mix 2 and a half cups; on 12/25/1990; 3/4ths",
+        );
+        check(
+            "King Henry VIII met Louis XIV after World War II, in Chapter IV of Super Bowl LVII.",
+            "King Henry the 8th met Louis the 14th after World War 2, in Chapter 4 of Super Bowl 57.",
+        );
+        check(
+            "Then I left. Size XL. Malcolm X. Press X. Plan C. Part I.",
+            "Then I left. Size XL. Malcolm X. Press X. Plan C. Part 1.",
+        );
         assert!(matches!(for_speech("plain"), Cow::Borrowed(_)));
         let m = for_speech_mapped(Mapped::identity("at 10:30 today"));
         assert_eq!(m.text, "at 10 30 today");

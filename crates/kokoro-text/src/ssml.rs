@@ -620,7 +620,7 @@ fn stress_on_vowels(ph: &str) -> String {
     out
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -636,7 +636,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// A number with its English ordinal suffix: `1` → `1st`, `12` → `12th`.
-fn ordinal(n: &str) -> String {
+pub(crate) fn ordinal(n: &str) -> String {
     let last_two = n.len().saturating_sub(2);
     let suffix = match (&n[last_two..], n.as_bytes().last()) {
         ("11" | "12" | "13", _) => "th",

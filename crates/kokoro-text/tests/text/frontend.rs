@@ -60,6 +60,22 @@ fn snapshot_tricky_sentences() {
     ));
 }
 
+/// A hundred hard sentences, one a chunk: money, scores and ranges, dates,
+/// times, units, web and e-mail addresses, abbreviations, roman numerals,
+/// initials, acronyms and other symbols (test_data/probe.txt).
+#[test]
+fn snapshot_hard_sentences_probe() {
+    let probe = test_data("probe.txt");
+    assert_eq!(probe.lines().count(), 100);
+    insta::assert_snapshot!(render(
+        &probe,
+        ChunkOptions {
+            target_tokens: 1,
+            ..ChunkOptions::default()
+        }
+    ));
+}
+
 #[test]
 fn snapshot_short_corpus() {
     insta::assert_snapshot!(render(&corpus("short.txt"), ChunkOptions::default()));
