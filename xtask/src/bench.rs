@@ -473,7 +473,7 @@ pub(crate) fn peak_rss_mib_of(process: &str) -> f64 {
 }
 
 /// One memory line of a process's /proc status (`VmHWM:` the peak RSS, `VmRSS:` the current one), in MiB.
-fn rss_mib_of(process: &str, field: &str) -> f64 {
+pub(crate) fn rss_mib_of(process: &str, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {

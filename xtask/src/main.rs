@@ -1,6 +1,6 @@
 //! Project tasks: `cargo xtask fetch`, `cargo xtask test`, `cargo xtask bench`,
 //! `cargo xtask bench-serve`, `cargo xtask bench-startup`, `cargo xtask bench-timing`,
-//! `cargo xtask bench-wyoming`, `cargo xtask bench-hostile`, `cargo xtask fuzz`.
+//! `cargo xtask bench-wyoming`, `cargo xtask bench-hostile`, `cargo xtask fuzz`, `cargo xtask soak`.
 //!
 //! One module per task; few dependencies.
 
@@ -9,6 +9,7 @@ mod fetch;
 mod fuzz;
 mod hostile;
 mod serve_bench;
+mod soak;
 mod startup;
 mod timing;
 mod wyoming_bench;
@@ -28,8 +29,9 @@ fn main() -> ExitCode {
         Some("bench-wyoming") => wyoming_bench::run(&args[1..]),
         Some("bench-hostile") => hostile::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime (--gpu: and the GPU runtime with CUDA)\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)\n  bench-timing   word start times against Whisper's (--text long --exe PATH --asr DIR)\n  bench-wyoming   kokoro wyoming measured by wyoming-bench (--rounds 3 --exe PATH)\n  bench-hostile   hostile documents and texts at n, 2n and 4n: time and growth (--exe PATH)\n  fuzz   every fuzz target (or those named) under libFuzzer (--seconds 60 each; nightly)");
+            eprintln!("usage: cargo xtask <fetch|test|bench>\n  fetch   fetch and verify the model, voices and ONNX Runtime (--gpu: and the GPU runtime with CUDA)\n  test    fetch, then run the whole test suite (real-model tests included)\n  bench   whole-run benchmarks; writes docs/BENCHMARKS.md (--quick: medium.txt only)\n  bench-serve   a load test of `kokoro serve` over loopback (--clients 1,4 --seconds 60)\n  bench-startup   process start to the first 0.5 s of audio on stdout (--runs 5 --exe A,B)\n  bench-timing   word start times against Whisper's (--text long --exe PATH --asr DIR)\n  bench-wyoming   kokoro wyoming measured by wyoming-bench (--rounds 3 --exe PATH)\n  bench-hostile   hostile documents and texts at n, 2n and 4n: time and growth (--exe PATH)\n  fuzz   every fuzz target (or those named) under libFuzzer (--seconds 60 each; nightly)\n  soak   kokoro serve under good, bad, slow and vanishing clients, then judged (--seconds 60 --exe PATH)");
             return ExitCode::from(2);
         }
     };

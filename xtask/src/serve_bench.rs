@@ -12,7 +12,8 @@
 //! counted too.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -88,24 +89,7 @@ pub fn run(args: &[String]) -> Result<()> {
     for exe in &exes {
         for &n in &clients {
             let queue = (2 * n).max(8).to_string();
-            let mut server = Command::new(exe)
-                .args(["serve", "--port", "0", "--queue", &queue])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .context("cannot start kokoro serve")?;
-            let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
-            let (base, layout) = loop {
-                let Some(line) = lines.next() else {
-                    bail!("the server stopped before listening");
-                };
-                if let Some(rest) = line?.strip_prefix("kokoro: listening on ") {
-                    let (url, layout) = rest.split_once(' ').unwrap_or((rest, ""));
-                    break (url.to_string(), layout.to_string());
-                }
-            };
-            std::thread::spawn(move || for _ in lines {});
+            let (mut server, base, layout) = start_serve(exe, &["--queue", &queue])?;
             eprintln!("xtask: bench-serve {n} client(s) for {seconds} s against {base} {layout}");
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();
@@ -158,6 +142,31 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Sends requests one after another until `deadline`.
+/// `kokoro serve --port 0 ARGS` from `exe`, once it listens: the process, its
+/// base URL and the layout it printed. Its stderr is drained on a thread.
+pub fn start_serve(exe: &Path, args: &[&str]) -> Result<(Child, String, String)> {
+    let mut server = Command::new(exe)
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start kokoro serve")?;
+    let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
+    let (base, layout) = loop {
+        let Some(line) = lines.next() else {
+            bail!("the server stopped before listening");
+        };
+        if let Some(rest) = line?.strip_prefix("kokoro: listening on ") {
+            let (url, layout) = rest.split_once(' ').unwrap_or((rest, ""));
+            break (url.to_string(), layout.to_string());
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((server, base, layout))
+}
+
 fn client(url: &str, k: usize, format: &str, texts: &[String], deadline: Instant) -> Tally {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
