@@ -428,25 +428,6 @@ async fn read_body(
     } else {
         MAX_BODY
     };
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request body is larger than the {limit} bytes allowed here, or was cut short"
-            ),
-        )
-        .into_response()
-    };
-    // A body announced past the limit is refused from its header, at once,
-    // rather than waited for.
-    let announced = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
     let seconds = state.body_timeout.as_secs_f64();
     match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => ApiError::new(
@@ -454,7 +435,13 @@ async fn read_body(
             format!("the request body did not arrive within {seconds} s"),
         )
         .into_response(),
-        Ok(Err(_)) => too_large(),
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the {limit} bytes allowed here, or was cut short"
+            ),
+        )
+        .into_response(),
         Ok(Ok(bytes)) => {
             next.run(HttpRequest::from_parts(parts, Body::from(bytes)))
                 .await

@@ -555,21 +555,6 @@ fn slow_and_idle_clients_are_dropped_and_connections_are_capped() {
         "{}",
         String::from_utf8_lossy(&got)
     );
-    // A body announced past the limit: 413 from its header, at once (the
-    // body timeout would be 408 after a second).
-    let mut s = TcpStream::connect(server.addr()).unwrap();
-    s.write_all(
-        b"POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\n\r\n",
-    )
-    .unwrap();
-    let since = Instant::now();
-    let (got, _) = raw_reply(&mut s, Duration::from_secs(5));
-    assert!(
-        got.starts_with(b"HTTP/1.1 413"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
-    assert!(since.elapsed() < Duration::from_millis(900));
     // A connection kept alive and silent is closed after the idle time.
     let mut s = TcpStream::connect(server.addr()).unwrap();
     s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
