@@ -393,12 +393,7 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
     // phonemize each word once per level.
     if span.len() > MAX_G2P_BYTES {
         if let Some(at) = split_point(&text[span.clone()], true) {
-            let (a, b) = (span.start..span.start + at, span.start + at..span.end);
-            for part in [a, b] {
-                if let Some(part) = trim_span(text, part) {
-                    split_piece(g2p, text, part, cut, out);
-                }
-            }
+            split_at(g2p, text, span, at, cut, out);
             return;
         }
     }
@@ -410,12 +405,7 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
     if tokens > cut.limit {
         let hard = cut.words || tokens > cut.max;
         if let Some(at) = split_point(&text[span.clone()], hard) {
-            let (a, b) = (span.start..span.start + at, span.start + at..span.end);
-            for part in [a, b] {
-                if let Some(part) = trim_span(text, part) {
-                    split_piece(g2p, text, part, cut, out);
-                }
-            }
+            split_at(g2p, text, span, at, cut, out);
             return;
         }
     }
@@ -440,6 +430,23 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
         pause_ms: None,
         diagnostics,
     });
+}
+
+/// [`split_piece`] on each side of `at` (bytes into `span`), trimmed.
+fn split_at(
+    g2p: &G2p,
+    text: &str,
+    span: Range<usize>,
+    at: usize,
+    cut: Cut,
+    out: &mut VecDeque<Piece>,
+) {
+    let (a, b) = (span.start..span.start + at, span.start + at..span.end);
+    for part in [a, b] {
+        if let Some(part) = trim_span(text, part) {
+            split_piece(g2p, text, part, cut, out);
+        }
+    }
 }
 
 /// Each word's id range, from its phoneme byte range: ids are the phonemes'
