@@ -43,6 +43,30 @@ struct Row {
     raw: PathBuf,
 }
 
+/// The `kokoro` binaries to measure: `--exe A,B`, else this workspace's,
+/// built in release first.
+pub(crate) fn kokoro_exes(args: &[String]) -> Result<Vec<PathBuf>> {
+    if let Some(list) = flag(args, "--exe") {
+        return Ok(list.split(',').map(PathBuf::from).collect());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "-p", "kokoro-cli"])
+        .status()?;
+    anyhow::ensure!(status.success(), "cannot build the kokoro binary");
+    Ok(vec![
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro")
+    ])
+}
+
+/// The one `kokoro` binary to measure (the first of [`kokoro_exes`]).
+pub(crate) fn kokoro_exe(args: &[String]) -> Result<PathBuf> {
+    kokoro_exes(args)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--exe names no binary"))
+}
+
 pub(crate) fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
         .position(|a| a == name)

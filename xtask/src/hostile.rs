@@ -4,13 +4,10 @@
 //! `--phonemes-only`, no model): the time each takes, and how it grows when the
 //! input doubles. Linear work doubles (ratio 2); quadratic work quadruples.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{ensure, Result};
-
-use crate::bench::flag;
 
 /// A hostile input: its name, file extension, what `kokoro` does with it, and
 /// the text for n units.
@@ -104,17 +101,7 @@ const SHAPES: &[Shape] = &[
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let exe = match flag(args, "--exe") {
-        Some(path) => PathBuf::from(path),
-        None => {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--release", "-p", "kokoro-cli"])
-                .status()?;
-            ensure!(status.success(), "cannot build the kokoro binary");
-            root.join("target/release/kokoro")
-        }
-    };
+    let exe = crate::bench::kokoro_exe(args)?;
     let dir = tempfile::tempdir()?;
     let mut table = format!(
         "### Hostile inputs, doubled ({})\n\n\

@@ -71,17 +71,7 @@ pub fn run(args: &[String]) -> Result<()> {
         SENTENCES.iter().map(|s| s.to_string()).collect()
     };
     crate::fetch::run()?;
-    let exes: Vec<std::path::PathBuf> = match flag("--exe") {
-        Some(list) => list.split(',').map(Into::into).collect(),
-        None => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(&cargo)
-                .args(["build", "--release", "-p", "kokoro-cli"])
-                .status()?;
-            anyhow::ensure!(status.success(), "cannot build kokoro");
-            vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro")]
-        }
-    };
+    let exes = crate::bench::kokoro_exes(args)?;
 
     let mut table = String::from(
         "| binary | clients | requests | requests/s | audio s/s | first audio (4 KiB) p50 s | p95 s | whole reply p50 s | p95 s | refused (429) | errors | server peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",

@@ -18,7 +18,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,18 +102,7 @@ fn oversized(addr: &str) -> Option<u16> {
 pub fn run(args: &[String]) -> Result<()> {
     let seconds: u64 = flag(args, "--seconds").map_or(Ok(60), str::parse)?;
     crate::fetch::run()?;
-    let exe = match flag(args, "--exe") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = std::process::Command::new(cargo)
-                .args(["build", "--release", "-p", "kokoro-cli"])
-                .status()?
-                .success();
-            ensure!(ok, "cannot build kokoro");
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro")
-        }
-    };
+    let exe = crate::bench::kokoro_exe(args)?;
     let (mut server, base, layout) = start_serve(&exe, &["--queue", "8"])?;
     let pid = server.id().to_string();
     let speech_url = format!("{base}/v1/audio/speech");

@@ -31,16 +31,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let text = root
         .join("test_data/corpus")
         .join(format!("{}.txt", flag(args, "--text").unwrap_or("long")));
-    let exes: Vec<PathBuf> = match flag(args, "--exe") {
-        Some(list) => list.split(',').map(PathBuf::from).collect(),
-        None => {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--release", "-p", "kokoro-cli"])
-                .status()?;
-            anyhow::ensure!(status.success(), "cannot build the kokoro binary");
-            vec![root.join("target/release/kokoro")]
-        }
-    };
+    let exes = crate::bench::kokoro_exes(args)?;
     let mut table = format!(
         "### Start-up: process start to the first 0.5 s of audio on stdout ({}), median of {runs}\n\n\
          | binary | first 0.5 s of audio s | front end ready s | engine ready s |\n|---|---:|---:|---:|\n",

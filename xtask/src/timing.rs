@@ -43,16 +43,7 @@ pub fn run(args: &[String]) -> Result<()> {
             asr.display()
         );
     }
-    let exe = match flag(args, "--exe") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--release", "-p", "kokoro-cli"])
-                .status()?;
-            anyhow::ensure!(status.success(), "cannot build the kokoro binary");
-            root.join("target/release/kokoro")
-        }
-    };
+    let exe = crate::bench::kokoro_exe(args)?;
     let dir = std::env::temp_dir().join(format!("kokoro-bench-timing-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut table = format!(

@@ -27,17 +27,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let flag = |name: &str| crate::bench::flag(args, name);
     let rounds = flag("--rounds").unwrap_or("3").to_string();
     crate::fetch::run()?;
-    let exe = match flag("--exe") {
-        Some(path) => PathBuf::from(path),
-        None => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(&cargo)
-                .args(["build", "--release", "-p", "kokoro-cli"])
-                .status()?;
-            anyhow::ensure!(status.success(), "cannot build kokoro");
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kokoro")
-        }
-    };
+    let exe = crate::bench::kokoro_exe(args)?;
     let python = venv_python()?;
     let paragraph = crate::serve_bench::paragraphs()?
         .into_iter()
