@@ -401,14 +401,6 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
     let read =
         crate::normalize::for_lang_mapped(collapse_whitespace(&text[span.clone()]), g2p.lang());
     let (phonemes, sounds) = g2p.phonemize_mapped(&read.text, &mut diagnostics);
-    let tokens = count_ids(&phonemes);
-    if tokens > cut.limit {
-        let hard = cut.words || tokens > cut.max;
-        if let Some(at) = split_point(&text[span.clone()], hard) {
-            split_at(g2p, text, span, at, cut, out);
-            return;
-        }
-    }
     // The sounds' stretches, from the G2P's input back to the source.
     let sounds: Vec<Sound> = sounds
         .into_iter()
@@ -418,6 +410,50 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
             phonemes: s.phonemes,
         })
         .collect();
+    let whole = Phonemized {
+        span,
+        phonemes,
+        sounds,
+        diagnostics,
+    };
+    cut_phonemized(g2p, text, whole, cut, out);
+}
+
+/// A span and what the G2P made of it, with each sound's source stretch.
+#[derive(Debug)]
+struct Phonemized {
+    span: Range<usize>,
+    phonemes: String,
+    sounds: Vec<Sound>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Cuts a phonemized span until every piece fits `cut.limit`. The G2P read the
+/// whole span, so a word beside a cut keeps its context ("the operation" is
+/// still "ði"): the phonemes are divided where the text is. Only where one
+/// sound straddles the cut (a number read across it, say) are the two sides
+/// phonemized again on their own.
+fn cut_phonemized(g2p: &G2p, text: &str, whole: Phonemized, cut: Cut, out: &mut VecDeque<Piece>) {
+    let tokens = count_ids(&whole.phonemes);
+    if tokens > cut.limit {
+        let hard = cut.words || tokens > cut.max;
+        if let Some(at) = split_point(&text[whole.span.clone()], hard) {
+            match divide(text, &whole, whole.span.start + at) {
+                Some((a, b)) => {
+                    cut_phonemized(g2p, text, a, cut, out);
+                    cut_phonemized(g2p, text, b, cut, out);
+                }
+                None => split_at(g2p, text, whole.span, at, cut, out),
+            }
+            return;
+        }
+    }
+    let Phonemized {
+        span,
+        phonemes,
+        sounds,
+        diagnostics,
+    } = whole;
     let words = words_in(text, span.clone());
     let ranges = assign(&words, &sounds, &phonemes);
     out.push_back(Piece {
@@ -430,6 +466,98 @@ fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut Ve
         pause_ms: None,
         diagnostics,
     });
+}
+
+/// Divides a phonemized span at source byte `at`: the sounds before it and
+/// their phonemes, and those after. `None` when a sound straddles `at`, when
+/// the sounds on the two sides interleave in the phonemes, or when a side
+/// would be empty.
+fn divide(text: &str, whole: &Phonemized, at: usize) -> Option<(Phonemized, Phonemized)> {
+    let left_span = trim_span(text, whole.span.start..at)?;
+    let right_span = trim_span(text, at..whole.span.end)?;
+    if whole
+        .sounds
+        .iter()
+        .any(|s| s.text.start < at && s.text.end > at)
+    {
+        return None;
+    }
+    let is_left = |s: &Sound| s.text.start < at;
+    let left_end = whole
+        .sounds
+        .iter()
+        .filter(|s| is_left(s))
+        .map(|s| s.phonemes.end)
+        .max()
+        .unwrap_or(0);
+    let right_start = whole
+        .sounds
+        .iter()
+        .filter(|s| !is_left(s))
+        .map(|s| s.phonemes.start)
+        .min()
+        .unwrap_or(whole.phonemes.len());
+    if left_end > right_start {
+        return None;
+    }
+    // Between the two: spaces, or symbols no sound claims (they stay left).
+    let gap = whole.phonemes.get(left_end..right_start)?;
+    let cut_at = left_end + gap.find(char::is_whitespace).unwrap_or(gap.len());
+    let left_ph = whole.phonemes[..cut_at].trim_end();
+    let right_raw = &whole.phonemes[cut_at..];
+    let right_ph = right_raw.trim_start();
+    let shift = cut_at + (right_raw.len() - right_ph.len());
+    let left_sounds = whole
+        .sounds
+        .iter()
+        .filter(|s| is_left(s))
+        .map(|s| Sound {
+            text: s.text.clone(),
+            phonemes: s.phonemes.start.min(left_ph.len())..s.phonemes.end.min(left_ph.len()),
+        })
+        .collect();
+    let right_sounds = whole
+        .sounds
+        .iter()
+        .filter(|s| !is_left(s))
+        .map(|s| Sound {
+            text: s.text.clone(),
+            phonemes: s.phonemes.start.saturating_sub(shift).min(right_ph.len())
+                ..s.phonemes.end.saturating_sub(shift).min(right_ph.len()),
+        })
+        .collect();
+    // Each diagnostic goes with the side that holds what it names.
+    let (mut left_d, mut right_d) = (Vec::new(), Vec::new());
+    let (left_text, right_text) = (&text[left_span.clone()], &text[right_span.clone()]);
+    for d in &whole.diagnostics {
+        let right = match d {
+            Diagnostic::OutOfLexicon { word, .. } | Diagnostic::Unpronounceable { word } => {
+                !left_text.contains(word.as_str()) && right_text.contains(word.as_str())
+            }
+            Diagnostic::G2pFailed { text, .. } => {
+                !left_text.contains(text.as_str()) && right_text.contains(text.as_str())
+            }
+            Diagnostic::UnknownSymbol { symbol } => {
+                !left_ph.contains(*symbol) && right_ph.contains(*symbol)
+            }
+            Diagnostic::NothingToSay { span } => span.start >= at,
+        };
+        if right { &mut right_d } else { &mut left_d }.push(d.clone());
+    }
+    Some((
+        Phonemized {
+            span: left_span,
+            phonemes: left_ph.to_string(),
+            sounds: left_sounds,
+            diagnostics: left_d,
+        },
+        Phonemized {
+            span: right_span,
+            phonemes: right_ph.to_string(),
+            sounds: right_sounds,
+            diagnostics: right_d,
+        },
+    ))
 }
 
 /// [`split_piece`] on each side of `at` (bytes into `span`), trimmed.

@@ -182,6 +182,46 @@ fn a_sentence_past_the_limit_is_split_at_words_never_truncated() {
 }
 
 #[test]
+fn a_cut_sentence_keeps_the_context_of_the_whole() {
+    // However a sentence is cut, each word reads as it does in the whole
+    // sentence: the sentence is phonemized once and its phonemes divided.
+    // Before, each piece was phonemized alone, and "the" before "operation"
+    // lost its "ði" when a cut fell between them ("ðə" ends a piece).
+    let texts = [
+        "Access to a network may be refused when the modification itself materially \
+         and adversely affects the operation of the network.",
+        "I saw the operation of the network.",
+    ];
+    let mut cut_there = false;
+    for text in texts {
+        let whole = word_phonemes(text, ChunkOptions::default());
+        assert!(whole
+            .windows(2)
+            .any(|w| w[0] == ("the".into(), "ði".into()) && w[1].0 == "operation"));
+        // The longest word, "modification", is 13 ids: at these limits no word
+        // is cut, and the cuts fall in many places.
+        for limit in 13..=30 {
+            let small = ChunkOptions {
+                target_tokens: limit,
+                max_tokens: limit,
+                ..ChunkOptions::default()
+            };
+            let out = frontend().process(text, small);
+            let pieces: Vec<&str> = out.chunks.iter().map(|c| &text[c.span.clone()]).collect();
+            cut_there |= pieces
+                .windows(2)
+                .any(|w| w[0].ends_with("the") && w[1].starts_with("operation"));
+            assert_eq!(
+                word_phonemes(text, small),
+                whole,
+                "at {limit} ids: {pieces:?}"
+            );
+        }
+    }
+    assert!(cut_there, "no limit cut between \"the\" and \"operation\"");
+}
+
+#[test]
 fn inline_override_sets_the_phonemes() {
     let (ps, _) = frontend().phonemize("Say [Kokoro](/kˈOkəɹO/) now.");
     assert!(ps.contains("kˈOkəɹO"), "{ps}");
