@@ -30,6 +30,12 @@ struct Rules {
     iso_date: Regex,
     fraction: Regex,
     roman: Regex,
+    slash_date: Regex,
+    ratio: Regex,
+    sharp: Regex,
+    plus_minus: Regex,
+    minus_plus: Regex,
+    lone_hyphen: Regex,
 }
 
 fn rules() -> &'static Rules {
@@ -39,7 +45,7 @@ fn rules() -> &'static Rules {
         money_magnitude: re(r"([$€£])(\d+(?:\.\d+)?)\s?(million|billion|trillion|thousand|mn|bn|m|b|k)\b"),
         money_hyphen: re(r"([$€£]\d+(?:\.\d+)?)-([A-Za-z])"),
         score: re(r"(^|[^\d.,:/-])(\d{1,3})-(\d{1,3})($|[^\d.,:/-]|[.,](?:\s|$))"),
-        company: re(r"\b(Ltd|Inc|Corp)\.(\s+[A-Z\p{Lu}]|\s*$)"),
+        company: re(r"\b(Ltd|Inc|Corp)\.(\s+\S|\s*$)"),
         double_hyphen: re(r"\s*--+\s*"),
         decade: re(r"'?\b(\d{2}|\d{4})'?s\b"),
         percent: re(r"(\d)\s*%"),
@@ -56,6 +62,12 @@ fn rules() -> &'static Rules {
         iso_date: re(r"\b(\d{4})-(\d{2})-(\d{2})\b"),
         fraction: re(r"(^|[^\d/.,])(?:(\d+)\s)?([1-9])/([2-9]|10)($|[^\w/])"),
         roman: re(r"\b([A-Z][a-z]+)\s+([IVXLC]{1,7})\b"),
+        slash_date: re(r"(^|[^\d/.])(\d{1,2})/(\d{1,2})/(\d{4})($|[^\d/])"),
+        ratio: re(r"(^|[^\d:.])(\d{1,3}):(\d)($|[^\d:])"),
+        sharp: re(r"\b([A-G])#($|[^\w#])"),
+        plus_minus: re(r"(^|\s)(\+\s+(?:and|or|&)\s+)-($|[\s,.;:!?)])|(?:\+/-|±)\s*"),
+        minus_plus: re(r"(^|\s)-(\s+(?:and|or|&)\s+\+)($|[\s,.;:!?)])"),
+        lone_hyphen: re(r"(^|\s)-($|\s)"),
     })
 }
 
@@ -204,7 +216,7 @@ pub fn for_lang(text: &str, lang: crate::Lang) -> Cow<'_, str> {
 /// [`for_lang`], keeping the way back to the source.
 pub(crate) fn for_lang_mapped(text: Mapped, lang: crate::Lang) -> Mapped {
     if lang.is_english() {
-        for_speech_mapped(text)
+        for_speech_mapped(text, lang == crate::Lang::EnGb)
     } else {
         text
     }
@@ -212,7 +224,7 @@ pub(crate) fn for_lang_mapped(text: Mapped, lang: crate::Lang) -> Mapped {
 
 /// Rewrites one piece of English text (whitespace already collapsed) for the G2P.
 pub fn for_speech(text: &str) -> Cow<'_, str> {
-    let mapped = for_speech_mapped(Mapped::identity(text));
+    let mapped = for_speech_mapped(Mapped::identity(text), false);
     if mapped.text == text {
         Cow::Borrowed(text)
     } else {
@@ -220,8 +232,9 @@ pub fn for_speech(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// [`for_speech`], keeping the way back to the source.
-fn for_speech_mapped(text: Mapped) -> Mapped {
+/// [`for_speech`], keeping the way back to the source; `british` reads
+/// ambiguous dates day first ("03/04/2025" is the 3rd of April).
+fn for_speech_mapped(text: Mapped, british: bool) -> Mapped {
     let r = rules();
     let mut s = text;
     let mut apply = |re: &Regex, f: &dyn Fn(&Captures<'_>) -> String| {
@@ -284,6 +297,26 @@ fn for_speech_mapped(text: Mapped) -> Mapped {
             _ => c[0].to_string(),
         }
     });
+    // "12/25/1990": December 25th, 1990. Month first in American English, day
+    // first in British; a first number past 12 is a day either way.
+    apply(&r.slash_date, &|c| {
+        let (a, b): (usize, usize) = (c[2].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
+        let day_first = a > 12 || (british && b <= 12);
+        let (month, day) = if day_first { (b, a) } else { (a, b) };
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return c[0].to_string();
+        }
+        let (month, day) = (
+            crate::ssml::MONTHS[month - 1],
+            crate::ssml::ordinal(&day.to_string()),
+        );
+        let date = if british {
+            format!("the {day} of {month}, {}", &c[4])
+        } else {
+            format!("{month} {day}, {}", &c[4])
+        };
+        format!("{}{date}{}", &c[1], &c[5])
+    });
     // "1/3", "2 1/2": one third, two and a half.
     apply(&r.fraction, &|c| {
         let (n, d): (u32, u32) = (c[3].parse().unwrap_or(0), c[4].parse().unwrap_or(0));
@@ -318,20 +351,49 @@ fn for_speech_mapped(text: Mapped) -> Mapped {
     apply(&r.score, &|c| {
         format!("{}{} to {}{}", &c[1], &c[2], &c[3], &c[4])
     });
-    // A company's "Ltd." that ends a sentence keeps its full stop.
+    // A company's "Ltd.": one that ends a sentence keeps its full stop, one
+    // inside a sentence ("Acme Ltd. announced") loses it.
     apply(&r.company, &|c| {
         let full = match &c[1] {
             "Ltd" => "Limited",
             "Inc" => "Incorporated",
             _ => "Corporation",
         };
-        format!("{full}.{}", &c[2])
+        let rest = &c[2];
+        let inside = rest
+            .trim_start()
+            .chars()
+            .next()
+            .is_some_and(|n| n.is_lowercase() || n.is_ascii_digit() || matches!(n, ',' | ';'));
+        if inside {
+            format!("{full}{rest}")
+        } else {
+            format!("{full}.{rest}")
+        }
+    });
+    // "C#", "F# minor": sharp.
+    apply(&r.sharp, &|c| format!("{} sharp{}", &c[1], &c[2]));
+    // "+ and -", "+/-", "±": plus and minus signs as said.
+    apply(&r.plus_minus, &|c| match (c.get(1), c.get(2), c.get(3)) {
+        (Some(lead), Some(between), Some(end)) => {
+            format!("{}{}minus{}", lead.as_str(), between.as_str(), end.as_str())
+        }
+        _ => "plus or minus ".to_string(),
+    });
+    apply(&r.minus_plus, &|c| {
+        format!("{}minus{}{}", &c[1], &c[2], &c[3])
     });
     apply(&r.double_hyphen, &|_| " — ".to_string());
+    // A hyphen standing alone is a dash: a pause, not a symbol.
+    apply(&r.lone_hyphen, &|c| format!("{}—{}", &c[1], &c[2]));
     apply(&r.decade, &|c| {
         decade(&c[1]).unwrap_or_else(|| c[0].to_string())
     });
     apply(&r.percent, &|c| format!("{} percent", &c[1]));
+    // "16:9", "4:3": a ratio (a clock's minutes have two digits).
+    apply(&r.ratio, &|c| {
+        format!("{}{} to {}{}", &c[1], &c[2], &c[3], &c[4])
+    });
     apply(&r.clock, &|c| {
         let (h, m): (u32, u32) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
         match (h, m) {
@@ -572,7 +634,25 @@ mod tests {
         );
         check("from 1-2.5 and 3-4,000", "from 1-2.5 and 3-4,000");
         check("Acme Ltd. The next one.", "Acme Limited. The next one.");
-        check("Acme Ltd. is here", "Acme Ltd. is here");
+        check("Acme Ltd. is here", "Acme Limited is here");
+        check("Acme Ltd. announced", "Acme Limited announced");
+        check(
+            "on 12/25/1990, 25/12/1990 or 13/13/2000",
+            "on December 25th, 1990, December 25th, 1990 or 13/13/2000",
+        );
+        check(
+            "a 16:9 screen, 4:3 or 1:1.",
+            "a 16 to 9 screen, 4 to 3 or 1 to 1.",
+        );
+        check(
+            "C# and F# minor, not #1 or AC#",
+            "C sharp and F sharp minor, not #1 or AC#",
+        );
+        check(
+            "the + and - keys, - or +, +/- 5, ±2",
+            "the + and minus keys, minus or +, plus or minus 5, plus or minus 2",
+        );
+        check("four - five, -5 and a-b", "four — five, -5 and a-b");
         check("Rule: ===== end", "Rule: end");
         check(
             "See https://www.example.com/docs/API now.",
@@ -600,7 +680,7 @@ mod tests {
         );
         check(
             "About 1/3 passed; mix 2 1/2 cups; on 12/25/1990; 3/4ths",
-            "About a third passed; mix 2 and a half cups; on 12/25/1990; 3/4ths",
+            "About a third passed; mix 2 and a half cups; on December 25th, 1990; 3/4ths",
         );
         check(
             "King Henry VIII met Louis XIV after World War II, in Chapter IV of Super Bowl LVII.",
@@ -611,7 +691,9 @@ mod tests {
             "Then I left. Size XL. Malcolm X. Press X. Plan C. Part 1.",
         );
         assert!(matches!(for_speech("plain"), Cow::Borrowed(_)));
-        let m = for_speech_mapped(Mapped::identity("at 10:30 today"));
+        let british = for_speech_mapped(Mapped::identity("on 03/04/2025"), true);
+        assert_eq!(british.text, "on the 3rd of April, 2025");
+        let m = for_speech_mapped(Mapped::identity("at 10:30 today"), false);
         assert_eq!(m.text, "at 10 30 today");
         assert_eq!((m.source_start(3), m.source_end(8)), (3, 8));
         assert_eq!(m.source_start(9), 9);

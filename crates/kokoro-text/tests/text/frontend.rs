@@ -499,6 +499,19 @@ fn money_scores_companies_and_rule_lines_are_read_as_said() {
         read("Acme Ltd. The end.")
     );
     assert_eq!(read("Rule: ===== end"), "ɹˈul: ˈɛnd");
+    // The probe's misreadings: "Ltd." inside a sentence, a sharp, a ratio, a
+    // lone minus, a date with slashes.
+    for (text, said) in [
+        ("Acme Ltd. announced a merger.", "lˈɪməTᵻd ənˈWnst"),
+        ("The C# runtime.", "sˈi ʃˈɑɹp"),
+        ("The ratio is 16:9.", "tə nˈIn"),
+        ("Use the + and - keys.", "mˈInəs kˈiz"),
+        ("Born on 12/25/1990.", "disˈɛmbəɹ twˈɛnti fˈɪfθ"),
+    ] {
+        let phonemes = read(text);
+        assert!(phonemes.contains(said), "{text}: {phonemes}");
+        assert!(!phonemes.contains('❓'), "{text}: {phonemes}");
+    }
     // The words keep their spans through these rewrites.
     let text = "It cost $1.5 million, a 3-2 win.";
     let out = frontend().process(text, ChunkOptions::default());
