@@ -3,6 +3,7 @@
 //! read with `--list-chapters`, text through the front end with
 //! `--phonemes-only`, no model): the time each takes, and how it grows when the
 //! input doubles. Linear work doubles (ratio 2); quadratic work quadruples.
+//! `--only WORD` runs the shapes whose name holds it.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -64,6 +65,34 @@ const SHAPES: &[Shape] = &[
         base: 20_000,
     },
     Shape {
+        name: "PDF: n pages of a paragraph",
+        ext: "pdf",
+        action: "--list-chapters",
+        make: |n| {
+            // Pages that differ in words, not only in digits (a line on every
+            // page alike is a running header).
+            let pages: Vec<String> = (0..n)
+                .map(|k| format!("Hello there, this is page {} of a document.", letters(k)))
+                .collect();
+            pdf(&pages.iter().map(String::as_str).collect::<Vec<_>>(), 0)
+        },
+        base: 5_000,
+    },
+    Shape {
+        name: "PDF: pages in a tree n deep",
+        ext: "pdf",
+        action: "--list-chapters",
+        make: |n| pdf(&["Hello there."], n),
+        base: 10_000,
+    },
+    Shape {
+        name: "PDF: one glued word of n letters",
+        ext: "pdf",
+        action: "--list-chapters",
+        make: |n| pdf(&["thequickbrownfox".repeat(n / 16).as_str()], 0),
+        base: 16_000,
+    },
+    Shape {
         name: "text: one sentence of n words",
         ext: "txt",
         action: "--phonemes-only",
@@ -100,6 +129,98 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
+/// `k` in letters: a, b, ..., z, ba, bb, ...
+fn letters(mut k: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'a' + (k % 26) as u8);
+        k /= 26;
+        if k == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A PDF of one page per text (one line each, Helvetica), with the pages
+/// under a chain of `depth` intermediate page-tree nodes.
+fn pdf(pages: &[&str], depth: usize) -> String {
+    let mut objects: Vec<String> = Vec::new();
+    // 1: catalog; 2: the root of the page tree; 3: the font.
+    objects.push("<< /Type /Catalog /Pages 2 0 R >>".into());
+    objects.push(String::new());
+    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into());
+    // The chain of nodes below the root: node k is object 4 + k.
+    let mut parent = 2;
+    for k in 0..depth {
+        let id = 4 + k;
+        objects.push(format!(
+            "<< /Type /Pages /Parent {parent} 0 R /Kids [{} 0 R] /Count {} >>",
+            id + 1,
+            pages.len()
+        ));
+        parent = id;
+    }
+    // The last node holds the pages: a node when depth > 0, else the root.
+    let holder_id = 4 + depth;
+    let first_page = holder_id + 1;
+    let kids: Vec<String> = (0..pages.len())
+        .map(|i| format!("{} 0 R", first_page + 2 * i))
+        .collect();
+    let holder = format!(
+        "<< /Type /Pages{} /Kids [{}] /Count {} >>",
+        if depth > 0 {
+            format!(" /Parent {parent} 0 R")
+        } else {
+            String::new()
+        },
+        kids.join(" "),
+        pages.len()
+    );
+    if depth > 0 {
+        objects.push(holder);
+    } else {
+        objects.push("null".into());
+        objects[1] = holder;
+    }
+    let holder_ref = if depth > 0 { holder_id } else { 2 };
+    if depth > 0 {
+        objects[1] = format!("<< /Type /Pages /Kids [4 0 R] /Count {} >>", pages.len());
+    }
+    for (i, text) in pages.iter().enumerate() {
+        let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent {holder_ref} 0 R /MediaBox [0 0 612 792] \
+             /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            first_page + 2 * i + 1
+        ));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
+    let mut out = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (k, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.push_str(&format!("{} 0 obj\n{body}\nendobj\n", k + 1));
+    }
+    let xref = out.len();
+    out.push_str(&format!(
+        "xref\n0 {}\n0000000000 65535 f \n",
+        objects.len() + 1
+    ));
+    for o in offsets {
+        out.push_str(&format!("{o:010} 00000 n \n"));
+    }
+    out.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    out
+}
+
 pub fn run(args: &[String]) -> Result<()> {
     let exe = crate::bench::kokoro_exe(args)?;
     let dir = tempfile::tempdir()?;
@@ -109,7 +230,12 @@ pub fn run(args: &[String]) -> Result<()> {
          |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
         crate::bench::machine()
     );
-    for shape in SHAPES {
+    // `--only WORD`: the shapes whose name holds it ("PDF", "text").
+    let only = crate::bench::flag(args, "--only");
+    for shape in SHAPES
+        .iter()
+        .filter(|s| only.is_none_or(|w| s.name.contains(w)))
+    {
         let mut secs = Vec::new();
         let mut bytes = 0;
         let mut outcome = String::new();

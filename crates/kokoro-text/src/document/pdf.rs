@@ -10,20 +10,44 @@ use regex::Regex;
 
 use super::{text_chapters, Chapter, Document, DocumentError};
 
+/// The most objects a PDF may hold, counted before it is parsed (the
+/// headers of its indirect objects) and after (with those inside object
+/// streams). The parser keeps about 2 KiB per object: a 100 MiB file of a
+/// million empty page-tree nodes took 2.1 GiB. A book of a thousand pages
+/// has some tens of thousands.
+pub(crate) const MAX_PDF_OBJECTS: usize = 250_000;
+
 pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
-    let pdf = lopdf::Document::load_mem(bytes).map_err(|e| DocumentError::Pdf(e.to_string()))?;
-    // pdf-extract panics on some malformed files: a panic is a bad file here.
-    let pages = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
-        .map_err(|_| DocumentError::Pdf("its text cannot be extracted".into()))?
-        .map_err(|e| {
-            if pdf.is_encrypted() {
-                DocumentError::Pdf(
-                    "it is encrypted, and cannot be read without its password".into(),
-                )
-            } else {
-                DocumentError::Pdf(e.to_string())
+    let too_many = |at: usize| DocumentError::Bound {
+        format: "pdf",
+        bound: format!("more than {MAX_PDF_OBJECTS} objects"),
+        at,
+    };
+    let mut headers = 0usize;
+    for (at, w) in bytes.windows(4).enumerate() {
+        if w == b" obj" {
+            headers += 1;
+            if headers > MAX_PDF_OBJECTS {
+                return Err(too_many(at));
             }
-        })?;
+        }
+    }
+    let mut pdf =
+        lopdf::Document::load_mem(bytes).map_err(|e| DocumentError::Pdf(e.to_string()))?;
+    if pdf.objects.len() > MAX_PDF_OBJECTS {
+        return Err(too_many(bytes.len()));
+    }
+    if pdf.is_encrypted() && pdf.decrypt("").is_err() {
+        return Err(DocumentError::Pdf(
+            "it is encrypted, and cannot be read without its password".into(),
+        ));
+    }
+    // pdf-extract panics on some malformed files: a panic is a bad file here.
+    // Unwind safe: the document is only read, and on a panic it is dropped
+    // unused.
+    let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| text_by_pages(&pdf)))
+        .map_err(|_| DocumentError::Pdf("its text cannot be extracted".into()))?
+        .map_err(|e| DocumentError::Pdf(e.to_string()))?;
     if pages.iter().all(|p| p.trim().is_empty()) {
         return Err(DocumentError::NoTextLayer);
     }
@@ -57,6 +81,87 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         text_chapters(&clean(&pages.join("\n")))
     };
     Ok(Document { chapters, warnings })
+}
+
+/// The text of each page, in one pass over the page tree. (pdf-extract's own
+/// page-by-page reading walks the whole tree again for every page: a PDF of
+/// 20,000 pages took minutes.)
+fn text_by_pages(pdf: &lopdf::Document) -> Result<Vec<String>, pdf_extract::OutputError> {
+    let mut pages = ByPage::default();
+    pdf_extract::output_doc(pdf, &mut pages)?;
+    Ok(pages.done)
+}
+
+/// An output device that writes each page as plain text of its own, as
+/// pdf-extract does when asked for one page.
+#[derive(Default)]
+struct ByPage {
+    page: Option<pdf_extract::PlainTextOutput<PageText>>,
+    text: std::rc::Rc<std::cell::RefCell<String>>,
+    done: Vec<String>,
+}
+
+/// Where the page being read is written.
+struct PageText(std::rc::Rc<std::cell::RefCell<String>>);
+
+impl pdf_extract::ConvertToFmt for PageText {
+    type Writer = Self;
+    fn convert(self) -> Self {
+        self
+    }
+}
+
+impl std::fmt::Write for PageText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.borrow_mut().push_str(s);
+        Ok(())
+    }
+}
+
+impl ByPage {
+    fn page(&mut self) -> &mut pdf_extract::PlainTextOutput<PageText> {
+        self.page
+            .get_or_insert_with(|| pdf_extract::PlainTextOutput::new(PageText(self.text.clone())))
+    }
+}
+
+impl pdf_extract::OutputDev for ByPage {
+    fn begin_page(
+        &mut self,
+        page_num: u32,
+        media_box: &pdf_extract::MediaBox,
+        art_box: Option<(f64, f64, f64, f64)>,
+    ) -> Result<(), pdf_extract::OutputError> {
+        self.page = None;
+        self.text.borrow_mut().clear();
+        self.page().begin_page(page_num, media_box, art_box)
+    }
+    fn end_page(&mut self) -> Result<(), pdf_extract::OutputError> {
+        self.page().end_page()?;
+        self.page = None;
+        self.done.push(std::mem::take(&mut *self.text.borrow_mut()));
+        Ok(())
+    }
+    fn output_character(
+        &mut self,
+        trm: &pdf_extract::Transform,
+        width: f64,
+        spacing: f64,
+        font_size: f64,
+        char: &str,
+    ) -> Result<(), pdf_extract::OutputError> {
+        self.page()
+            .output_character(trm, width, spacing, font_size, char)
+    }
+    fn begin_word(&mut self) -> Result<(), pdf_extract::OutputError> {
+        self.page().begin_word()
+    }
+    fn end_word(&mut self) -> Result<(), pdf_extract::OutputError> {
+        self.page().end_word()
+    }
+    fn end_line(&mut self) -> Result<(), pdf_extract::OutputError> {
+        self.page().end_line()
+    }
 }
 
 /// Top-level outline entries as `(title, first page index)`, in page order,
@@ -109,7 +214,7 @@ fn drop_running_lines(pages: &[String]) -> Vec<String> {
     }
     let texty = pages.iter().filter(|p| !p.trim().is_empty()).count();
     let running = |k: &str| texty >= 3 && counts.get(k).copied().unwrap_or(0) * 5 >= texty * 2;
-    pages
+    let kept: Vec<String> = pages
         .iter()
         .map(|page| {
             let lines: Vec<&str> = page.lines().collect();
@@ -137,7 +242,13 @@ fn drop_running_lines(pages: &[String]) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join("\n")
         })
-        .collect()
+        .collect();
+    // Lines on every page and nothing else are the text itself (a document of
+    // one repeated line), not its furniture.
+    if kept.iter().all(|p| p.trim().is_empty()) {
+        return pages.to_vec();
+    }
+    kept
 }
 
 /// "12", "- 12 -", "Page 12", "12 of 300", "xii".
@@ -264,15 +375,24 @@ const COMMON: &[&str] = &[
     "same", "long", "get", "make", "again", "still", "even",
 ];
 
+/// The longest word [`segment`] looks for, in letters: longer than all but a
+/// handful of the lexicon's words. It bounds the work on one token: at most
+/// this many lookups per letter, and a token past four such words is no glued
+/// word at all.
+const MAX_PART: usize = 30;
+
 /// The split of `word` into known words (2 to 4, each of three letters or
 /// more, or a common short word) that is cheapest, if there is one.
 fn segment(word: &str) -> Option<Vec<&str>> {
     let n = word.len();
+    if n > 4 * MAX_PART {
+        return None;
+    }
     // best[i]: the cheapest cover of word[..i], and where its last word starts.
     let mut best: Vec<Option<(usize, usize)>> = vec![None; n + 1];
     best[0] = Some((0, 0));
     for i in 1..=n {
-        for j in (0..i).rev() {
+        for j in (i.saturating_sub(MAX_PART)..i).rev() {
             let Some((cost, _)) = best[j] else { continue };
             let part = &word[j..i];
             if (part.len() >= 3 || COMMON.contains(&part)) && known(part) {
@@ -333,5 +453,39 @@ mod tests {
             is_page_number("- 12 -") && is_page_number("Page 3 of 10") && is_page_number("xii")
         );
         assert!(!is_page_number("12 angry men"));
+    }
+
+    #[test]
+    fn too_many_objects_are_refused_before_parsing() {
+        let mut pdf = String::from("%PDF-1.4\n");
+        for k in 1..=MAX_PDF_OBJECTS + 1 {
+            pdf.push_str(&format!("{k} 0 obj\nnull\nendobj\n"));
+        }
+        let err = read(pdf.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, DocumentError::Bound { format: "pdf", .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("more than 250000 objects"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_line_on_every_page_and_nothing_else_is_kept() {
+        let pages = vec!["Hello there, a page.".to_string(); 5];
+        assert_eq!(drop_running_lines(&pages), pages);
+    }
+
+    #[test]
+    fn a_glued_token_costs_work_bounded_per_letter() {
+        // Past four of the longest words, a token is left as it is; before
+        // the bound, 16,000 letters took minutes (each prefix tried against
+        // each end, each a lookup of up to the whole token).
+        let long = "thequickbrownfox".repeat(1_000);
+        assert_eq!(unglue(&long), long);
+        assert_eq!(unglue("thequickbrownfox"), "the quick brown fox");
+        assert_eq!(segment(&"ab".repeat(61)), None);
     }
 }

@@ -117,6 +117,26 @@ pub fn epub(encrypted: bool) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// [`pdf`], encrypted (RC4, 128 bits) with this password to open it.
+fn encrypted_pdf(user_password: &str) -> Vec<u8> {
+    use lopdf::encryption::{EncryptionState, EncryptionVersion, Permissions};
+    let mut doc = lopdf::Document::load_mem(&pdf(false)).unwrap();
+    let id = lopdf::Object::string_literal("0123456789abcdef");
+    doc.trailer.set("ID", vec![id.clone(), id]);
+    let state = EncryptionState::try_from(EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: "owner",
+        user_password,
+        key_length: 128,
+        permissions: Permissions::all(),
+    })
+    .unwrap();
+    doc.encrypt(&state).unwrap();
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
 /// A four-page PDF with a running header, page numbers, a hyphenated and a glued
 /// word, and an outline with two chapters (pages 1 and 3); or, `scanned`, pages
 /// with no text at all.
@@ -290,6 +310,17 @@ fn bad_documents_are_clear_errors() {
         read(&pdf(true), InputFormat::Pdf, ReadOptions::default()),
         Err(DocumentError::NoTextLayer)
     ));
+    // Encrypted: with a password to open it, a clear error; with none (only
+    // an owner's password, as many PDFs have), read as usual.
+    let err = read(
+        &encrypted_pdf("secret"),
+        InputFormat::Pdf,
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("encrypted"), "{err}");
+    let open = read(&encrypted_pdf(""), InputFormat::Pdf, ReadOptions::default()).unwrap();
+    assert!(open.chapters[0].text.contains("best of times"), "{open:?}");
     assert!(matches!(
         read(
             b"%PDF-1.5 garbage",
