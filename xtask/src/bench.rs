@@ -567,17 +567,22 @@ pub fn run_one(args: &[String]) -> Result<()> {
         Some(n) => n.parse().context("--budget")?,
         None => target,
     };
+    // `--no-arena`: ONNX Runtime's CPU arena off (allocations straight from malloc).
+    let cpu_arena = !args.iter().any(|a| a == "--no-arena");
     let mut scheduler = if shared {
         let session = SharedSession::open(
             &model,
             SessionOptions {
                 intra_threads: threads,
+                cpu_arena,
                 ..SessionOptions::default()
             },
         )?;
         layout.build_with_budget(budget, |_| session.handle())?
     } else {
-        layout.build_with_budget(budget, |o| KokoroSession::open(&model, o))?
+        layout.build_with_budget(budget, |o| {
+            KokoroSession::open(&model, SessionOptions { cpu_arena, ..o })
+        })?
     };
     let load = t.elapsed().as_secs_f64();
 
