@@ -619,6 +619,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any manifest text, as any kind: entries or an error, never a panic.
+        #[test]
+        fn any_manifest_is_entries_or_an_error(
+            text in "(\\PC|[\\[\\]{}\"=,:\n]|path|document|voice|speed){0,80}",
+            kind in proptest::sample::select(vec![None, Some("toml"), Some("json"), Some("txt")]),
+        ) {
+            let _ = parse_manifest(&text, kind);
+        }
+    }
+
     #[test]
     fn every_document_is_in_exactly_one_shard_for_one_to_eight_workers() {
         let rels: Vec<String> = (0..500)

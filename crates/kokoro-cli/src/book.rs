@@ -137,6 +137,18 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any `--chapters` text: an error or chapters of the document, never
+        /// a panic (the parsers' fuzzing, as proptest over arbitrary text).
+        #[test]
+        fn any_chapter_list_is_chapters_or_an_error(spec in "(\\PC|[0-9,\\- ]){0,40}", count in 0usize..50) {
+            if let Ok(chosen) = select(&spec, count) {
+                proptest::prop_assert!(chosen.iter().all(|&c| c < count));
+                proptest::prop_assert!(chosen.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+    }
+
     #[test]
     fn chapter_selections() {
         assert_eq!(select("3-5", 10).unwrap(), vec![2, 3, 4]);

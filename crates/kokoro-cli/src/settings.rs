@@ -179,8 +179,13 @@ pub fn default_config_file() -> Option<PathBuf> {
 fn file_layer(path: &Path) -> Result<Vec<(String, Value)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
+    config_from_text(&text, path)
+}
+
+/// A config file's text, checked; errors name `path` and the line.
+fn config_from_text(text: &str, path: &Path) -> Result<Vec<(String, Value)>> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e.span().map(|s| line_of(&text, s.start));
+        let line = e.span().map(|s| line_of(text, s.start));
         anyhow::anyhow!(
             "config file {}{}: {}",
             path.display(),
@@ -289,6 +294,19 @@ pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
 mod tests {
     use super::*;
     use clap::Parser;
+
+    proptest::proptest! {
+        /// Any config file text: settings or an error naming the file, never a
+        /// panic.
+        #[test]
+        fn any_config_file_is_settings_or_an_error(
+            text in "(\\PC|[\\[\\]\"=\n]|voice|speed|workers|device|format){0,80}",
+        ) {
+            if let Err(e) = config_from_text(&text, Path::new("c.toml")) {
+                proptest::prop_assert!(e.to_string().contains("c.toml"), "{}", e);
+            }
+        }
+    }
 
     fn args(argv: &[&str]) -> Args {
         let mut full = vec!["kokoro"];
