@@ -104,11 +104,50 @@ impl EspeakFallback {
     }
 }
 
-/// Whether every dictionary is in `data_dir`.
+/// The voice files kept under `lang/`: those of the voices above. espeak-ng
+/// reads every voice file under `lang/` again for each clause it translates
+/// (to find the voice's phoneme replacements), so with all 151 of them an
+/// out-of-lexicon word cost about 7 ms; with these seven, a tenth of that.
+const VOICE_FILES: [&str; 7] = [
+    "gmw/en",
+    "gmw/en-US",
+    "roa/es",
+    "roa/fr",
+    "inc/hi",
+    "roa/it",
+    "roa/pt-BR",
+];
+
+/// Written last into a complete install: its dictionaries, and only the voice
+/// files of [`VOICE_FILES`] (an install without it is replaced).
+const INSTALLED_MARK: &str = ".kokoro-voices-7";
+
+/// Whether every dictionary is in `data_dir`, with the voice files pruned.
 fn complete(data_dir: &Path) -> bool {
-    DICTS
-        .iter()
-        .all(|d| data_dir.join(format!("{d}_dict")).exists())
+    data_dir.join(INSTALLED_MARK).exists()
+        && DICTS
+            .iter()
+            .all(|d| data_dir.join(format!("{d}_dict")).exists())
+}
+
+/// Removes every voice file under `lang` but [`VOICE_FILES`].
+fn prune_voices(lang: &Path) -> std::io::Result<()> {
+    fn walk(root: &Path, dir: &Path) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path)?;
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if !VOICE_FILES.contains(&rel.as_str()) {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    walk(lang, lang)
 }
 
 /// Writes the data into a fresh directory beside `data_dir` and renames it into
@@ -123,6 +162,8 @@ fn install_atomically(data_dir: &Path) -> std::io::Result<()> {
     ));
     let _ = std::fs::remove_dir_all(&staging);
     espeak_ng::install_bundled_languages(&staging, &DICTS)?;
+    prune_voices(&staging.join("lang"))?;
+    std::fs::write(staging.join(INSTALLED_MARK), b"")?;
     if data_dir.exists() && !complete(data_dir) {
         // An older, smaller install: move it aside (a reader that has it open
         // keeps its files) and put the complete one in its place.
@@ -361,5 +402,67 @@ mod tests {
             .expect("espeak reads any word");
         assert!(ps.contains('z'), "{ps}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_pruned_voices_read_as_all_of_them_do() {
+        let base = std::env::temp_dir().join(format!("kokoro-espeak-prune-{}", std::process::id()));
+        let (pruned_dir, full_dir) = (base.join("pruned"), base.join("full"));
+        let pruned = EspeakFallback::install(&pruned_dir).expect("espeak data installs");
+        espeak_ng::install_bundled_languages(&full_dir, &DICTS).expect("espeak data installs");
+        let files = |d: &Path| {
+            let mut n = 0;
+            let mut stack = vec![d.join("lang")];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(dir).unwrap().flatten() {
+                    if e.path().is_dir() {
+                        stack.push(e.path());
+                    } else {
+                        n += 1;
+                    }
+                }
+            }
+            n
+        };
+        assert_eq!(files(&pruned_dir), VOICE_FILES.len());
+        assert!(files(&full_dir) > 100);
+        let translator = |voice: &str| Translator::new(voice, Some(&full_dir)).unwrap();
+        let (us, gb) = (translator("en-us"), translator("en"));
+        for word in [
+            "zorblax",
+            "Tolkien",
+            "Nguyen",
+            "kubectl",
+            "hyperparameter",
+            "Wrocław",
+        ] {
+            for (lang, full) in [(Lang::EnUs, &us), (Lang::EnGb, &gb)] {
+                let all = full.text_to_ipa(word).unwrap();
+                let british = lang == Lang::EnGb;
+                let all = espeak_to_misaki(&all, british)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                assert_eq!(pruned.phonemize(word, lang), Some(all), "{word} {lang:?}");
+            }
+        }
+        for (lang, voice, text) in [
+            (Lang::Es, "es", "El perro come en la casa."),
+            (Lang::Fr, "fr-fr", "Le chien mange à la maison."),
+            (Lang::Hi, "hi", "नमस्ते दुनिया"),
+            (Lang::It, "it", "Il cane mangia a casa."),
+            (Lang::PtBr, "pt-br", "O cachorro come em casa."),
+        ] {
+            let all = espeak_to_kokoro(&translator(voice).text_to_ipa(text).unwrap());
+            let ours = pruned.phonemize_text(text, lang).unwrap();
+            // Ours keeps the punctuation espeak-ng drops: compare the words.
+            let strip = |s: &str| {
+                s.chars()
+                    .filter(|c| c.is_alphabetic() || "ˈˌː".contains(*c))
+                    .collect::<String>()
+            };
+            assert_eq!(strip(&ours), strip(&all), "{voice}");
+        }
+        let _ = std::fs::remove_dir_all(base);
     }
 }
