@@ -36,6 +36,7 @@ struct Rules {
     plus_minus: Regex,
     minus_plus: Regex,
     lone_hyphen: Regex,
+    bracket_run: Regex,
 }
 
 fn rules() -> &'static Rules {
@@ -68,6 +69,7 @@ fn rules() -> &'static Rules {
         plus_minus: re(r"(^|\s)(\+\s+(?:and|or|&)\s+)-($|[\s,.;:!?)])|(?:\+/-|±)\s*"),
         minus_plus: re(r"(^|\s)-(\s+(?:and|or|&)\s+\+)($|[\s,.;:!?)])"),
         lone_hyphen: re(r"(^|\s)-($|\s)"),
+        bracket_run: re(r"\({2,}|\){2,}|\[{2,}|\]{2,}|\{{2,}|\}{2,}"),
     })
 }
 
@@ -250,6 +252,10 @@ fn for_speech_mapped(text: Mapped, british: bool) -> Mapped {
             s = s.rewrite(edits);
         }
     };
+    // A run of one bracket, "((((": one is said as much (a pause, a change of
+    // tone), and the G2P's tokenizer takes time that grows with the square
+    // of such a run.
+    apply(&r.bracket_run, &|c| c[0][..1].to_string());
     // Web and e-mail addresses, as they are read aloud: "example dot com
     // slash docs", "info at example dot org", acronyms spelled ("A P I").
     apply(&r.email, &|c| {
@@ -653,6 +659,7 @@ mod tests {
             "the + and minus keys, minus or +, plus or minus 5, plus or minus 2",
         );
         check("four - five, -5 and a-b", "four — five, -5 and a-b");
+        check("((((x)))) [[y]] {{z}} (a) ([b])", "(x) [y] {z} (a) ([b])");
         check("Rule: ===== end", "Rule: end");
         check(
             "See https://www.example.com/docs/API now.",
