@@ -17,6 +17,10 @@ use super::{text_chapters, Chapter, Document, DocumentError};
 /// has some tens of thousands.
 pub(crate) const MAX_PDF_OBJECTS: usize = 250_000;
 
+/// The most bytes a PDF's Flate streams may inflate to, all together (as an
+/// EPUB's entries): a 1 MB file of one compressed page held 2.1 GiB.
+pub(crate) const MAX_PDF_INFLATED: u64 = 256 << 20;
+
 pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
     let too_many = |at: usize| DocumentError::Bound {
         format: "pdf",
@@ -42,6 +46,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
             "it is encrypted, and cannot be read without its password".into(),
         ));
     }
+    check_inflated(&pdf, bytes.len())?;
     // pdf-extract panics on some malformed files: a panic is a bad file here.
     // Unwind safe: the document is only read, and on a panic it is dropped
     // unused.
@@ -81,6 +86,42 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         text_chapters(&clean(&pages.join("\n")))
     };
     Ok(Document { chapters, warnings })
+}
+
+/// Inflates every Flate stream into nothing, up to [`MAX_PDF_INFLATED`] in
+/// all, before the extractor inflates them for real. (Object streams are
+/// inflated by the parser as it loads; their objects are bounded by
+/// [`MAX_PDF_OBJECTS`].)
+fn check_inflated(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError> {
+    use std::io::Read;
+    let mut total = 0u64;
+    for object in pdf.objects.values() {
+        let Ok(stream) = object.as_stream() else {
+            continue;
+        };
+        let flate = match stream.dict.get(b"Filter") {
+            Ok(lopdf::Object::Name(n)) => n == b"FlateDecode",
+            Ok(lopdf::Object::Array(a)) => a
+                .iter()
+                .any(|f| matches!(f, lopdf::Object::Name(n) if n == b"FlateDecode")),
+            _ => false,
+        };
+        if !flate {
+            continue;
+        }
+        let left = MAX_PDF_INFLATED - total;
+        let mut inflated = flate2::read::ZlibDecoder::new(&stream.content[..]).take(left + 1);
+        // A stream that does not inflate is the extractor's to report.
+        total += std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0);
+        if total > MAX_PDF_INFLATED {
+            return Err(DocumentError::Bound {
+                format: "pdf",
+                bound: format!("streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
+                at,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The text of each page, in one pass over the page tree. (pdf-extract's own
@@ -470,6 +511,34 @@ mod tests {
             err.to_string().contains("more than 250000 objects"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_compressed_bomb_is_refused_naming_the_bound() {
+        use lopdf::dictionary;
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(b"BT /F1 12 Tf 72 720 Td (Hi) Tj ET\n").unwrap();
+        for _ in 0..(MAX_PDF_INFLATED >> 20) + 1 {
+            z.write_all(&[b' '; 1 << 20]).unwrap();
+        }
+        let content = z.finish().unwrap();
+        let mut doc = lopdf::Document::with_version("1.5");
+        let id = doc.add_object(lopdf::Stream::new(
+            dictionary! { "Filter" => "FlateDecode" },
+            content,
+        ));
+        let page = doc.add_object(dictionary! { "Type" => "Page", "Contents" => id });
+        let pages = doc.add_object(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+        });
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+        doc.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
+        let err = read(&bytes).unwrap_err();
+        assert!(err.to_string().contains("inflate to more than"), "{err}");
     }
 
     #[test]
