@@ -36,8 +36,25 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
             }
         }
     }
-    let mut pdf =
-        lopdf::Document::load_mem(bytes).map_err(|e| DocumentError::Pdf(e.to_string()))?;
+    // Object streams are inflated by the parser as it loads: each is checked
+    // first, against the same bound as the other streams. (The parser calls
+    // the filter on this thread: lopdf's `rayon` feature is off here and in
+    // pdf-extract; `an_object_stream_bomb_is_refused` would fail with it.)
+    OBJECT_STREAMS_LEFT.set(MAX_PDF_INFLATED);
+    OBJECT_STREAMS_OVER.set(false);
+    let options = lopdf::LoadOptions {
+        filter: Some(bound_object_streams),
+        ..Default::default()
+    };
+    let mut pdf = lopdf::Document::load_mem_with_options(bytes, options)
+        .map_err(|e| DocumentError::Pdf(e.to_string()))?;
+    if OBJECT_STREAMS_OVER.get() {
+        return Err(DocumentError::Bound {
+            format: "pdf",
+            bound: format!("object streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
+            at: bytes.len(),
+        });
+    }
     if pdf.objects.len() > MAX_PDF_OBJECTS {
         return Err(too_many(bytes.len()));
     }
@@ -88,31 +105,64 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
     Ok(Document { chapters, warnings })
 }
 
-/// Inflates every Flate stream into nothing, up to [`MAX_PDF_INFLATED`] in
-/// all, before the extractor inflates them for real. (Object streams are
-/// inflated by the parser as it loads; their objects are bounded by
-/// [`MAX_PDF_OBJECTS`].)
-fn check_inflated(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError> {
+thread_local! {
+    /// What the object streams of the PDF being loaded on this thread may
+    /// still inflate to (the parser's filter is a plain function).
+    static OBJECT_STREAMS_LEFT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether one of them went past it.
+    static OBJECT_STREAMS_OVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The parser's filter: an object stream past what is left of the bound is
+/// dropped (and noted) before the parser inflates it.
+fn bound_object_streams(
+    id: (u32, u16),
+    object: &mut lopdf::Object,
+) -> Option<((u32, u16), lopdf::Object)> {
+    if let Ok(stream) = object.as_stream() {
+        if stream.dict.has_type(b"ObjStm") {
+            let left = OBJECT_STREAMS_LEFT.get();
+            let n = inflated_len(stream, left);
+            if n > left {
+                OBJECT_STREAMS_OVER.set(true);
+                *object = lopdf::Object::Null;
+            } else {
+                OBJECT_STREAMS_LEFT.set(left - n);
+            }
+        }
+    }
+    // The parser keeps `object` itself; what is returned only says "keep".
+    Some((id, lopdf::Object::Null))
+}
+
+/// How many bytes a stream inflates to, counting no further than `limit + 1`
+/// (0 when it is not a Flate stream, or does not inflate).
+fn inflated_len(stream: &lopdf::Stream, limit: u64) -> u64 {
     use std::io::Read;
+    let flate = match stream.dict.get(b"Filter") {
+        Ok(lopdf::Object::Name(n)) => n == b"FlateDecode",
+        Ok(lopdf::Object::Array(a)) => a
+            .iter()
+            .any(|f| matches!(f, lopdf::Object::Name(n) if n == b"FlateDecode")),
+        _ => false,
+    };
+    if !flate {
+        return 0;
+    }
+    let mut inflated = flate2::read::ZlibDecoder::new(&stream.content[..]).take(limit + 1);
+    // A stream that does not inflate is the extractor's to report.
+    std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0)
+}
+
+/// Inflates every Flate stream into nothing, up to [`MAX_PDF_INFLATED`] in
+/// all, before the extractor inflates them for real.
+fn check_inflated(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError> {
     let mut total = 0u64;
     for object in pdf.objects.values() {
         let Ok(stream) = object.as_stream() else {
             continue;
         };
-        let flate = match stream.dict.get(b"Filter") {
-            Ok(lopdf::Object::Name(n)) => n == b"FlateDecode",
-            Ok(lopdf::Object::Array(a)) => a
-                .iter()
-                .any(|f| matches!(f, lopdf::Object::Name(n) if n == b"FlateDecode")),
-            _ => false,
-        };
-        if !flate {
-            continue;
-        }
-        let left = MAX_PDF_INFLATED - total;
-        let mut inflated = flate2::read::ZlibDecoder::new(&stream.content[..]).take(left + 1);
-        // A stream that does not inflate is the extractor's to report.
-        total += std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0);
+        total += inflated_len(stream, MAX_PDF_INFLATED - total);
         if total > MAX_PDF_INFLATED {
             return Err(DocumentError::Bound {
                 format: "pdf",
@@ -539,6 +589,44 @@ mod tests {
         assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
         let err = read(&bytes).unwrap_err();
         assert!(err.to_string().contains("inflate to more than"), "{err}");
+    }
+
+    #[test]
+    fn an_object_stream_bomb_is_refused() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(b"6 0 ").unwrap();
+        for _ in 0..(MAX_PDF_INFLATED >> 20) + 1 {
+            z.write_all(&[b' '; 1 << 20]).unwrap();
+        }
+        z.write_all(b"<< /Type /Catalog >>").unwrap();
+        let content = z.finish().unwrap();
+        let mut pdf = b"%PDF-1.5\n".to_vec();
+        let offset = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "5 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+                content.len()
+            )
+            .as_bytes(),
+        );
+        pdf.extend_from_slice(&content);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n");
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "xref\n0 6\n0000000000 65535 f \n0000000000 65535 f \n0000000000 65535 f \n\
+                 0000000000 65535 f \n0000000000 65535 f \n{offset:010} 00000 n \n\
+                 trailer\n<< /Size 6 /Root 6 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        let err = read(&pdf).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("object streams that inflate to more than"),
+            "{err}"
+        );
     }
 
     #[test]
