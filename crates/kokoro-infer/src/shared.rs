@@ -9,9 +9,12 @@
 //! commit 674afbe: "InferenceSession::Run() is guaranteed to be thread-safe
 //! meaning multiple threads can call this function concurrently"; its own
 //! test `test_ort_one_session_multiple_threads.cc` does exactly that). The
-//! guarantee is the CPU execution provider's, which is the only provider this
-//! crate configures; a provider that does not promise it must use a
-//! [`crate::KokoroSession`] per worker instead.
+//! guarantee is the CPU execution provider's. For another provider (CUDA
+//! here) a `SharedSession` is opened with [`SharedSession::open_lent`]: it
+//! then holds one ONNX Runtime session per call in flight and lends each to
+//! one call at a time, so no session is ever run by two threads at once (on
+//! CUDA this is also what lets calls overlap: a session has one compute
+//! stream, and calls sharing it run one after the other).
 //!
 //! `ort` makes `Session::run` take `&mut self` out of caution, so this module
 //! calls the C API's `Run` itself, with what ONNX Runtime asks of concurrent
@@ -29,7 +32,7 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 use std::ptr;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
@@ -48,7 +51,10 @@ pub struct SharedSession {
 }
 
 struct Inner {
-    session: Session,
+    /// One session shared by every call, or (lent) one per call in flight.
+    sessions: Vec<Session>,
+    /// With several sessions: which are free, each lent to one call at a time.
+    lent: Option<Lender>,
     /// Input names (ids, style, speed) and the audio output's name.
     inputs: [CString; 3],
     output: CString,
@@ -66,10 +72,78 @@ impl std::fmt::Debug for SharedSession {
     }
 }
 
+/// The free sessions of a lent [`SharedSession`], and a wait for one.
+struct Lender {
+    free: Mutex<Vec<usize>>,
+    returned: Condvar,
+}
+
+impl Lender {
+    /// A free session's index, waiting for one if none is.
+    fn take(&self) -> Lent<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(i) = free.pop() {
+                return Lent {
+                    lender: self,
+                    index: i,
+                };
+            }
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A session lent to one call, given back when dropped.
+struct Lent<'a> {
+    lender: &'a Lender,
+    index: usize,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.lender
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.index);
+        self.lender.returned.notify_one();
+    }
+}
+
 impl SharedSession {
     /// Opens `model` with `options` (the intra-op threads are each call's).
     pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
         Self::from_built(build(model, options)?, model, options)
+    }
+
+    /// Opens `sessions` sessions of `model`, each lent to one call at a time:
+    /// for a provider that does not promise concurrent runs on one session
+    /// (CUDA), and on a GPU, where each session's own stream lets calls
+    /// overlap. Audio is the same as from one session.
+    pub fn open_lent(model: &Path, options: SessionOptions, sessions: usize) -> Result<Self> {
+        let mut first = Self::open(model, options)?;
+        let inner = Arc::get_mut(&mut first.inner).ok_or_else(|| Error::ModelLoad {
+            path: model.to_path_buf(),
+            reason: "a session just opened is shared".into(),
+        })?;
+        for _ in 1..sessions.max(1) {
+            inner.sessions.push(build(model, options)?.0);
+        }
+        let n = inner.sessions.len();
+        inner.lent = Some(Lender {
+            free: Mutex::new((0..n).rev().collect()),
+            returned: Condvar::new(),
+        });
+        Ok(first)
+    }
+
+    /// How many ONNX Runtime sessions this holds (one unless lent).
+    pub fn sessions(&self) -> usize {
+        self.inner.sessions.len()
     }
 
     fn from_built(
@@ -102,7 +176,8 @@ impl SharedSession {
                 ],
                 output: cstring(&output)?,
                 durations,
-                session,
+                sessions: vec![session],
+                lent: None,
                 options,
                 model: model.to_path_buf(),
             }),
@@ -195,15 +270,19 @@ impl Synthesize for SharedHandle {
             output_names.push(d.as_ptr());
         }
         let mut outputs: [*mut ort::sys::OrtValue; 2] = [ptr::null_mut(); 2];
+        // The one session, or a session lent to this call alone.
+        let lent = self.inner.lent.as_ref().map(Lender::take);
+        let session = &self.inner.sessions[lent.as_ref().map_or(0, |l| l.index)];
         let api = ort::api();
         // SAFETY: see the module's safety argument. Every pointer is valid for
-        // the call: the session lives in `inner` (kept by this handle), the run
+        // the call: the session lives in `inner` (kept by this handle; when
+        // lent, `lent` keeps it this call's alone until the end), the run
         // options are this handle's own, the inputs and names live until the
         // end of this function, and `outputs` has room for the values asked
         // for, which we then own.
         let status = unsafe {
             (api.Run)(
-                self.inner.session.ptr().cast_mut(),
+                session.ptr().cast_mut(),
                 self.run_options.ptr(),
                 input_names.as_ptr(),
                 inputs.as_ptr(),

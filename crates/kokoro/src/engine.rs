@@ -420,6 +420,13 @@ impl Tts {
             // ONNX Runtime's optimized graph, kept in the cache: later starts
             // skip the optimizations (see SharedSession::open_cached).
             let session = match config.assets.cache() {
+                // On CUDA, a session per call in flight, each lent to one call
+                // at a time: ONNX Runtime promises concurrent runs of one
+                // session for the CPU provider only, and a session has one CUDA
+                // compute stream, so calls sharing one would run one after the
+                // other on the GPU (a maintainer's answer in
+                // microsoft/onnxruntime issue 12049). GPU memory is plentiful.
+                _ if cuda => SharedSession::open_lent(&model, options, layout.workers)?,
                 Ok(cache) => {
                     let optimized = cache.optimized_model(&model);
                     crate::assets::check_derived(&optimized);
@@ -431,7 +438,13 @@ impl Tts {
             };
             let gate = Arc::new(Gate::new(layout.workers));
             let scheduler = build_gated(layout, &session, &gate)?;
-            let described = format!("{}, one shared session", scheduler.describe());
+            let described = match session.sessions() {
+                1 => format!("{}, one shared session", scheduler.describe()),
+                n => format!(
+                    "{}, {n} sessions, each lent to one call at a time",
+                    scheduler.describe()
+                ),
+            };
             let sessions = Sessions::Shared {
                 session,
                 gate,

@@ -33,10 +33,10 @@ impl Workers {
         self.layout_for(cores(), mem_available())
     }
 
-    /// The layout on a GPU: calls in flight on one shared session (the export
-    /// is batch-1, so a GPU is kept busy by concurrency), one CPU thread each.
-    /// [`GPU_CALLS_IN_FLIGHT`] unless `max_workers` says otherwise; not yet
-    /// measured on a GPU.
+    /// The layout on a GPU: calls in flight, each on a session (and so a CUDA
+    /// stream) lent to it alone (the export is batch-1, so a GPU is kept busy
+    /// by concurrency), one CPU thread each. [`GPU_CALLS_IN_FLIGHT`] unless
+    /// `max_workers` says otherwise; not yet measured on a GPU.
     pub fn gpu_layout(&self) -> Layout {
         Layout {
             workers: self.max_workers.unwrap_or(GPU_CALLS_IN_FLIGHT).max(1),

@@ -343,30 +343,33 @@ fn a_shared_session_called_from_many_threads_gives_each_caller_its_own_audio() {
         .iter()
         .map(|c| own.synthesize(c, voice.style_for(c.len()), 1.0).unwrap())
         .collect();
-    let shared = SharedSession::open(
-        &assets().model,
-        SessionOptions {
-            intra_threads: 1,
-            ..SessionOptions::default()
-        },
-    )
-    .unwrap();
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let mut handle = shared.handle().unwrap();
-            let (cases, expected, voice) = (&cases, &expected, &voice);
-            s.spawn(move || {
-                // Each thread its own order: t, t + 3, t + 6, ... modulo 8.
-                for k in 0..cases.len() {
-                    let i = (t + 3 * k) % cases.len();
-                    let got = handle
-                        .synthesize(&cases[i], voice.style_for(cases[i].len()), 1.0)
-                        .unwrap();
-                    assert!(got == expected[i], "thread {t}, case {i}: audio differs");
-                }
-            });
-        }
-    });
+    let options = SessionOptions {
+        intra_threads: 1,
+        ..SessionOptions::default()
+    };
+    let shared = SharedSession::open(&assets().model, options).unwrap();
+    // Two sessions lent to one call at a time (the GPU's way, here on the
+    // CPU): four threads wait their turns, and the audio is the same.
+    let lent = SharedSession::open_lent(&assets().model, options, 2).unwrap();
+    assert_eq!((shared.sessions(), lent.sessions()), (1, 2));
+    for session in [&lent, &shared] {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let mut handle = session.handle().unwrap();
+                let (cases, expected, voice) = (&cases, &expected, &voice);
+                s.spawn(move || {
+                    // Each thread its own order: t, t + 3, t + 6, ... modulo 8.
+                    for k in 0..cases.len() {
+                        let i = (t + 3 * k) % cases.len();
+                        let got = handle
+                            .synthesize(&cases[i], voice.style_for(cases[i].len()), 1.0)
+                            .unwrap();
+                        assert!(got == expected[i], "thread {t}, case {i}: audio differs");
+                    }
+                });
+            }
+        });
+    }
     // Bad input is an error through the shared path too, not a crash.
     let mut handle = shared.handle().unwrap();
     assert!(matches!(
