@@ -46,8 +46,12 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         filter: Some(bound_object_streams),
         ..Default::default()
     };
-    let mut pdf = lopdf::Document::load_mem_with_options(bytes, options)
-        .map_err(|e| DocumentError::Pdf(e.to_string()))?;
+    // The parser and the extractor panic on some malformed files (the fuzzer
+    // finds them): a panic is a bad file here, or a part of one not read.
+    let mut pdf =
+        std::panic::catch_unwind(|| lopdf::Document::load_mem_with_options(bytes, options))
+            .map_err(|_| DocumentError::Pdf("it cannot be parsed".into()))?
+            .map_err(|e| DocumentError::Pdf(e.to_string()))?;
     if OBJECT_STREAMS_OVER.get() {
         return Err(DocumentError::Bound {
             format: "pdf",
@@ -64,7 +68,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         ));
     }
     check_inflated(&pdf, bytes.len())?;
-    // pdf-extract panics on some malformed files: a panic is a bad file here.
+    check_parents(&pdf, bytes.len())?;
     // Unwind safe: the document is only read, and on a panic it is dropped
     // unused.
     let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| text_by_pages(&pdf)))
@@ -82,7 +86,16 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         ));
     }
     let pages = drop_running_lines(&pages);
-    let outline = outline(&pdf, pages.len());
+    // Unwind safe as the extraction above.
+    let outline =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outline(&pdf, pages.len())))
+        {
+            Ok(outline) => outline,
+            Err(_) => {
+                warnings.push("its outline cannot be read; chapters are found in the text".into());
+                Vec::new()
+            }
+        };
     let chapters = if outline.len() >= 2 {
         let mut chapters = Vec::new();
         if outline[0].1 > 0 {
@@ -170,6 +183,36 @@ fn check_inflated(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError>
                 at,
             });
         }
+    }
+    Ok(())
+}
+
+/// Refuses a page whose chain of `/Parent`s loops: the extractor climbs it
+/// for inherited resources without end (a PDF of five objects held it
+/// forever). Each node is climbed from once: linear in the tree.
+fn check_parents(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError> {
+    let mut rooted: std::collections::HashSet<lopdf::ObjectId> = Default::default();
+    for page in pdf.get_pages().into_values() {
+        let mut path = std::collections::HashSet::new();
+        let mut node = Some(page);
+        while let Some(id) = node {
+            if rooted.contains(&id) {
+                break;
+            }
+            if !path.insert(id) {
+                return Err(DocumentError::Bound {
+                    format: "pdf",
+                    bound: format!("a page tree that loops (object {} {})", id.0, id.1),
+                    at,
+                });
+            }
+            node = pdf
+                .get_dictionary(id)
+                .ok()
+                .and_then(|d| d.get(b"Parent").ok())
+                .and_then(|p| p.as_reference().ok());
+        }
+        rooted.extend(path);
     }
     Ok(())
 }
@@ -627,6 +670,34 @@ mod tests {
                 .contains("object streams that inflate to more than"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_page_tree_that_loops_is_refused() {
+        // The page tree's root names the page as its parent: before, the
+        // extractor climbed the loop for ever.
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 /Parent 3 0 R >>",
+            "<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>",
+            "<< /Length 35 >>\nstream\nBT /F1 12 Tf 72 720 Td (Hi) Tj ET\nendstream",
+        ];
+        let mut pdf = String::from("%PDF-1.4\n");
+        let mut offsets = Vec::new();
+        for (k, body) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.push_str(&format!("{} 0 obj\n{body}\nendobj\n", k + 1));
+        }
+        let xref = pdf.len();
+        pdf.push_str("xref\n0 5\n0000000000 65535 f \n");
+        for o in offsets {
+            pdf.push_str(&format!("{o:010} 00000 n \n"));
+        }
+        pdf.push_str(&format!(
+            "trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+        ));
+        let err = read(pdf.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("a page tree that loops"), "{err}");
     }
 
     #[test]
