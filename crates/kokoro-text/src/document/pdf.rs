@@ -606,16 +606,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_compressed_bomb_is_refused_naming_the_bound() {
-        use lopdf::dictionary;
+    /// `head`, a MiB of spaces more than [`MAX_PDF_INFLATED`], then `tail`,
+    /// deflated: a small stream that inflates past the bound.
+    fn deflated_past_the_bound(head: &[u8], tail: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-        z.write_all(b"BT /F1 12 Tf 72 720 Td (Hi) Tj ET\n").unwrap();
+        z.write_all(head).unwrap();
         for _ in 0..(MAX_PDF_INFLATED >> 20) + 1 {
             z.write_all(&[b' '; 1 << 20]).unwrap();
         }
-        let content = z.finish().unwrap();
+        z.write_all(tail).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn a_compressed_bomb_is_refused_naming_the_bound() {
+        use lopdf::dictionary;
+        let content = deflated_past_the_bound(b"BT /F1 12 Tf 72 720 Td (Hi) Tj ET\n", b"");
         let mut doc = lopdf::Document::with_version("1.5");
         let id = doc.add_object(lopdf::Stream::new(
             dictionary! { "Filter" => "FlateDecode" },
@@ -636,14 +643,7 @@ mod tests {
 
     #[test]
     fn an_object_stream_bomb_is_refused() {
-        use std::io::Write;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-        z.write_all(b"6 0 ").unwrap();
-        for _ in 0..(MAX_PDF_INFLATED >> 20) + 1 {
-            z.write_all(&[b' '; 1 << 20]).unwrap();
-        }
-        z.write_all(b"<< /Type /Catalog >>").unwrap();
-        let content = z.finish().unwrap();
+        let content = deflated_past_the_bound(b"6 0 ", b"<< /Type /Catalog >>");
         let mut pdf = b"%PDF-1.5\n".to_vec();
         let offset = pdf.len();
         pdf.extend_from_slice(
