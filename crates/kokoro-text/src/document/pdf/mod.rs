@@ -10,65 +10,12 @@ use regex::Regex;
 
 use super::{text_chapters, Chapter, Document, DocumentError};
 
-/// The most objects a PDF may hold, counted before it is parsed (the
-/// headers of its indirect objects) and after (with those inside object
-/// streams). The parser keeps about 2 KiB per object: a 100 MiB file of a
-/// million empty page-tree nodes took 2.1 GiB. A book of a thousand pages
-/// has some tens of thousands.
-pub(crate) const MAX_PDF_OBJECTS: usize = 250_000;
-
-/// The most bytes a PDF's Flate streams may inflate to, all together (as an
-/// EPUB's entries): a 1 MB file of one compressed page held 2.1 GiB.
-pub(crate) const MAX_PDF_INFLATED: u64 = 256 << 20;
+mod bounds;
+mod outline;
 
 pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
-    let too_many = |at: usize| DocumentError::Bound {
-        format: "pdf",
-        bound: format!("more than {MAX_PDF_OBJECTS} objects"),
-        at,
-    };
-    let mut headers = 0usize;
-    for (at, w) in bytes.windows(4).enumerate() {
-        if w == b" obj" {
-            headers += 1;
-            if headers > MAX_PDF_OBJECTS {
-                return Err(too_many(at));
-            }
-        }
-    }
-    // Object streams are inflated by the parser as it loads: each is checked
-    // first, against the same bound as the other streams. (The parser calls
-    // the filter on this thread: lopdf's `rayon` feature is off here and in
-    // pdf-extract; `an_object_stream_bomb_is_refused` would fail with it.)
-    OBJECT_STREAMS_LEFT.set(MAX_PDF_INFLATED);
-    OBJECT_STREAMS_OVER.set(false);
-    let options = lopdf::LoadOptions {
-        filter: Some(bound_object_streams),
-        ..Default::default()
-    };
-    // The parser and the extractor panic on some malformed files (the fuzzer
-    // finds them): a panic is a bad file here, or a part of one not read.
-    let mut pdf =
-        std::panic::catch_unwind(|| lopdf::Document::load_mem_with_options(bytes, options))
-            .map_err(|_| DocumentError::Pdf("it cannot be parsed".into()))?
-            .map_err(|e| DocumentError::Pdf(e.to_string()))?;
-    if OBJECT_STREAMS_OVER.get() {
-        return Err(DocumentError::Bound {
-            format: "pdf",
-            bound: format!("object streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
-            at: bytes.len(),
-        });
-    }
-    if pdf.objects.len() > MAX_PDF_OBJECTS {
-        return Err(too_many(bytes.len()));
-    }
-    if pdf.is_encrypted() && pdf.decrypt("").is_err() {
-        return Err(DocumentError::Pdf(
-            "it is encrypted, and cannot be read without its password".into(),
-        ));
-    }
-    check_inflated(&pdf, bytes.len())?;
-    check_parents(&pdf, bytes.len())?;
+    let pdf = bounds::load(bytes)?;
+    bounds::check(&pdf, bytes.len())?;
     // Unwind safe: the document is only read, and on a panic it is dropped
     // unused.
     let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| text_by_pages(&pdf)))
@@ -87,15 +34,15 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
     }
     let pages = drop_running_lines(&pages);
     // Unwind safe as the extraction above.
-    let outline =
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outline(&pdf, pages.len())))
-        {
-            Ok(outline) => outline,
-            Err(_) => {
-                warnings.push("its outline cannot be read; chapters are found in the text".into());
-                Vec::new()
-            }
-        };
+    let outline = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        outline::top_entries(&pdf, pages.len())
+    })) {
+        Ok(outline) => outline,
+        Err(_) => {
+            warnings.push("its outline cannot be read; chapters are found in the text".into());
+            Vec::new()
+        }
+    };
     let chapters = if outline.len() >= 2 {
         let mut chapters = Vec::new();
         if outline[0].1 > 0 {
@@ -116,105 +63,6 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
         text_chapters(&clean(&pages.join("\n")))
     };
     Ok(Document { chapters, warnings })
-}
-
-thread_local! {
-    /// What the object streams of the PDF being loaded on this thread may
-    /// still inflate to (the parser's filter is a plain function).
-    static OBJECT_STREAMS_LEFT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// Whether one of them went past it.
-    static OBJECT_STREAMS_OVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The parser's filter: an object stream past what is left of the bound is
-/// dropped (and noted) before the parser inflates it.
-fn bound_object_streams(
-    id: (u32, u16),
-    object: &mut lopdf::Object,
-) -> Option<((u32, u16), lopdf::Object)> {
-    if let Ok(stream) = object.as_stream() {
-        if stream.dict.has_type(b"ObjStm") {
-            let left = OBJECT_STREAMS_LEFT.get();
-            let n = inflated_len(stream, left);
-            if n > left {
-                OBJECT_STREAMS_OVER.set(true);
-                *object = lopdf::Object::Null;
-            } else {
-                OBJECT_STREAMS_LEFT.set(left - n);
-            }
-        }
-    }
-    // The parser keeps `object` itself; what is returned only says "keep".
-    Some((id, lopdf::Object::Null))
-}
-
-/// How many bytes a stream inflates to, counting no further than `limit + 1`
-/// (0 when it is not a Flate stream, or does not inflate).
-fn inflated_len(stream: &lopdf::Stream, limit: u64) -> u64 {
-    use std::io::Read;
-    let flate = match stream.dict.get(b"Filter") {
-        Ok(lopdf::Object::Name(n)) => n == b"FlateDecode",
-        Ok(lopdf::Object::Array(a)) => a
-            .iter()
-            .any(|f| matches!(f, lopdf::Object::Name(n) if n == b"FlateDecode")),
-        _ => false,
-    };
-    if !flate {
-        return 0;
-    }
-    let mut inflated = flate2::read::ZlibDecoder::new(&stream.content[..]).take(limit + 1);
-    // A stream that does not inflate is the extractor's to report.
-    std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0)
-}
-
-/// Inflates every Flate stream into nothing, up to [`MAX_PDF_INFLATED`] in
-/// all, before the extractor inflates them for real.
-fn check_inflated(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError> {
-    let mut total = 0u64;
-    for object in pdf.objects.values() {
-        let Ok(stream) = object.as_stream() else {
-            continue;
-        };
-        total += inflated_len(stream, MAX_PDF_INFLATED - total);
-        if total > MAX_PDF_INFLATED {
-            return Err(DocumentError::Bound {
-                format: "pdf",
-                bound: format!("streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
-                at,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a page whose chain of `/Parent`s loops: the extractor climbs it
-/// for inherited resources without end (a PDF of five objects held it
-/// forever). Each node is climbed from once: linear in the tree.
-fn check_parents(pdf: &lopdf::Document, at: usize) -> Result<(), DocumentError> {
-    let mut rooted: std::collections::HashSet<lopdf::ObjectId> = Default::default();
-    for page in pdf.get_pages().into_values() {
-        let mut path = std::collections::HashSet::new();
-        let mut node = Some(page);
-        while let Some(id) = node {
-            if rooted.contains(&id) {
-                break;
-            }
-            if !path.insert(id) {
-                return Err(DocumentError::Bound {
-                    format: "pdf",
-                    bound: format!("a page tree that loops (object {} {})", id.0, id.1),
-                    at,
-                });
-            }
-            node = pdf
-                .get_dictionary(id)
-                .ok()
-                .and_then(|d| d.get(b"Parent").ok())
-                .and_then(|p| p.as_reference().ok());
-        }
-        rooted.extend(path);
-    }
-    Ok(())
 }
 
 /// The text of each page, in one pass over the page tree. (pdf-extract's own
@@ -296,26 +144,6 @@ impl pdf_extract::OutputDev for ByPage {
     fn end_line(&mut self) -> Result<(), pdf_extract::OutputError> {
         self.page().end_line()
     }
-}
-
-/// Top-level outline entries as `(title, first page index)`, in page order,
-/// at most one per page.
-fn outline(pdf: &lopdf::Document, pages: usize) -> Vec<(String, usize)> {
-    let Ok(toc) = pdf.get_toc() else {
-        return Vec::new();
-    };
-    let Some(top) = toc.toc.iter().map(|t| t.level).min() else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, usize)> = toc
-        .toc
-        .iter()
-        .filter(|t| t.level == top && t.page >= 1 && t.page <= pages)
-        .map(|t| (super::collapse(&t.title), t.page - 1))
-        .collect();
-    out.sort_by_key(|o| o.1);
-    out.dedup_by_key(|o| o.1);
-    out
 }
 
 /// Removes lines that repeat at the top or bottom of pages (running headers and
@@ -550,6 +378,47 @@ fn segment(word: &str) -> Option<Vec<&str>> {
     (2..=4).contains(&parts.len()).then_some(parts)
 }
 
+/// A PDF file of `objects` (object `k + 1` is `objects[k]`, the first the
+/// catalog), with its cross-reference table: for tests that need a
+/// structure no writer would make.
+#[cfg(test)]
+pub(super) fn pdf_of(objects: &[&str]) -> Vec<u8> {
+    let mut pdf = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (k, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.push_str(&format!("{} 0 obj\n{body}\nendobj\n", k + 1));
+    }
+    let xref = pdf.len();
+    pdf.push_str(&format!(
+        "xref\n0 {}\n0000000000 65535 f \n",
+        objects.len() + 1
+    ));
+    for o in offsets {
+        pdf.push_str(&format!("{o:010} 00000 n \n"));
+    }
+    pdf.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    pdf.into_bytes()
+}
+
+/// A stream object of `ops`, its dictionary holding `dict` too.
+#[cfg(test)]
+pub(super) fn stream_of(dict: &str, ops: &str) -> String {
+    format!(
+        "<< {dict} /Length {} >>\nstream\n{ops}\nendstream",
+        ops.len()
+    )
+}
+
+/// A content stream object that writes `text` in Helvetica (resource `F1`).
+#[cfg(test)]
+pub(super) fn text_stream(text: &str) -> String {
+    stream_of("", &format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,117 +456,6 @@ mod tests {
             is_page_number("- 12 -") && is_page_number("Page 3 of 10") && is_page_number("xii")
         );
         assert!(!is_page_number("12 angry men"));
-    }
-
-    #[test]
-    fn too_many_objects_are_refused_before_parsing() {
-        let mut pdf = String::from("%PDF-1.4\n");
-        for k in 1..=MAX_PDF_OBJECTS + 1 {
-            pdf.push_str(&format!("{k} 0 obj\nnull\nendobj\n"));
-        }
-        let err = read(pdf.as_bytes()).unwrap_err();
-        assert!(
-            matches!(&err, DocumentError::Bound { format: "pdf", .. }),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("more than 250000 objects"),
-            "{err}"
-        );
-    }
-
-    /// `head`, a MiB of spaces more than [`MAX_PDF_INFLATED`], then `tail`,
-    /// deflated: a small stream that inflates past the bound.
-    fn deflated_past_the_bound(head: &[u8], tail: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-        z.write_all(head).unwrap();
-        for _ in 0..(MAX_PDF_INFLATED >> 20) + 1 {
-            z.write_all(&[b' '; 1 << 20]).unwrap();
-        }
-        z.write_all(tail).unwrap();
-        z.finish().unwrap()
-    }
-
-    #[test]
-    fn a_compressed_bomb_is_refused_naming_the_bound() {
-        use lopdf::dictionary;
-        let content = deflated_past_the_bound(b"BT /F1 12 Tf 72 720 Td (Hi) Tj ET\n", b"");
-        let mut doc = lopdf::Document::with_version("1.5");
-        let id = doc.add_object(lopdf::Stream::new(
-            dictionary! { "Filter" => "FlateDecode" },
-            content,
-        ));
-        let page = doc.add_object(dictionary! { "Type" => "Page", "Contents" => id });
-        let pages = doc.add_object(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
-        });
-        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
-        doc.trailer.set("Root", catalog);
-        let mut bytes = Vec::new();
-        doc.save_to(&mut bytes).unwrap();
-        assert!(bytes.len() < 2 << 20, "{} bytes", bytes.len());
-        let err = read(&bytes).unwrap_err();
-        assert!(err.to_string().contains("inflate to more than"), "{err}");
-    }
-
-    #[test]
-    fn an_object_stream_bomb_is_refused() {
-        let content = deflated_past_the_bound(b"6 0 ", b"<< /Type /Catalog >>");
-        let mut pdf = b"%PDF-1.5\n".to_vec();
-        let offset = pdf.len();
-        pdf.extend_from_slice(
-            format!(
-                "5 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
-                content.len()
-            )
-            .as_bytes(),
-        );
-        pdf.extend_from_slice(&content);
-        pdf.extend_from_slice(b"\nendstream\nendobj\n");
-        let xref = pdf.len();
-        pdf.extend_from_slice(
-            format!(
-                "xref\n0 6\n0000000000 65535 f \n0000000000 65535 f \n0000000000 65535 f \n\
-                 0000000000 65535 f \n0000000000 65535 f \n{offset:010} 00000 n \n\
-                 trailer\n<< /Size 6 /Root 6 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-            )
-            .as_bytes(),
-        );
-        let err = read(&pdf).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("object streams that inflate to more than"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_page_tree_that_loops_is_refused() {
-        // The page tree's root names the page as its parent: before, the
-        // extractor climbed the loop for ever.
-        let objects = [
-            "<< /Type /Catalog /Pages 2 0 R >>",
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 /Parent 3 0 R >>",
-            "<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>",
-            "<< /Length 35 >>\nstream\nBT /F1 12 Tf 72 720 Td (Hi) Tj ET\nendstream",
-        ];
-        let mut pdf = String::from("%PDF-1.4\n");
-        let mut offsets = Vec::new();
-        for (k, body) in objects.iter().enumerate() {
-            offsets.push(pdf.len());
-            pdf.push_str(&format!("{} 0 obj\n{body}\nendobj\n", k + 1));
-        }
-        let xref = pdf.len();
-        pdf.push_str("xref\n0 5\n0000000000 65535 f \n");
-        for o in offsets {
-            pdf.push_str(&format!("{o:010} 00000 n \n"));
-        }
-        pdf.push_str(&format!(
-            "trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-        ));
-        let err = read(pdf.as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("a page tree that loops"), "{err}");
     }
 
     #[test]
