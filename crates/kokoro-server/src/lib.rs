@@ -67,6 +67,11 @@ use tokio::sync::mpsc;
 pub const MAX_BODY: usize = 1 << 20;
 /// Largest document for `/v1/text/extract`: 64 MiB.
 pub const MAX_DOCUMENT: usize = 64 << 20;
+/// Most documents read at once by `/v1/text/extract`, counted from the
+/// moment their body starts to arrive: each may hold its body, the parsed
+/// document and what its streams inflate to (some hundreds of MiB at the
+/// readers' bounds), so more are refused with 429 rather than queued.
+pub const MAX_DOCUMENTS_AT_ONCE: usize = 2;
 /// Longest `input`, in characters.
 pub const MAX_INPUT_CHARS: usize = 100_000;
 
@@ -205,6 +210,8 @@ struct AppState {
     /// Requests in progress, and how many may be.
     in_progress: Arc<AtomicUsize>,
     limit: usize,
+    /// Documents being received or read ([`MAX_DOCUMENTS_AT_ONCE`]).
+    documents: Arc<AtomicUsize>,
     api_key: Option<String>,
     default_voice: String,
     allowed_hosts: Vec<String>,
@@ -375,6 +382,7 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         voice_list,
         in_progress: Arc::new(AtomicUsize::new(0)),
         limit: options.queue + 1,
+        documents: Arc::new(AtomicUsize::new(0)),
         api_key: options.api_key,
         default_voice: options.default_voice,
         allowed_hosts: options.allowed_hosts,
@@ -422,12 +430,31 @@ async fn read_body(
     request: HttpRequest,
     next: Next,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let limit = if parts.uri.path() == "/v1/text/extract" {
-        MAX_DOCUMENT
-    } else {
-        MAX_BODY
-    };
+    let (mut parts, body) = request.into_parts();
+    let document = parts.uri.path() == "/v1/text/extract";
+    // A document's slot is taken before its body is read, and held until it
+    // has been read as text, even by a client gone before then (the reading
+    // holds a share of it).
+    if document {
+        match Admitted::try_new(&state.documents, MAX_DOCUMENTS_AT_ONCE) {
+            Some(slot) => {
+                parts.extensions.insert(DocumentSlot {
+                    _held: Arc::new(slot),
+                });
+            }
+            None => {
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "the server is reading as many documents as it may \
+                         ({MAX_DOCUMENTS_AT_ONCE}); retry shortly"
+                    ),
+                )
+                .into_response()
+            }
+        }
+    }
+    let limit = if document { MAX_DOCUMENT } else { MAX_BODY };
     let seconds = state.body_timeout.as_secs_f64();
     match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => ApiError::new(
@@ -1038,9 +1065,13 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
 
 /// `POST /v1/text/extract`: a document's chapters as text (for the page's
 /// file drop), read as the command reads its input.
-async fn extract(body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+async fn extract(
+    slot: Option<axum::Extension<DocumentSlot>>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let format = kokoro::text::document::InputFormat::sniff(&body);
     let doc = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         kokoro::text::document::read(
             &body,
             format,
@@ -1079,6 +1110,13 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A document's slot ([`MAX_DOCUMENTS_AT_ONCE`]), shared by the request and
+/// the reading of its document: free when both are done.
+#[derive(Clone)]
+struct DocumentSlot {
+    _held: Arc<Admitted>,
 }
 
 /// Work counted as in progress until dropped.

@@ -621,3 +621,67 @@ fn cors_only_for_the_origins_given() {
     );
     assert_eq!(get_models(&open, "https://evil.example"), None);
 }
+
+#[test]
+fn documents_are_read_two_at_a_time_and_more_are_429() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let server = Server::start(ServerOptions::default());
+    let book = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kokoro-text/test_data/book.epub"),
+    )
+    .unwrap();
+    let half = book.len() / 2;
+    // Two documents on their way, half sent: each holds a slot from the
+    // moment its body starts to arrive.
+    let mut coming: Vec<TcpStream> = (0..kokoro_server::MAX_DOCUMENTS_AT_ONCE)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr()).unwrap();
+            write!(
+                s,
+                "POST /v1/text/extract HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+                book.len()
+            )
+            .unwrap();
+            s.write_all(&book[..half]).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut res = agent()
+        .post(&server.url("/v1/text/extract"))
+        .send(&book[..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    let message = json(&res.body_mut().read_to_vec().unwrap())["error"]["message"].to_string();
+    assert!(
+        message.contains("as many documents as it may (2)"),
+        "{message}"
+    );
+    // Speech is not held up by documents.
+    let (status, _, _) = post(&server, r#"{"input":"Hi."}"#);
+    assert_eq!(status, 200);
+    // The two finish and are read; their slots are free again.
+    for s in &mut coming {
+        s.write_all(&book[half..]).unwrap();
+        let mut got = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        while !String::from_utf8_lossy(&got).contains("\"chapters\"") {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let res = agent()
+        .post(&server.url("/v1/text/extract"))
+        .send(&book[..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
