@@ -236,13 +236,16 @@ fn check_draws(pdf: &Document, at: usize) -> Result<(), DocumentError> {
     Ok(())
 }
 
+/// A stream drawn: its length as the extractor reads it, and the names it
+/// draws in turn.
+type Read = (u64, Rc<[Vec<u8>]>);
+
 /// The walk of [`check_draws`].
 struct Draws<'a> {
     pdf: &'a Document,
     at: usize,
-    /// Each stream drawn: its length as the extractor reads it, and the
-    /// names it draws.
-    read: HashMap<ObjectId, (u64, Rc<[Vec<u8>]>)>,
+    /// Each stream drawn, as read once.
+    read: HashMap<ObjectId, Read>,
     count: usize,
     bytes: u64,
 }
