@@ -10,6 +10,8 @@
 //!   is in `shared.rs`).
 //! - [`timed`]: the model with each id's duration as a second output (a
 //!   graph edit on the model's bytes), for word timings.
+//! - [`dequantize`]: the float model for the GPU, made from the int8 export
+//!   (another edit of the model's bytes).
 //! - [`voice`]: voice packs (a directory of `.bin` files or an `.npz`), blends and
 //!   the style row for a call (`n_tokens - 1`).
 //!
@@ -32,7 +34,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod dequantize;
 mod error;
+mod proto;
 pub mod session;
 mod shared;
 pub mod timed;

@@ -6,6 +6,7 @@
 //! copied as they are, and the audio output is unchanged.
 
 use crate::error::{Error, Result};
+use crate::proto::{fields, put_key, put_len_field, put_varint, Field, LEN};
 
 /// The tensor that holds each id's duration in the int8 Kokoro v1.0 export.
 pub const DURATIONS_TENSOR: &str = "/encoder/Gather_output_0";
@@ -21,13 +22,12 @@ pub const SAMPLES_PER_DURATION_UNIT: usize = 600;
 /// pipeline (hexgrad's `join_timestamps`) takes.
 pub const AUDIO_LEAD_UNITS: usize = 3;
 
-/// `ModelProto.graph`, `GraphProto.output`, `GraphProto.node`,
-/// `NodeProto.output` and the wire type of length-delimited fields.
+/// `ModelProto.graph`, `GraphProto.output`, `GraphProto.node` and
+/// `NodeProto.output`.
 const MODEL_GRAPH: u64 = 7;
 const GRAPH_OUTPUT: u64 = 12;
 const GRAPH_NODE: u64 = 1;
 const NODE_OUTPUT: u64 = 2;
-const LEN: u64 = 2;
 
 /// The model's bytes with `tensor` added as a last graph output (int64). An
 /// error when the bytes are not a model, or no node of the graph makes
@@ -87,86 +87,6 @@ fn int64_value_info(name: &str) -> Vec<u8> {
     put_len_field(&mut info, 1, name.as_bytes());
     put_len_field(&mut info, 2, &type_proto);
     info
-}
-
-/// One field of a protobuf message: its number, wire type, where it starts
-/// (its key) and where its body lies.
-#[derive(Debug)]
-struct Field {
-    number: u64,
-    wire: u64,
-    start: usize,
-    body: std::ops::Range<usize>,
-}
-
-/// The top-level fields of a message; `None` if the bytes are not one.
-fn fields(bytes: &[u8]) -> Option<Vec<Field>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let start = at;
-        let key = varint(bytes, &mut at)?;
-        let (number, wire) = (key >> 3, key & 7);
-        if number == 0 {
-            return None;
-        }
-        let body = match wire {
-            0 => {
-                let from = at;
-                varint(bytes, &mut at)?;
-                from..at
-            }
-            1 => at..at.checked_add(8)?,
-            2 => {
-                let len = usize::try_from(varint(bytes, &mut at)?).ok()?;
-                at..at.checked_add(len)?
-            }
-            5 => at..at.checked_add(4)?,
-            _ => return None,
-        };
-        if body.end > bytes.len() {
-            return None;
-        }
-        at = body.end;
-        out.push(Field {
-            number,
-            wire,
-            start,
-            body,
-        });
-    }
-    Some(out)
-}
-
-fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*at)?;
-        *at += 1;
-        value |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_key(out: &mut Vec<u8>, number: u64, wire: u64) {
-    put_varint(out, number << 3 | wire);
-}
-
-fn put_len_field(out: &mut Vec<u8>, number: u64, body: &[u8]) {
-    put_key(out, number, LEN);
-    put_varint(out, body.len() as u64);
-    out.extend_from_slice(body);
 }
 
 #[cfg(test)]
@@ -235,16 +155,5 @@ mod tests {
         let mut cut = model();
         cut.truncate(cut.len() - 3);
         assert!(with_output(&cut, "a").is_err());
-    }
-
-    #[test]
-    fn varints_round_trip() {
-        for v in [0u64, 1, 127, 128, 300, 1 << 35, u64::MAX] {
-            let mut b = Vec::new();
-            put_varint(&mut b, v);
-            let mut at = 0;
-            assert_eq!(varint(&b, &mut at), Some(v));
-            assert_eq!(at, b.len());
-        }
     }
 }
