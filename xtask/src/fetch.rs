@@ -24,11 +24,15 @@ pub fn run() -> Result<AssetPaths> {
 }
 
 /// `cargo xtask fetch [--gpu]`: with `--gpu`, ONNX Runtime's GPU build and
-/// the CUDA libraries too (about 1.5 GB; no GPU is needed to fetch them).
+/// the CUDA libraries too (about 1.5 GB; no GPU is needed to fetch them),
+/// and the float model made from the int8 one (330 MB).
 pub fn main(args: &[String]) -> Result<()> {
-    run()?;
+    let paths = run()?;
     if args.iter().any(|a| a == "--gpu") {
-        let gpu = options().cache()?.ensure_gpu(&mut report)?;
+        let cache = options().cache()?;
+        let float = cache.ensure_float(&paths.model)?;
+        eprintln!("xtask: float model for the GPU ok: {}", float.display());
+        let gpu = cache.ensure_gpu(&mut report)?;
         eprintln!(
             "xtask: GPU runtime: {} and {} CUDA libraries",
             gpu.runtime.display(),

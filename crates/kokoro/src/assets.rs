@@ -27,6 +27,10 @@ pub const MODEL_SHA256: &str = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67
 /// output: `kokoro_infer::timed`).
 pub const TIMED_MODEL_SHA256: &str =
     "962522c8d042f43ffa449f3fd5f2cae9f90e1c2a0a341fa24ffd61a808c916d7";
+/// SHA-256 of the float model made from it for the GPU (its quantized
+/// operators made float again: `kokoro_infer::dequantize`).
+pub const FLOAT_MODEL_SHA256: &str =
+    "b8b93e3663f2d957cf3f16664d229184ec12bca9ae2e6bd3b319c677166fb0eb";
 const ORT_LIB: &str = "libonnxruntime.so.1.31.1";
 const ORT_SHA256: &str = "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3";
 const MODEL_PARTS: [(&str, &str); 4] = [
@@ -416,6 +420,37 @@ impl Cache {
         let dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         write_atomically(&path, &timed)?;
+        seal_with(&path, &hash);
+        Ok(path)
+    }
+
+    /// Where the float form of `model` is kept, keyed by the model file.
+    pub fn float_model(&self, model: &Path) -> PathBuf {
+        let key = model_key(model, "float");
+        self.dir
+            .join("float")
+            .join(format!("kokoro-float-{key}.onnx"))
+    }
+
+    /// The float form of `model` for the GPU (`kokoro_infer::dequantize`:
+    /// the int8 export's quantized operators, which ONNX Runtime's CUDA
+    /// provider has no kernels for, made float again): made on first use,
+    /// kept in the cache and sealed as [`Cache::ensure_timed`] keeps its own;
+    /// made from the pinned model, it must have its own pinned SHA-256.
+    pub fn ensure_float(&self, model: &Path) -> Result<PathBuf> {
+        let path = self.float_model(model);
+        check_derived(&path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let bytes = std::fs::read(model).map_err(io_err(model))?;
+        let float = kokoro_infer::dequantize::dequantize(&bytes)?;
+        let hash = sha256_hex(&float);
+        if sha256_hex(&bytes) == MODEL_SHA256 {
+            check_hash(&path, &float, FLOAT_MODEL_SHA256)?;
+        }
+        drop(bytes);
+        write_atomically(&path, &float)?;
         seal_with(&path, &hash);
         Ok(path)
     }

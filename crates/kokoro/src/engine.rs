@@ -358,6 +358,17 @@ impl Tts {
             kokoro_infer::preload_libraries(&gpu.preload)?;
             paths.runtime = gpu.runtime;
         }
+        // On CUDA the fetched int8 model is made float (once, into the
+        // cache): the CUDA provider has no kernel for its integer
+        // convolutions, which would run on the CPU between copies. A model
+        // given by path is used as it is.
+        if cuda && config.assets.model.is_none() {
+            paths.model = config.assets.cache()?.ensure_float(&paths.model)?;
+            emit(Event::Device(format!(
+                "cuda: the float model {}",
+                paths.model.display()
+            )));
+        }
         init_runtime(&paths.runtime)?;
         let voices = VoiceSet::open(&paths.voices)?;
         let frontends = match config.frontends {

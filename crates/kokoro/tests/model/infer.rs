@@ -471,3 +471,129 @@ fn the_timed_model_gives_the_same_audio_and_durations_that_add_up() {
         "made on the first open, loaded on the second"
     );
 }
+
+/// Frame energies of `audio` in dB, 2400 samples (100 ms) a frame, floored at
+/// -60 dB (below, the differences are noise in silence).
+fn envelope(audio: &[f32]) -> Vec<f64> {
+    audio
+        .chunks(2400)
+        .map(|f| {
+            let e = f.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / f.len() as f64;
+            10.0 * e.max(1e-6).log10()
+        })
+        .collect()
+}
+
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / n as f64;
+    let (ma, mb) = (mean(a), mean(b));
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Issue 16's float model: no quantized operator is left (so the CUDA
+/// provider has a kernel for every node), and it speaks as the int8 model
+/// does: the same durations within a unit or so, and the same loudness
+/// contour. (Not the same samples: its activations are no longer rounded to
+/// 8 bits.)
+#[test]
+fn the_float_model_has_no_quantized_operator_and_speaks_as_the_int8_one() {
+    use kokoro::infer::dequantize::{dequantize, op_counts, QUANTIZED_OPS};
+    use kokoro::infer::timed::{with_output, DURATIONS_TENSOR};
+
+    // Made into a cache as `--device cuda` makes it: pinned, then kept.
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = kokoro::assets::Cache::new(cache_dir.path());
+    let made = cache.ensure_float(&assets().model).unwrap();
+    let when = std::fs::metadata(&made).unwrap().modified().unwrap();
+    assert_eq!(cache.ensure_float(&assets().model).unwrap(), made);
+    assert_eq!(
+        std::fs::metadata(&made).unwrap().modified().unwrap(),
+        when,
+        "made once"
+    );
+    let float = std::fs::read(&made).unwrap();
+    let bytes = std::fs::read(&assets().model).unwrap();
+    assert_eq!(
+        dequantize(&bytes).unwrap(),
+        float,
+        "the same bytes each time"
+    );
+    let before = op_counts(&bytes).unwrap();
+    let after = op_counts(&float).unwrap();
+    for op in QUANTIZED_OPS {
+        assert!(
+            before.get(op).copied().unwrap_or(0) > 0,
+            "{op} in the int8 model"
+        );
+        assert_eq!(after.get(op), None, "{op} left in the float model");
+    }
+    assert_eq!(
+        after["Conv"],
+        before.get("Conv").copied().unwrap_or(0) + before["ConvInteger"]
+    );
+    assert_eq!(after["LSTM"], before["DynamicQuantizeLSTM"]);
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str, model: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, with_output(model, DURATIONS_TENSOR).unwrap()).unwrap();
+        KokoroSession::open(
+            &path,
+            SessionOptions {
+                intra_threads: 1,
+                ..SessionOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut int8 = open("int8.onnx", &bytes);
+    let mut f32_ = open("float.onnx", &float);
+    drop((bytes, float));
+    let voice = af_heart();
+    for (ids, _, _) in batches("short")
+        .into_iter()
+        .chain(batches("medium").into_iter().take(1))
+    {
+        let style = voice.style_for(ids.len());
+        let a = int8.synthesize_timed(&ids, style, 1.0).unwrap();
+        let b = f32_.synthesize_timed(&ids, style, 1.0).unwrap();
+        let (da, db) = (a.durations.unwrap(), b.durations.unwrap());
+        let off: i64 = da.iter().zip(&db).map(|(x, y)| (x - y).abs()).sum();
+        let (ta, tb): (i64, i64) = (da.iter().sum(), db.iter().sum());
+        let (ea, eb) = (envelope(&a.audio), envelope(&b.audio));
+        let r = correlation(&ea, &eb);
+        eprintln!(
+            "{} ids: units {ta} vs {tb}, summed |difference| {off}, envelope correlation {r:.3}",
+            ids.len()
+        );
+        if let Some(dir) = std::env::var_os("KOKORO_FLOAT_WAVS") {
+            for (name, audio) in [("int8", &a.audio), ("float", &b.audio)] {
+                let path = Path::new(&dir).join(format!("{name}-{}.wav", ids.len()));
+                let spec = hound::WavSpec {
+                    channels: 1,
+                    sample_rate: 24_000,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                let mut w = hound::WavWriter::create(path, spec).unwrap();
+                for &s in audio.iter() {
+                    w.write_sample(to_i16(s)).unwrap();
+                }
+                w.finalize().unwrap();
+            }
+        }
+        assert!(
+            (ta - tb).abs() * 20 <= ta,
+            "lengths within 5 %: {ta} vs {tb}"
+        );
+        assert!(r > 0.75, "loudness contours alike: {r}");
+        assert!(
+            off as usize * 4 <= ids.len(),
+            "durations within a quarter unit an id: {off}"
+        );
+    }
+}
