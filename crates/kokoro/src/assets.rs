@@ -404,24 +404,12 @@ impl Cache {
     /// must have its own pinned SHA-256. An error when the model has no
     /// durations tensor: its audio still works, untimed.
     pub fn ensure_timed(&self, model: &Path) -> Result<PathBuf> {
-        let path = self.timed_model(model);
-        check_derived(&path);
-        if path.is_file() {
-            return Ok(path);
-        }
-        let bytes = std::fs::read(model).map_err(io_err(model))?;
-        let timed =
-            kokoro_infer::timed::with_output(&bytes, kokoro_infer::timed::DURATIONS_TENSOR)?;
-        let hash = sha256_hex(&timed);
-        if sha256_hex(&bytes) == MODEL_SHA256 {
-            check_hash(&path, &timed, TIMED_MODEL_SHA256)?;
-        }
-        drop(bytes);
-        let dir = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        write_atomically(&path, &timed)?;
-        seal_with(&path, &hash);
-        Ok(path)
+        self.ensure_derived(
+            &self.timed_model(model),
+            model,
+            TIMED_MODEL_SHA256,
+            |bytes| kokoro_infer::timed::with_output(bytes, kokoro_infer::timed::DURATIONS_TENSOR),
+        )
     }
 
     /// Where the float form of `model` is kept, keyed by the model file.
@@ -438,21 +426,38 @@ impl Cache {
     /// kept in the cache and sealed as [`Cache::ensure_timed`] keeps its own;
     /// made from the pinned model, it must have its own pinned SHA-256.
     pub fn ensure_float(&self, model: &Path) -> Result<PathBuf> {
-        let path = self.float_model(model);
-        check_derived(&path);
+        self.ensure_derived(
+            &self.float_model(model),
+            model,
+            FLOAT_MODEL_SHA256,
+            kokoro_infer::dequantize::dequantize,
+        )
+    }
+
+    /// `path`, made from `model` by `make` unless it is already there and
+    /// matches the SHA-256 it was sealed with; made from the pinned model,
+    /// it must match `pinned`.
+    fn ensure_derived(
+        &self,
+        path: &Path,
+        model: &Path,
+        pinned: &str,
+        make: impl FnOnce(&[u8]) -> kokoro_infer::Result<Vec<u8>>,
+    ) -> Result<PathBuf> {
+        check_derived(path);
         if path.is_file() {
-            return Ok(path);
+            return Ok(path.to_path_buf());
         }
         let bytes = std::fs::read(model).map_err(io_err(model))?;
-        let float = kokoro_infer::dequantize::dequantize(&bytes)?;
-        let hash = sha256_hex(&float);
+        let made = make(&bytes)?;
+        let hash = sha256_hex(&made);
         if sha256_hex(&bytes) == MODEL_SHA256 {
-            check_hash(&path, &float, FLOAT_MODEL_SHA256)?;
+            check_hash(path, &made, pinned)?;
         }
         drop(bytes);
-        write_atomically(&path, &float)?;
-        seal_with(&path, &hash);
-        Ok(path)
+        write_atomically(path, &made)?;
+        seal_with(path, &hash);
+        Ok(path.to_path_buf())
     }
 
     fn scratch(&self) -> Result<tempfile::TempDir> {
