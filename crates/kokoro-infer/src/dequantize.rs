@@ -20,13 +20,12 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::proto::{fields, put_key, put_len_field, put_varint, Field, LEN};
+use crate::proto::{fields, put_key, put_len_field, put_varint, Field, ModelGraph, LEN};
 
-/// `ModelProto.graph`; `GraphProto.node`, `.initializer`, `.output`,
+/// `GraphProto.node`, `.initializer`, `.output`,
 /// `.value_info`; `NodeProto.input`, `.output`, `.op_type`, `.domain`;
 /// `TensorProto.dims`, `.data_type`, `.float_data`, `.int32_data`, `.name`,
 /// `.raw_data`; `ValueInfoProto.name`.
-const MODEL_GRAPH: u64 = 7;
 const GRAPH_NODE: u64 = 1;
 const GRAPH_INITIALIZER: u64 = 5;
 const GRAPH_OUTPUT: u64 = 12;
@@ -60,37 +59,21 @@ pub const QUANTIZED_OPS: [&str; 4] = [
 /// the first chain not of the export's shape; a model with nothing quantized
 /// is an error too (there is nothing to do).
 pub fn dequantize(model: &[u8]) -> Result<Vec<u8>> {
-    let fields = fields(model).ok_or_else(|| bad("not an ONNX model"))?;
-    let graphs: Vec<&Field> = fields
-        .iter()
-        .filter(|f| f.number == MODEL_GRAPH && f.wire == LEN)
-        .collect();
-    let [graph_field] = graphs[..] else {
-        return Err(bad("not an ONNX model with one graph"));
-    };
-    let body = &model[graph_field.body.clone()];
-    let mut graph = Graph::read(body).ok_or_else(|| bad("its graph cannot be read"))?;
+    let graph_field = ModelGraph::of(model).map_err(bad)?;
+    let mut graph =
+        Graph::read(graph_field.body()).ok_or_else(|| bad("its graph cannot be read"))?;
     let rewritten = graph.rewrite()?;
     if rewritten == 0 {
         return Err(bad("the model has no quantized operators"));
     }
     graph.drop_unused();
-    let new_body = graph.write();
-    let mut out = Vec::with_capacity(model.len() * 4);
-    out.extend_from_slice(&model[..graph_field.start]);
-    put_len_field(&mut out, MODEL_GRAPH, &new_body);
-    out.extend_from_slice(&model[graph_field.body.end..]);
-    Ok(out)
+    Ok(graph_field.replaced(&graph.write()))
 }
 
 /// The operator types of a model's graph, each with its count.
 pub fn op_counts(model: &[u8]) -> Result<HashMap<String, usize>> {
-    let fields = fields(model).ok_or_else(|| bad("not an ONNX model"))?;
-    let graph = fields
-        .iter()
-        .find(|f| f.number == MODEL_GRAPH && f.wire == LEN)
-        .ok_or_else(|| bad("not an ONNX model"))?;
-    let graph = Graph::read(&model[graph.body.clone()]).ok_or_else(|| bad("unreadable"))?;
+    let graph = ModelGraph::of(model).map_err(bad)?;
+    let graph = Graph::read(graph.body()).ok_or_else(|| bad("its graph cannot be read"))?;
     let mut counts = HashMap::new();
     for node in &graph.nodes {
         *counts.entry(node.op.clone()).or_default() += 1;
@@ -587,6 +570,7 @@ fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::MODEL_GRAPH;
 
     fn int8(dims: &[usize], values: &[i8]) -> Tensor {
         Tensor {

@@ -4,6 +4,44 @@
 
 /// The wire type of length-delimited fields.
 pub(crate) const LEN: u64 = 2;
+/// `ModelProto.graph`.
+pub(crate) const MODEL_GRAPH: u64 = 7;
+
+/// A model's one graph: the bytes of its `GraphProto`, and the model with
+/// another graph in its place (every other field of the model kept).
+pub(crate) struct ModelGraph<'a> {
+    model: &'a [u8],
+    field: Field,
+}
+
+impl<'a> ModelGraph<'a> {
+    /// The graph of `model`, or why there is none.
+    pub(crate) fn of(model: &'a [u8]) -> Result<Self, &'static str> {
+        let mut graphs = fields(model)
+            .ok_or("not an ONNX model")?
+            .into_iter()
+            .filter(|f| f.number == MODEL_GRAPH && f.wire == LEN);
+        match (graphs.next(), graphs.next()) {
+            (Some(field), None) => Ok(Self { model, field }),
+            _ => Err("not an ONNX model with one graph"),
+        }
+    }
+
+    /// The `GraphProto`'s bytes.
+    pub(crate) fn body(&self) -> &'a [u8] {
+        &self.model[self.field.body.clone()]
+    }
+
+    /// The model with `graph` for its graph.
+    pub(crate) fn replaced(&self, graph: &[u8]) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.model.len() - self.field.body.len() + graph.len() + 16);
+        out.extend_from_slice(&self.model[..self.field.start]);
+        put_len_field(&mut out, MODEL_GRAPH, graph);
+        out.extend_from_slice(&self.model[self.field.body.end..]);
+        out
+    }
+}
 
 /// One field of a protobuf message: its number, wire type, where it starts
 /// (its key) and where its body lies.

@@ -6,7 +6,9 @@
 //! copied as they are, and the audio output is unchanged.
 
 use crate::error::{Error, Result};
-use crate::proto::{fields, put_key, put_len_field, put_varint, Field, LEN};
+#[cfg(test)]
+use crate::proto::MODEL_GRAPH;
+use crate::proto::{fields, put_key, put_len_field, put_varint, ModelGraph, LEN};
 
 /// The tensor that holds each id's duration in the int8 Kokoro v1.0 export.
 pub const DURATIONS_TENSOR: &str = "/encoder/Gather_output_0";
@@ -22,9 +24,7 @@ pub const SAMPLES_PER_DURATION_UNIT: usize = 600;
 /// pipeline (hexgrad's `join_timestamps`) takes.
 pub const AUDIO_LEAD_UNITS: usize = 3;
 
-/// `ModelProto.graph`, `GraphProto.output`, `GraphProto.node` and
-/// `NodeProto.output`.
-const MODEL_GRAPH: u64 = 7;
+/// `GraphProto.output`, `GraphProto.node` and `NodeProto.output`.
 const GRAPH_OUTPUT: u64 = 12;
 const GRAPH_NODE: u64 = 1;
 const NODE_OUTPUT: u64 = 2;
@@ -34,26 +34,15 @@ const NODE_OUTPUT: u64 = 2;
 /// `tensor` (a model of another export: timing is then unavailable).
 pub fn with_output(model: &[u8], tensor: &str) -> Result<Vec<u8>> {
     let bad = |reason: &str| Error::BadInput(format!("cannot add the durations output: {reason}"));
-    let fields = fields(model).ok_or_else(|| bad("not an ONNX model"))?;
-    let graphs: Vec<&Field> = fields
-        .iter()
-        .filter(|f| f.number == MODEL_GRAPH && f.wire == LEN)
-        .collect();
-    let [graph] = graphs[..] else {
-        return Err(bad("not an ONNX model with one graph"));
-    };
-    let body = &model[graph.body.clone()];
+    let graph = ModelGraph::of(model).map_err(bad)?;
+    let body = graph.body();
     if !makes(body, tensor).ok_or_else(|| bad("the graph cannot be read"))? {
         return Err(bad(&format!("the model has no tensor `{tensor}`")));
     }
     let mut new_body = Vec::with_capacity(body.len() + 64);
     new_body.extend_from_slice(body);
     put_len_field(&mut new_body, GRAPH_OUTPUT, &int64_value_info(tensor));
-    let mut out = Vec::with_capacity(model.len() + 64);
-    out.extend_from_slice(&model[..graph.start]);
-    put_len_field(&mut out, MODEL_GRAPH, &new_body);
-    out.extend_from_slice(&model[graph.body.end..]);
-    Ok(out)
+    Ok(graph.replaced(&new_body))
 }
 
 /// Whether a node of the graph `body` has `tensor` among its outputs.
