@@ -48,18 +48,8 @@ pub(super) fn top_entries(pdf: &Document, pages: usize) -> Vec<(String, usize)> 
     'chains: while let Some((first, level)) = chains.pop() {
         let mut node = Some(first);
         while let Some(object) = node {
-            let dict = match object {
-                Object::Reference(id) => {
-                    if !visited.insert(*id) {
-                        break;
-                    }
-                    match pdf.get_dictionary(*id) {
-                        Ok(d) => d,
-                        Err(_) => break,
-                    }
-                }
-                Object::Dictionary(d) => d,
-                _ => break,
+            let Some(dict) = visit(pdf, object, &mut visited) else {
+                break;
             };
             read += 1;
             if read > MAX_OUTLINE_ENTRIES {
@@ -92,6 +82,25 @@ pub(super) fn top_entries(pdf: &Document, pages: usize) -> Vec<(String, usize)> 
     out.sort_by_key(|o| o.1);
     out.dedup_by_key(|o| o.1);
     out
+}
+
+/// The dictionary `object` is, or names the first time a reference to it is
+/// followed; `None` after that, or when it is no dictionary.
+fn visit<'a>(
+    pdf: &'a Document,
+    object: &'a Object,
+    visited: &mut HashSet<ObjectId>,
+) -> Option<&'a Dictionary> {
+    match object {
+        Object::Reference(id) => {
+            if !visited.insert(*id) {
+                return None;
+            }
+            pdf.get_dictionary(*id).ok()
+        }
+        Object::Dictionary(d) => Some(d),
+        _ => None,
+    }
 }
 
 /// The object a reference names (one step), or the object itself.
@@ -194,18 +203,8 @@ fn read_names(pdf: &Document, catalog: &Dictionary) -> HashMap<Vec<u8>, ObjectId
         if nodes > MAX_NAME_NODES {
             break;
         }
-        let node = match node {
-            Object::Reference(id) => {
-                if !visited.insert(*id) {
-                    continue;
-                }
-                match pdf.get_dictionary(*id) {
-                    Ok(d) => d,
-                    Err(_) => continue,
-                }
-            }
-            Object::Dictionary(d) => d,
-            _ => continue,
+        let Some(node) = visit(pdf, node, &mut visited) else {
+            continue;
         };
         if let Some(kids) = deref(pdf, node.get(b"Kids").ok()).and_then(|k| k.as_array().ok()) {
             stack.extend(kids.iter());
