@@ -7,7 +7,8 @@
 //!
 //! Flags: `--clients 1,4` (one run per count), `--seconds 60`, `--format wav`,
 //! `--paragraphs` (each request a paragraph of long.txt instead of a short
-//! sentence), `--exe A,B` (other builds of `kokoro`, compared in one run).
+//! sentence), `--exe A,B` (other builds of `kokoro`, compared in one run),
+//! `--serve-args "..."` (more options for `kokoro serve`, as `--device cuda`).
 //! With WAV or PCM the audio seconds served per second of wall time are
 //! counted too.
 
@@ -79,7 +80,9 @@ pub fn run(args: &[String]) -> Result<()> {
     for exe in &exes {
         for &n in &clients {
             let queue = (2 * n).max(8).to_string();
-            let (mut server, base, layout) = start_serve(exe, &["--queue", &queue])?;
+            let mut serve_args = vec!["--queue", &queue];
+            serve_args.extend(flag("--serve-args").unwrap_or("").split_whitespace());
+            let (mut server, base, layout) = start_serve(exe, &serve_args)?;
             eprintln!("xtask: bench-serve {n} client(s) for {seconds} s against {base} {layout}");
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();
