@@ -630,4 +630,115 @@ mod tests {
         assert!(dequantize(b"\xff\xff").is_err());
         assert!(dequantize(b"").is_err());
     }
+
+    fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for i in inputs {
+            put_len_field(&mut b, NODE_INPUT, i.as_bytes());
+        }
+        for o in outputs {
+            put_len_field(&mut b, NODE_OUTPUT, o.as_bytes());
+        }
+        put_len_field(&mut b, NODE_OP_TYPE, op.as_bytes());
+        b
+    }
+
+    fn raw_tensor(name: &str, data_type: u64, dims: &[usize], raw: &[u8]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for &d in dims {
+            put_key(&mut t, TENSOR_DIMS, 0);
+            put_varint(&mut t, d as u64);
+        }
+        put_key(&mut t, TENSOR_DATA_TYPE, 0);
+        put_varint(&mut t, data_type);
+        put_len_field(&mut t, TENSOR_NAME, name.as_bytes());
+        put_len_field(&mut t, TENSOR_RAW_DATA, raw);
+        t
+    }
+
+    /// A convolution as the export quantizes it: `DynamicQuantizeLinear`,
+    /// `ConvInteger`, the bias quantized at run time and added, `Cast`,
+    /// `Mul` by the scales; its result the graph's output.
+    fn quantized_conv() -> Vec<u8> {
+        let mut g = Vec::new();
+        for n in [
+            node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xzp"]),
+            node("Mul", &["xs", "ws"], &["scales"]),
+            node("Div", &["bias", "scales"], &["bq_f"]),
+            node("Floor", &["bq_f"], &["bq_r"]),
+            node("Cast", &["bq_r"], &["bq"]),
+            node("Reshape", &["bq", "shape"], &["bq_shaped"]),
+            node("ConvInteger", &["xq", "wq", "xzp", "wzp"], &["y_int"]),
+            node("Add", &["y_int", "bq_shaped"], &["y_biased"]),
+            node("Cast", &["y_biased"], &["y_float"]),
+            node("Mul", &["y_float", "scales"], &["y"]),
+        ] {
+            put_len_field(&mut g, GRAPH_NODE, &n);
+        }
+        for t in [
+            raw_tensor("wq", UINT8, &[2, 1, 2], &[130, 128, 126, 129]),
+            raw_tensor("wzp", UINT8, &[], &[128]),
+            raw_tensor("ws", FLOAT, &[], &0.5f32.to_le_bytes()),
+            raw_tensor(
+                "bias",
+                FLOAT,
+                &[2],
+                &[1f32.to_le_bytes(), 2f32.to_le_bytes()].concat(),
+            ),
+            raw_tensor(
+                "shape",
+                7,
+                &[3],
+                &[[1i64, 2, 1].map(i64::to_le_bytes).concat()].concat(),
+            ),
+        ] {
+            put_len_field(&mut g, GRAPH_INITIALIZER, &t);
+        }
+        let mut out = Vec::new();
+        put_len_field(&mut out, VALUE_INFO_NAME, b"y");
+        put_len_field(&mut g, GRAPH_OUTPUT, &out);
+        let mut model = Vec::new();
+        put_key(&mut model, 1, 0);
+        put_varint(&mut model, 9);
+        put_len_field(&mut model, MODEL_GRAPH, &g);
+        model
+    }
+
+    #[test]
+    fn a_quantized_convolution_becomes_one_float_convolution_with_its_bias() {
+        let model = quantized_conv();
+        let float = dequantize(&model).unwrap();
+        let graph = ModelGraph::of(&float).unwrap();
+        let graph = Graph::read(graph.body()).unwrap();
+        // The whole chain, the quantizer and the bias's quantization included,
+        // is one convolution making the same output; only its weights stay.
+        let kept: Vec<(&str, Vec<&str>, Vec<&str>)> = graph
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.op.as_str(),
+                    n.inputs.iter().map(String::as_str).collect(),
+                    n.outputs.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [("Conv", vec!["x", "wq_dequantized_0", "bias"], vec!["y"])]
+        );
+        let names: Vec<&str> = graph.initializers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["bias", "wq_dequantized_0"]);
+        let w = Tensor::read(&graph.body[graph.initializers[1].1.clone()]).unwrap();
+        assert_eq!((w.dims.as_slice(), w.data_type), (&[2, 1, 2][..], FLOAT));
+        assert_eq!(w.floats().unwrap(), [1.0, 0.0, -1.0, 0.5]);
+        // The model's other fields are kept.
+        assert_eq!(float[..2], model[..2]);
+        // A chain of another shape is an error that says where.
+        let mut broken = quantized_conv();
+        let at = broken.windows(4).position(|w| w == b"Cast").unwrap();
+        broken[at..at + 4].copy_from_slice(b"Tanh");
+        let e = dequantize(&broken).unwrap_err();
+        assert!(e.to_string().contains("Cast"), "{e}");
+    }
 }
