@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
-use super::DocumentError;
+use super::{dict_in, DocumentError};
 
 /// The most objects a PDF may hold, counted before it is parsed (the
 /// headers of its indirect objects) and after (with those inside object
@@ -32,15 +32,20 @@ pub(crate) const MAX_PDF_DRAWS: usize = 100_000;
 /// found it). Real documents nest a few deep.
 pub(crate) const MAX_PDF_FORM_DEPTH: usize = 32;
 
+/// A bound of this reader passed, in words, at byte `at`.
+fn bound(what: String, at: usize) -> DocumentError {
+    DocumentError::Bound {
+        format: "pdf",
+        bound: what,
+        at,
+    }
+}
+
 /// Parses `bytes`, refusing first a file of too many objects and object
 /// streams that inflate past the bound; decrypts a file that needs no
 /// password; empties its images.
 pub(super) fn load(bytes: &[u8]) -> Result<Document, DocumentError> {
-    let too_many = |at: usize| DocumentError::Bound {
-        format: "pdf",
-        bound: format!("more than {MAX_PDF_OBJECTS} objects"),
-        at,
-    };
+    let too_many = |at: usize| bound(format!("more than {MAX_PDF_OBJECTS} objects"), at);
     let mut headers = 0usize;
     for (at, w) in bytes.windows(4).enumerate() {
         if w == b" obj" {
@@ -66,11 +71,10 @@ pub(super) fn load(bytes: &[u8]) -> Result<Document, DocumentError> {
         .map_err(|_| DocumentError::Pdf("it cannot be parsed".into()))?
         .map_err(|e| DocumentError::Pdf(e.to_string()))?;
     if OBJECT_STREAMS_OVER.get() {
-        return Err(DocumentError::Bound {
-            format: "pdf",
-            bound: format!("object streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
-            at: bytes.len(),
-        });
+        return Err(bound(
+            format!("object streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
+            bytes.len(),
+        ));
     }
     if pdf.objects.len() > MAX_PDF_OBJECTS {
         return Err(too_many(bytes.len()));
@@ -168,11 +172,10 @@ fn check_inflated(pdf: &Document, at: usize) -> Result<(), DocumentError> {
         };
         total += inflated_len(stream, MAX_PDF_INFLATED - total);
         if total > MAX_PDF_INFLATED {
-            return Err(DocumentError::Bound {
-                format: "pdf",
-                bound: format!("streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
+            return Err(bound(
+                format!("streams that inflate to more than {MAX_PDF_INFLATED} bytes"),
                 at,
-            });
+            ));
         }
     }
     Ok(())
@@ -191,11 +194,10 @@ fn check_parents(pdf: &Document, at: usize) -> Result<(), DocumentError> {
                 break;
             }
             if !path.insert(id) {
-                return Err(DocumentError::Bound {
-                    format: "pdf",
-                    bound: format!("a page tree that loops (object {} {})", id.0, id.1),
+                return Err(bound(
+                    format!("a page tree that loops (object {} {})", id.0, id.1),
                     at,
-                });
+                ));
             }
             node = pdf
                 .get_dictionary(id)
@@ -251,21 +253,13 @@ struct Draws<'a> {
 }
 
 impl<'a> Draws<'a> {
-    fn bound(&self, bound: String) -> DocumentError {
-        DocumentError::Bound {
-            format: "pdf",
-            bound,
-            at: self.at,
-        }
+    fn bound(&self, what: String) -> DocumentError {
+        bound(what, self.at)
     }
 
     /// The XObject dictionary of `resources`.
     fn xobjects(&self, resources: Option<&'a Dictionary>) -> Option<&'a Dictionary> {
-        let x = resources?.get(b"XObject").ok()?;
-        match x {
-            Object::Reference(id) => self.pdf.get_dictionary(*id).ok(),
-            o => o.as_dict().ok(),
-        }
+        dict_in(self.pdf, resources?, b"XObject")
     }
 
     fn has_forms(&self, resources: Option<&'a Dictionary>) -> bool {
@@ -334,11 +328,7 @@ impl<'a> Draws<'a> {
             if inner.is_empty() {
                 continue;
             }
-            let own = match stream.dict.get(b"Resources") {
-                Ok(Object::Reference(r)) => self.pdf.get_dictionary(*r).ok(),
-                Ok(o) => o.as_dict().ok(),
-                Err(_) => None,
-            };
+            let own = dict_in(self.pdf, &stream.dict, b"Resources");
             path.push(id);
             self.draw(&inner, own.or(resources), path)?;
             path.pop();
@@ -352,10 +342,8 @@ impl<'a> Draws<'a> {
 fn inherited_resources<'a>(pdf: &'a Document, page: &'a Dictionary) -> Option<&'a Dictionary> {
     let mut node = page;
     for _ in 0..=MAX_PDF_OBJECTS {
-        match node.get(b"Resources") {
-            Ok(Object::Reference(id)) => return pdf.get_dictionary(*id).ok(),
-            Ok(o) => return o.as_dict().ok(),
-            Err(_) => {}
+        if node.has(b"Resources") {
+            return dict_in(pdf, node, b"Resources");
         }
         node = pdf
             .get_dictionary(node.get(b"Parent").ok()?.as_reference().ok()?)

@@ -146,6 +146,26 @@ impl pdf_extract::OutputDev for ByPage {
     }
 }
 
+/// The object a reference names (one step), or the object itself.
+fn deref<'a>(
+    pdf: &'a lopdf::Document,
+    object: Option<&'a lopdf::Object>,
+) -> Option<&'a lopdf::Object> {
+    match object? {
+        lopdf::Object::Reference(id) => pdf.get_object(*id).ok(),
+        o => Some(o),
+    }
+}
+
+/// The dictionary the entry `key` of `dict` holds, or names.
+fn dict_in<'a>(
+    pdf: &'a lopdf::Document,
+    dict: &'a lopdf::Dictionary,
+    key: &[u8],
+) -> Option<&'a lopdf::Dictionary> {
+    deref(pdf, dict.get(key).ok())?.as_dict().ok()
+}
+
 /// Removes lines that repeat at the top or bottom of pages (running headers and
 /// footers, with their page numbers) and lines that are only a page number.
 fn drop_running_lines(pages: &[String]) -> Vec<String> {

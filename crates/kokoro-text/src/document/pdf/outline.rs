@@ -10,6 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
+use super::{deref, dict_in};
+
 /// The most outline entries read, and the deepest level: a book's outline
 /// has some hundreds of entries a few levels deep.
 pub(crate) const MAX_OUTLINE_ENTRIES: usize = 20_000;
@@ -29,8 +31,7 @@ pub(super) fn top_entries(pdf: &Document, pages: usize) -> Vec<(String, usize)> 
     let Ok(catalog) = pdf.catalog() else {
         return Vec::new();
     };
-    let Some(root) = deref(pdf, catalog.get(b"Outlines").ok()).and_then(|o| o.as_dict().ok())
-    else {
+    let Some(root) = dict_in(pdf, catalog, b"Outlines") else {
         return Vec::new();
     };
     let mut names = NamedDestinations::new(pdf, catalog);
@@ -103,14 +104,6 @@ fn visit<'a>(
     }
 }
 
-/// The object a reference names (one step), or the object itself.
-fn deref<'a>(pdf: &'a Document, object: Option<&'a Object>) -> Option<&'a Object> {
-    match object? {
-        Object::Reference(id) => pdf.get_object(*id).ok(),
-        o => Some(o),
-    }
-}
-
 /// An entry's title: a text string (UTF-16 or UTF-8 with a byte-order mark,
 /// else PDFDocEncoding).
 fn title(pdf: &Document, entry: &Dictionary) -> String {
@@ -135,7 +128,7 @@ fn destination(
     let dest = match deref(pdf, entry.get(b"Dest").ok()) {
         Some(d) => d,
         None => {
-            let action = deref(pdf, entry.get(b"A").ok())?.as_dict().ok()?;
+            let action = dict_in(pdf, entry, b"A")?;
             if action.get(b"S").and_then(Object::as_name).ok()? != b"GoTo" {
                 return None;
             }
@@ -192,9 +185,7 @@ fn read_names(pdf: &Document, catalog: &Dictionary) -> HashMap<Vec<u8>, ObjectId
             }
         }
     }
-    let tree = deref(pdf, catalog.get(b"Names").ok())
-        .and_then(|n| n.as_dict().ok())
-        .and_then(|n| deref(pdf, n.get(b"Dests").ok()));
+    let tree = dict_in(pdf, catalog, b"Names").and_then(|n| deref(pdf, n.get(b"Dests").ok()));
     let mut stack: Vec<&Object> = tree.into_iter().collect();
     let mut visited: HashSet<ObjectId> = HashSet::new();
     let mut nodes = 0usize;
