@@ -74,7 +74,7 @@ pub(crate) fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn corpus_dir() -> Result<PathBuf> {
+pub(crate) fn corpus_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("KOKORO_CORPUS") {
         return Ok(dir.into());
     }

@@ -41,7 +41,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let clients = flag(args, "--clients").unwrap_or("16");
     let seconds = flag(args, "--seconds").unwrap_or("60");
     let text = flag(args, "--text").unwrap_or("long");
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test_data/corpus");
+    let corpus = crate::bench::corpus_dir()?;
     let paths = crate::fetch::run()?;
     let float = crate::fetch::options()
         .cache()?
