@@ -36,6 +36,8 @@
 
 pub mod dequantize;
 mod error;
+pub mod fused;
+mod graph;
 mod proto;
 pub mod session;
 mod shared;

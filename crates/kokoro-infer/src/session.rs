@@ -230,13 +230,34 @@ impl std::fmt::Debug for KokoroSession {
 impl KokoroSession {
     /// Opens `model` with `options`. [`init_runtime`] must have succeeded first.
     pub fn open(model: &Path, options: SessionOptions) -> Result<Self> {
-        let (session, input_ids_name) = build(model, options)?;
+        Self::open_graph(model, options, Graph::Optimize)
+    }
+
+    /// Opens `model` with ONNX Runtime's profiler on: every call (and the
+    /// session's load) is recorded, each operator's time with its input
+    /// shapes, in a JSON file whose name starts with `prefix`, written by
+    /// [`KokoroSession::end_profiling`].
+    pub fn open_profiled(model: &Path, options: SessionOptions, prefix: &Path) -> Result<Self> {
+        Self::open_graph(model, options, Graph::Profile(prefix))
+    }
+
+    fn open_graph(model: &Path, options: SessionOptions, graph: Graph<'_>) -> Result<Self> {
+        let (session, input_ids_name) = build_graph(model, options, graph)?;
         let run_options = run_options(options, model)?;
         Ok(Self {
             session,
             input_ids_name,
             run_options,
         })
+    }
+
+    /// Ends the profile of a session opened with
+    /// [`KokoroSession::open_profiled`], and gives the file it was written to.
+    pub fn end_profiling(&mut self) -> Result<PathBuf> {
+        self.session
+            .end_profiling()
+            .map(PathBuf::from)
+            .map_err(|e| Error::Inference(e.to_string()))
     }
 }
 
@@ -249,6 +270,9 @@ pub(crate) enum Graph<'a> {
     OptimizeAndSave(&'a Path),
     /// The file is an optimized graph saved before: load it as it is.
     Optimized,
+    /// Optimize while loading, and record ONNX Runtime's profile of every
+    /// call in a file whose name starts with this prefix.
+    Profile(&'a Path),
 }
 
 /// A session over `model` with `options`, and the name of its ids input.
@@ -291,6 +315,13 @@ pub(crate) fn build_graph(
         .map_err(|e| fail(e.into()))?
         .with_memory_pattern(options.cpu_arena)
         .map_err(|e| fail(e.into()))?;
+    // The fused convolution, for models that use it (crate::fused).
+    crate::fused::op::register(ort::AsPointer::ptr_mut(&mut builder)).map_err(|e| {
+        Error::ModelLoad {
+            path: model.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })?;
     if let Device::Cuda { device_id } = options.device {
         builder = builder
             .with_execution_providers([ort::ep::CUDA::default()
@@ -303,10 +334,16 @@ pub(crate) fn build_graph(
             .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
             .map_err(|e| fail(e.into()))?;
     }
-    if let Graph::OptimizeAndSave(path) = graph {
-        builder = builder
-            .with_optimized_model_path(path)
-            .map_err(|e| fail(e.into()))?;
+    match graph {
+        Graph::OptimizeAndSave(path) => {
+            builder = builder
+                .with_optimized_model_path(path)
+                .map_err(|e| fail(e.into()))?;
+        }
+        Graph::Profile(prefix) => {
+            builder = builder.with_profiling(prefix).map_err(|e| fail(e.into()))?;
+        }
+        Graph::Optimize | Graph::Optimized => {}
     }
     let session = builder.commit_from_file(model).map_err(fail)?;
     let input_ids_name = session
