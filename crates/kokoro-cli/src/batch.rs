@@ -508,7 +508,14 @@ fn plan_document(
 /// language, which are chosen per call.
 fn open_engine(plan: &Plan, settings: &Settings, assets: &AssetOptions, log: Log) -> Result<Tts> {
     let frontends = Frontends::new(run::fallback(assets, &log), run::load_lexicon(settings)?);
-    let config = run::engine_config(assets, plan.workers, frontends, plan, settings, log);
+    let config = run::engine_config(
+        assets,
+        plan.workers,
+        frontends,
+        plan.skip_timing,
+        settings,
+        log,
+    );
     let tts = Tts::open(config)?;
     log.debug(&format!("engine: {}", tts.describe()));
     Ok(tts)

@@ -133,6 +133,13 @@ pub struct Args {
     /// usable, else cpu; --debug says which and why).
     #[arg(long, global = true, value_name = "DEVICE")]
     pub device: Option<String>,
+    /// Which form of the fetched model runs on the CPU: auto (the default:
+    /// the fastest for this processor, found once by a short timed run and
+    /// recorded in the cache; --debug says which and why), int8 (the export
+    /// as fetched), int8-fused (its convolutions on AVX-512 VNNI, the same
+    /// audio to the bit) or float.
+    #[arg(long, global = true, value_name = "FORM")]
+    pub model_form: Option<String>,
     /// Most sessions working at once.
     #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
     pub max_workers: Option<String>,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kokoro::{Config, Event, Frontends, SpeakOptions, Tts};
+use kokoro::{Config, Frontends, SpeakOptions, Tts};
 
 use crate::plan::{Plan, Target};
 use crate::run::{Interrupted, Log};
@@ -187,7 +187,8 @@ pub fn applies(plan: &Plan) -> Option<&Target> {
     }
 }
 
-/// The engine's configuration for the live path: as the command's.
+/// The engine's configuration for the live path: as the command's, with the
+/// same model as every other run (its cached forms are there).
 pub fn config(
     assets: &kokoro::AssetOptions,
     frontends: Frontends,
@@ -195,14 +196,5 @@ pub fn config(
     settings: &Settings,
     log: &Log,
 ) -> Config {
-    let log = *log;
-    Config {
-        assets: assets.clone(),
-        workers: plan.workers,
-        frontends: Some(frontends),
-        on_event: Some(Arc::new(move |e: &Event| log.event(e))),
-        // The same model as every other run (its cached forms are there).
-        skip_timing: false,
-        device: settings.device(),
-    }
+    crate::run::engine_config(assets, plan.workers, frontends, false, settings, *log)
 }

@@ -360,7 +360,14 @@ impl Job<'_> {
             "layout: {} for {sentences} sentences",
             workers.layout()
         ));
-        let config = engine_config(assets, workers, frontends, self.plan, self.settings, log);
+        let config = engine_config(
+            assets,
+            workers,
+            frontends,
+            self.plan.skip_timing,
+            self.settings,
+            log,
+        );
         let started = std::time::Instant::now();
         Opening {
             thread: std::thread::Builder::new()
@@ -555,13 +562,14 @@ impl Job<'_> {
     }
 }
 
-/// The engine's configuration for a plan: its layout, front ends, events told
-/// through `log`, device.
+/// The engine's configuration: the settings' assets, device and model form,
+/// `workers`, front ends, events told through `log`; `skip_timing` runs the
+/// model without its durations.
 pub fn engine_config(
     assets: &AssetOptions,
     workers: kokoro::Workers,
     frontends: Frontends,
-    plan: &Plan,
+    skip_timing: bool,
     settings: &Settings,
     log: Log,
 ) -> Config {
@@ -570,8 +578,9 @@ pub fn engine_config(
         workers,
         frontends: Some(frontends),
         on_event: Some(Arc::new(move |e: &Event| log.event(e))),
-        skip_timing: plan.skip_timing,
+        skip_timing,
         device: settings.device(),
+        form: settings.form(),
     }
 }
 
@@ -866,6 +875,8 @@ impl Log {
             Event::Fetch(f) => self.fetch(f),
             Event::Warning(w) => self.warn(w),
             Event::Device(d) => self.debug(&format!("device: {d}")),
+            Event::Form(f) => self.debug(f),
+            Event::Progress(p) => self.info(p),
             _ => {}
         }
     }

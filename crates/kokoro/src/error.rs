@@ -9,6 +9,9 @@ pub enum Error {
     /// `Device::Cuda` on a machine that cannot run it: what is missing.
     #[error("cannot use CUDA: {0}")]
     NoCuda(String),
+    /// The model form asked for cannot be used.
+    #[error("{0}")]
+    Form(String),
     /// Loading ONNX Runtime, the model or the voices, or running the model.
     #[error(transparent)]
     Infer(#[from] kokoro_infer::Error),

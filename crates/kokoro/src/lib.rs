@@ -85,11 +85,11 @@ pub use kokoro_infer as infer;
 pub use kokoro_sched as sched;
 pub use kokoro_text as text;
 
-pub use assets::{AssetPaths, Cache, FetchEvent, Want};
+pub use assets::{AssetOptions, AssetPaths, Cache, FetchEvent, Form, FormChoice, Want};
 pub use device::{Device, UnknownDevice};
 pub use engine::{
-    AssetOptions, ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk,
-    SpeechStream, TextFeed, Tts, Word, SPEED_RANGE,
+    ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk, SpeechStream,
+    TextFeed, Tts, Word, SPEED_RANGE,
 };
 pub use error::{Error, Result};
 pub use frontends::{default_fallback, Frontends};

@@ -3,7 +3,11 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
-use kokoro::assets::sha256_hex;
+use sha2::Digest;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
 use kokoro::audio::{encoder, Dest, Format};
 use kokoro::{AssetOptions, Config, Error, Pauses, SpeakOptions, Tts, Workers};
 
