@@ -90,33 +90,56 @@ pub(crate) fn corpus_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A layout to measure: `WxT`, W sessions of T intra-op threads each; `WxTs`,
-/// W workers of T threads calling one shared session; a further `t`, the
-/// timed model (each id's duration read on every call, words timed).
-struct Bench {
-    workers: usize,
-    threads: usize,
-    shared: bool,
-    timed: bool,
+/// A layout to measure: `WxT`, W sessions of T intra-op threads each; then
+/// any of the letters `s` (W workers of T threads calling one shared
+/// session), `t` (the timed model: each id's duration read on every call,
+/// words timed), and the form of the model: `f` the fused form, `d` the
+/// float (dequantized) one, neither the int8 export as fetched.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Bench {
+    pub workers: usize,
+    pub threads: usize,
+    pub shared: bool,
+    pub timed: bool,
+    pub form: kokoro::Form,
 }
 
-fn parse_layout(s: &str) -> Result<Bench> {
+pub(crate) fn parse_layout(s: &str) -> Result<Bench> {
     let (w, t) = s
         .split_once('x')
-        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS[s][t]"))?;
-    let (t, timed) = match t.strip_suffix('t') {
-        Some(t) => (t, true),
-        None => (t, false),
-    };
-    let (t, shared) = match t.strip_suffix('s') {
-        Some(t) => (t, true),
-        None => (t, false),
-    };
-    Ok(Bench {
+        .with_context(|| format!("layout `{s}` is not WORKERSxTHREADS[s][t][f|d]"))?;
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (t, letters) = t.split_at(digits);
+    let mut bench = Bench {
         workers: w.parse()?,
         threads: t.parse()?,
-        shared,
-        timed,
+        shared: false,
+        timed: false,
+        form: kokoro::Form::Int8,
+    };
+    for c in letters.chars() {
+        match c {
+            's' => bench.shared = true,
+            't' => bench.timed = true,
+            'f' => bench.form = kokoro::Form::Fused,
+            'd' => bench.form = kokoro::Form::Float,
+            _ => bail!("layout `{s}`: unknown letter `{c}` (s, t, f, d)"),
+        }
+    }
+    Ok(bench)
+}
+
+/// The model file of a layout's form (and timing), made in the cache.
+pub(crate) fn model_for(bench: &Bench) -> Result<PathBuf> {
+    let cache = crate::fetch::options().cache()?;
+    let mut model = cache.paths().model;
+    if bench.timed {
+        model = cache.ensure_timed(&model)?;
+    }
+    Ok(match bench.form {
+        kokoro::Form::Int8 => model,
+        kokoro::Form::Fused => cache.ensure_fused(&model)?,
+        kokoro::Form::Float => cache.ensure_float(&model)?,
     })
 }
 
@@ -514,12 +537,14 @@ pub fn run_one(args: &[String]) -> Result<()> {
     // As the `kokoro` binary does, so that the numbers are its numbers.
     kokoro::infer::return_large_blocks_to_the_system();
     let file = PathBuf::from(flag(args, "--file").context("--file")?);
+    let bench = parse_layout(flag(args, "--layout").context("--layout")?)?;
     let Bench {
         workers,
         threads,
         shared,
         timed,
-    } = parse_layout(flag(args, "--layout").context("--layout")?)?;
+        ..
+    } = bench;
     let target: usize =
         flag(args, "--target").map_or(Ok(ChunkOptions::default().target_tokens), str::parse)?;
     let raw = PathBuf::from(flag(args, "--raw").context("--raw")?);
@@ -530,14 +555,13 @@ pub fn run_one(args: &[String]) -> Result<()> {
     let mut trace = flag(args, "--rss-trace")
         .map(|p| std::fs::File::create(p).map(std::io::LineWriter::new))
         .transpose()?;
+    // `--chunks-out DIR`: each chunk's samples (`N.f32`) and, with the
+    // timed model, where each of its words starts and ends (`N.words`,
+    // samples, a word a line), for the quality gate.
+    let chunks_out = flag(args, "--chunks-out").map(PathBuf::from);
     let sampler = RssSampler::start();
-    let cache = crate::fetch::options().cache()?;
-    let paths = cache.paths();
-    let model = if timed {
-        cache.ensure_timed(&paths.model)?
-    } else {
-        paths.model.clone()
-    };
+    let paths = crate::fetch::options().cache()?.paths();
+    let model = model_for(&bench)?;
     let text = std::fs::read_to_string(&file)?;
 
     let t = Instant::now();
@@ -634,6 +658,17 @@ pub fn run_one(args: &[String]) -> Result<()> {
             let b = s.to_le_bytes();
             hash.write(&b);
             out.write_all(&b)?;
+        }
+        if let Some(dir) = &chunks_out {
+            let bytes: Vec<u8> = a.samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+            std::fs::write(dir.join(format!("{}.f32", a.index)), bytes)?;
+            if let Some(words) = &a.words {
+                let lines: String = words
+                    .iter()
+                    .map(|w| format!("{} {}\n", w.samples.start, w.samples.end))
+                    .collect();
+                std::fs::write(dir.join(format!("{}.words", a.index)), lines)?;
+            }
         }
         Ok(())
     };

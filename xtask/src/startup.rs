@@ -6,7 +6,8 @@
 //! 16-bit audio has come after the WAV header, then stops it. Under `--debug`
 //! the binary says when its front end and its engine were ready; those are
 //! reported beside the total. `--runs N` (default 5), `--text NAME` (default
-//! long); prints a markdown table of medians.
+//! long), `--forms auto,int8` (each binary once per model form, runs
+//! alternating); prints a markdown table of medians.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -32,17 +33,22 @@ pub fn run(args: &[String]) -> Result<()> {
         .join("test_data/corpus")
         .join(format!("{}.txt", flag(args, "--text").unwrap_or("long")));
     let exes = crate::bench::kokoro_exes(args)?;
+    let forms: Vec<&str> = flag(args, "--forms").unwrap_or("auto").split(',').collect();
     let mut table = format!(
         "### Start-up: process start to the first 0.5 s of audio on stdout ({}), median of {runs}\n\n\
-         | binary | first 0.5 s of audio s | front end ready s | engine ready s |\n|---|---:|---:|---:|\n",
+         | binary | model form | first 0.5 s of audio s | front end ready s | engine ready s |\n|---|---|---:|---:|---:|\n",
         machine()
     );
-    for exe in &exes {
+    let variants: Vec<(&PathBuf, &str)> = exes
+        .iter()
+        .flat_map(|e| forms.iter().map(move |f| (e, *f)))
+        .collect();
+    for (exe, form) in variants {
         let mut totals = Vec::new();
         let mut frontends = Vec::new();
         let mut engines = Vec::new();
         for _ in 0..runs {
-            let (total, frontend, engine) = once(exe, &text)?;
+            let (total, frontend, engine) = once(exe, &text, form)?;
             eprintln!(
                 "xtask: {}: {total:.2} s (front end {frontend:.2} s, engine {engine:.2} s)",
                 exe.display()
@@ -52,7 +58,7 @@ pub fn run(args: &[String]) -> Result<()> {
             engines.push(engine);
         }
         table.push_str(&format!(
-            "| `{}` | {:.2} | {:.2} | {:.2} |\n",
+            "| `{}` | {form} | {:.2} | {:.2} | {:.2} |\n",
             exe.display(),
             median(totals),
             median(frontends),
@@ -65,11 +71,11 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// One run: seconds to the first half second of audio, and the front end's
 /// and the engine's ready times as the binary reported them (NaN if it did not).
-fn once(exe: &PathBuf, text: &PathBuf) -> Result<(f64, f64, f64)> {
+fn once(exe: &PathBuf, text: &PathBuf, form: &str) -> Result<(f64, f64, f64)> {
     let t = Instant::now();
     let mut child = Command::new(exe)
         .arg(text)
-        .args(["-", "--debug"])
+        .args(["-", "--debug", "--model-form", form])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

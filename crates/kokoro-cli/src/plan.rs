@@ -195,7 +195,7 @@ fn workers(settings: &Settings, streaming: bool) -> Workers {
         intra_threads: settings.intra_threads,
         sentences: None,
         streaming,
-        session_per_worker: false,
+        ..Workers::default()
     }
 }
 

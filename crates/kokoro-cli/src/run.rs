@@ -302,7 +302,7 @@ impl Opening {
             .join()
             .map_err(|_| anyhow::anyhow!("opening the engine panicked"))??;
         job.log.debug(&format!(
-            "engine ready in {:.2} s ({})",
+            "engine ready in {:.2} s; layout: {}",
             self.started.elapsed().as_secs_f64(),
             tts.describe()
         ));
@@ -356,10 +356,6 @@ impl Job<'_> {
             ..self.plan.workers
         };
         let log = self.log;
-        log.debug(&format!(
-            "layout: {} for {sentences} sentences",
-            workers.layout()
-        ));
         let config = engine_config(
             assets,
             workers,

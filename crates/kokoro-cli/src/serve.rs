@@ -16,7 +16,7 @@ fn engine(settings: &Settings, assets: &AssetOptions, log: &Log) -> Result<Tts> 
         intra_threads: settings.intra_threads,
         sentences: None,
         streaming: true,
-        session_per_worker: false,
+        ..Workers::default()
     };
     let frontends = Frontends::new(
         crate::run::fallback(assets, log),

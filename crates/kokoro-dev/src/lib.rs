@@ -5,6 +5,7 @@
 //! and the fuzz targets ([`fuzz`]).
 
 pub mod fuzz;
+pub mod logmel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -303,6 +303,7 @@ impl Tts {
             timed,
             cuda,
             optimized,
+            form,
         } = crate::assets::provision(asked, &emit)?;
         let voices = VoiceSet::open(&voices)?;
         let frontends = match config.frontends {
@@ -324,7 +325,11 @@ impl Tts {
         let layout = if cuda {
             config.workers.gpu_layout()
         } else {
-            config.workers.layout()
+            Workers {
+                threaded_calls: form == Some(crate::Form::Fused),
+                ..config.workers
+            }
+            .layout()
         };
         let device = if cuda {
             kokoro_infer::Device::Cuda { device_id: 0 }

@@ -21,6 +21,10 @@ pub struct Workers {
     /// Latency before throughput (a stream to a listener, a server): see
     /// [`Layout::auto_streaming`].
     pub streaming: bool,
+    /// The model's calls use intra-op threads well (the fused form): the
+    /// automatic layout then takes sessions of two threads, see
+    /// [`Layout::auto_threaded`]. The engine sets it for the form it runs.
+    pub threaded_calls: bool,
     /// A session of its own for each worker, instead of one session whose
     /// `Run` they all call at once. Same audio; each session holds its own copy
     /// of the model (about 360 MiB at its peak on the int8 model).
@@ -61,6 +65,8 @@ impl Workers {
                 let chunks = self.sentences.unwrap_or(usize::MAX);
                 let auto = if self.streaming {
                     Layout::auto_streaming(chunks, cores, mem_available)
+                } else if self.threaded_calls {
+                    Layout::auto_threaded(chunks, cores, mem_available)
                 } else {
                     Layout::auto(chunks, cores, mem_available)
                 };
@@ -113,6 +119,13 @@ mod tests {
             ..Workers::default()
         };
         assert_eq!(layout(one_sentence, 4), (1, 4));
+        let threaded = Workers {
+            threaded_calls: true,
+            ..Workers::default()
+        };
+        assert_eq!(layout(threaded, 2), (1, 2));
+        assert_eq!(layout(threaded, 4), (2, 2));
+        assert_eq!(layout(threaded, 16), (8, 2));
     }
 
     #[test]

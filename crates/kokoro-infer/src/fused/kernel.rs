@@ -122,19 +122,81 @@ pub(crate) struct Quantized {
 /// end without a bounds check.
 pub(crate) const SLACK: usize = 64;
 
-/// Quantizes `x` (`[c_in][t]`) as `DynamicQuantizeLinear` does: each value
-/// divided by the scale, clamped to the zero point's range, rounded to even,
-/// and the zero point added (MLAS's `MlasQuantizeLinear`).
-pub(crate) fn quantize(x: &[f32], t: usize, shape: Shape) -> Quantized {
-    #[cfg(target_arch = "x86_64")]
-    let (min, max) = if vnni() {
-        // SAFETY: the processor has AVX-512 F (checked).
-        unsafe { vnni::min_max(x) }
-    } else {
-        min_max(x)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let (min, max) = min_max(x);
+/// What a convolution reads: its input `x` (`[c][t]`) as it is, or with
+/// Kokoro's Snake activation, `x + (1/α) sin²(αx)` per channel, computed
+/// as ONNX Runtime computes the export's `Mul`, `Sin`, `Pow` and `Add` for
+/// it: its `Sin` is Eigen's ([`sin`]), its `Pow` by 2 a product, its
+/// reciprocal the export's own constant. The activation is computed where
+/// it is read (twice: for the range, then for the values), never stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Input<'a> {
+    pub x: &'a [f32],
+    pub t: usize,
+    /// α and 1/α, a value per channel.
+    pub snake: Option<(&'a [f32], &'a [f32])>,
+}
+
+impl Input<'_> {
+    /// Where Eigen's packets end: it works through the whole tensor in
+    /// packets of 16, 8 and 4, and takes the last few values (fewer than
+    /// 4) one by one with the C library's `sinf`.
+    fn packets_end(&self) -> usize {
+        self.x.len() - self.x.len() % 4
+    }
+
+    /// The activation of channel `c` at steps `s..s + out.len()`.
+    fn values(&self, c: usize, s: usize, out: &mut [f32]) {
+        let at = c * self.t + s;
+        let x = &self.x[at..at + out.len()];
+        let Some((alpha, recip)) = self.snake else {
+            out.copy_from_slice(x);
+            return;
+        };
+        let (a, r, end) = (alpha[c], recip[c], self.packets_end());
+        for (i, (y, &x)) in out.iter_mut().zip(x).enumerate() {
+            let s = if at + i < end {
+                sin(x * a)
+            } else {
+                (x * a).sin()
+            };
+            *y = x + r * (s * s);
+        }
+    }
+}
+
+/// Runs a task for each index below a count, maybe several at once (ONNX
+/// Runtime's thread pool in the operator, a loop in tests).
+pub(crate) type Par<'a> = &'a dyn Fn(usize, &(dyn Fn(usize) + Sync));
+
+/// A pointer that tasks writing disjoint parts of one buffer share.
+#[derive(Clone, Copy)]
+struct Shared<T>(*mut T);
+// SAFETY: each task writes only its own part (argued where it is used).
+unsafe impl<T> Sync for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T> Send for Shared<T> {}
+
+/// Quantizes `input` as `DynamicQuantizeLinear` does: the range of all its
+/// values, then each value divided by the scale, clamped to the zero
+/// point's range, rounded to even, and the zero point added (MLAS's
+/// `MlasQuantizeLinear`); laid out by groups of four channels, with the
+/// column sums the epilogue needs. Channels, groups and runs of steps are
+/// tasks of `par`.
+pub(crate) fn quantize(input: Input<'_>, shape: Shape, par: Par<'_>) -> Quantized {
+    let t = input.t;
+    // The range, channel by channel.
+    let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); shape.c_in];
+    let out = Shared(ranges.as_mut_ptr());
+    par(shape.c_in, &|c| {
+        let range = channel_range(input, c);
+        // SAFETY: task `c` writes `ranges[c]` alone, within its length.
+        unsafe { *{ out }.0.add(c) = range };
+    });
+    let (min, max) = ranges
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(l, h)| {
+            (if l < lo { l } else { lo }, if h > hi { h } else { hi })
+        });
     let (scale, zero_point) = quantization(min, max);
     let row = t + 2 * shape.pad + SLACK;
     let mut q = Quantized {
@@ -144,89 +206,93 @@ pub(crate) fn quantize(x: &[f32], t: usize, shape: Shape) -> Quantized {
         scale,
         zero_point,
     };
-    for g in 0..shape.groups() {
-        for lane in 0..(shape.c_in - g * 4).min(4) {
-            for s in 0..shape.pad {
-                q.bytes[(g * row + s) * 4 + lane] = zero_point;
-                q.bytes[(g * row + shape.pad + t + s) * 4 + lane] = zero_point;
-            }
+    // The values, group by group: each group's row is its own.
+    let bytes = Shared(q.bytes.as_mut_ptr());
+    let (row_len, params) = (row * 4, (scale, zero_point));
+    par(shape.groups(), &|g| {
+        // SAFETY: group `g` writes only its row, bytes g·row·4 ..
+        // (g + 1)·row·4, which lie in the buffer.
+        let dst = unsafe { std::slice::from_raw_parts_mut({ bytes }.0.add(g * row_len), row_len) };
+        quantize_group(input, shape, g, params, dst);
+    });
+    // Each step's column sum, in runs of steps (padding and slack
+    // included: their bytes are the zero point's, or 0).
+    let groups = shape.groups();
+    let columns = Shared(q.columns.as_mut_ptr());
+    let bytes = &q.bytes;
+    let runs = row.div_ceil(COLUMN_RUN);
+    par(runs, &|k| {
+        for s in k * COLUMN_RUN..((k + 1) * COLUMN_RUN).min(row) {
+            let sum: i32 = (0..groups)
+                .map(|g| {
+                    let b = &bytes[(g * row + s) * 4..][..4];
+                    b.iter().map(|&v| i32::from(v)).sum::<i32>()
+                })
+                .sum();
+            // SAFETY: run `k` writes only its own steps' sums.
+            unsafe { *{ columns }.0.add(s) = sum };
         }
-        #[cfg(target_arch = "x86_64")]
-        if vnni() {
-            // SAFETY: the processor has AVX-512 F and BW (checked); `g` is a
-            // group of `shape`, whose input `x` holds c_in · t values.
-            unsafe { vnni::quantize_group(x, t, shape, g, &mut q) };
-            continue;
-        }
-        quantize_group(x, t, shape, g, &mut q);
-    }
-    let edge = i32::from(zero_point) * shape.c_in as i32;
-    for s in 0..shape.pad {
-        q.columns[s] = edge;
-        q.columns[shape.pad + t + s] = edge;
-    }
+    });
     q
 }
 
-/// One group of four input channels of [`quantize`], in plain Rust.
-fn quantize_group(x: &[f32], t: usize, shape: Shape, g: usize, q: &mut Quantized) {
-    let lo = -f32::from(q.zero_point);
-    let hi = 255.0 - f32::from(q.zero_point);
-    let zp = i32::from(q.zero_point);
-    for lane in 0..4 {
-        let c = g * 4 + lane;
-        if c >= shape.c_in {
-            continue;
+/// Steps per task of the column sums.
+const COLUMN_RUN: usize = 2048;
+
+/// The least and greatest activation of channel `c`.
+fn channel_range(input: Input<'_>, c: usize) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if vnni() {
+        // SAFETY: the processor has AVX-512 F (checked).
+        return unsafe { vnni::channel_range(input, c) };
+    }
+    let mut buf = [0f32; 256];
+    let mut range = (f32::INFINITY, f32::NEG_INFINITY);
+    for s in (0..input.t).step_by(buf.len()) {
+        let n = (input.t - s).min(buf.len());
+        input.values(c, s, &mut buf[..n]);
+        let (lo, hi) = min_max(&buf[..n]);
+        range = (range.0.min(lo), range.1.max(hi));
+    }
+    range
+}
+
+/// One group of four input channels of [`quantize`], into its row `dst`
+/// (`[step][4]`): the zero point in the padding of its real channels.
+fn quantize_group(
+    input: Input<'_>,
+    shape: Shape,
+    g: usize,
+    (scale, zero_point): (f32, u8),
+    dst: &mut [u8],
+) {
+    let channels = (shape.c_in - g * 4).min(4);
+    for lane in 0..channels {
+        for s in 0..shape.pad {
+            dst[s * 4 + lane] = zero_point;
+            dst[(shape.pad + input.t + s) * 4 + lane] = zero_point;
         }
-        for (s, &v) in x[c * t..(c + 1) * t].iter().enumerate() {
+    }
+    #[cfg(target_arch = "x86_64")]
+    if vnni() {
+        // SAFETY: the processor has AVX-512 F and BW (checked); `dst` is the
+        // group's row of t + 2 pad + SLACK steps.
+        unsafe { vnni::quantize_group(input, shape, g, (scale, zero_point), dst) };
+        return;
+    }
+    let lo = -f32::from(zero_point);
+    let hi = 255.0 - f32::from(zero_point);
+    let zp = i32::from(zero_point);
+    let mut buf = vec![0f32; input.t];
+    for lane in 0..channels {
+        input.values(g * 4 + lane, 0, &mut buf);
+        for (s, &v) in buf.iter().enumerate() {
             // _mm_max_ps(v, lo) then _mm_min_ps(., hi): NaN becomes lo.
-            let v = v / q.scale;
+            let v = v / scale;
             let v = if v > lo { v } else { lo };
             let v = if v < hi { v } else { hi };
-            let value = v.round_ties_even() as i32 + zp;
-            q.bytes[(g * q.row + shape.pad + s) * 4 + lane] = value as u8;
-            q.columns[shape.pad + s] += value;
+            dst[(shape.pad + s) * 4 + lane] = (v.round_ties_even() as i32 + zp) as u8;
         }
-    }
-}
-
-/// Kokoro's Snake activation, `x + (1/α) sin²(αx)` per channel, computed as
-/// ONNX Runtime computes the export's `Mul`, `Sin`, `Pow` and `Add` for it:
-/// its `Sin` is Eigen's (see [`sin`]), its `Pow` by 2 a product, and the
-/// reciprocal the export's own constant. `x` is `[c][t]`; `alpha` and
-/// `recip` hold a value per channel.
-pub(crate) fn snake(x: &[f32], t: usize, alpha: &[f32], recip: &[f32]) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
-    // Eigen works through the whole tensor in packets of 16, 8 and 4, and
-    // takes the last few values (fewer than 4) one by one with the C
-    // library's sinf.
-    let packed = x.len() - x.len() % 4;
-    for (c, (&a, &r)) in alpha.iter().zip(recip).enumerate() {
-        let row = c * t..(c + 1) * t;
-        let (xs, ys) = (&x[row.clone()], &mut y[row.clone()]);
-        let whole = packed.saturating_sub(row.start).min(t);
-        #[cfg(target_arch = "x86_64")]
-        if vnni() {
-            // SAFETY: the processor has AVX-512 F (checked).
-            unsafe { vnni::snake_row(&xs[..whole], a, r, &mut ys[..whole]) };
-        } else {
-            snake_row(&xs[..whole], a, r, &mut ys[..whole]);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        snake_row(&xs[..whole], a, r, &mut ys[..whole]);
-        for (y, &x) in ys[whole..].iter_mut().zip(&xs[whole..]) {
-            let s = (x * a).sin();
-            *y = x + r * (s * s);
-        }
-    }
-    y
-}
-
-/// [`snake`] over one channel's values, in plain Rust.
-fn snake_row(x: &[f32], a: f32, r: f32, y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        let s = sin(x * a);
-        *y = x + r * (s * s);
     }
 }
 
@@ -473,42 +539,46 @@ unsafe fn portable_tile(
 mod vnni {
     use std::arch::x86_64::*;
 
-    use super::{tile_bounds, Epilogue, Quantized, Shape, BLOCK};
+    use super::{tile_bounds, Epilogue, Input, Quantized, Shape, BLOCK};
 
     /// Registers of 16 steps per tile.
     const R: usize = super::TILE_STEPS / 16;
 
-    /// [`super::snake_row`], sixteen at a time; a run of sixteen holding a
-    /// huge input is done one by one, as Eigen does its packet.
+    /// Up to sixteen activations of channel `c` from step `s` (lanes past
+    /// `n` are 0): loaded, or with the Snake computed as Eigen computes it,
+    /// sixteen at a time; a run holding a huge argument or reaching Eigen's
+    /// tail is done one by one, as Eigen does it.
     ///
     /// # Safety
-    /// The processor must have AVX-512 F.
+    /// The processor must have AVX-512 F; `s + n` is at most the input's
+    /// steps and `n` at most 16.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn snake_row(x: &[f32], a: f32, r: f32, y: &mut [f32]) {
-        let (va, vr) = (_mm512_set1_ps(a), _mm512_set1_ps(r));
-        let huge = _mm512_set1_ps(super::HUGE);
-        let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
-        let mut s = 0;
-        while s + 16 <= x.len() {
-            // SAFETY: s + 16 <= len for both slices.
-            let v = unsafe { _mm512_loadu_ps(x.as_ptr().add(s)) };
-            let arg = _mm512_mul_ps(v, va);
-            let abs = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(arg), abs_mask));
-            // Huge and finite (NaN and infinity take the polynomial).
-            let big = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(abs, huge)
-                & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(abs, _mm512_set1_ps(f32::INFINITY));
-            if big != 0 {
-                super::snake_row(&x[s..s + 16], a, r, &mut y[s..s + 16]);
-                s += 16;
-                continue;
-            }
-            let sn = sin16(arg, abs);
-            let out = _mm512_add_ps(v, _mm512_mul_ps(vr, _mm512_mul_ps(sn, sn)));
-            // SAFETY: as above.
-            unsafe { _mm512_storeu_ps(y.as_mut_ptr().add(s), out) };
-            s += 16;
+    unsafe fn values16(input: Input<'_>, c: usize, s: usize, n: usize) -> __m512 {
+        let mask: __mmask16 = if n >= 16 { 0xffff } else { (1u16 << n) - 1 };
+        let at = c * input.t + s;
+        // SAFETY: the masked lanes lie in the input (the caller's promise).
+        let v = unsafe { _mm512_maskz_loadu_ps(mask, input.x.as_ptr().add(at)) };
+        let Some((alpha, recip)) = input.snake else {
+            return v;
+        };
+        let arg = _mm512_mul_ps(v, _mm512_set1_ps(alpha[c]));
+        let abs = _mm512_castsi512_ps(_mm512_and_si512(
+            _mm512_castps_si512(arg),
+            _mm512_set1_epi32(0x7fff_ffff),
+        ));
+        // Huge and finite (NaN and infinity take the polynomial).
+        let big = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(abs, _mm512_set1_ps(super::HUGE))
+            & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(abs, _mm512_set1_ps(f32::INFINITY))
+            & mask;
+        if big != 0 || at + n > input.packets_end() {
+            let mut buf = [0f32; 16];
+            input.values(c, s, &mut buf[..n]);
+            // SAFETY: `buf` holds 16 floats.
+            return unsafe { _mm512_loadu_ps(buf.as_ptr()) };
         }
-        super::snake_row(&x[s..], a, r, &mut y[s..]);
+        let sn = sin16(arg, abs);
+        let r = _mm512_set1_ps(recip[c]);
+        _mm512_add_ps(v, _mm512_mul_ps(r, _mm512_mul_ps(sn, sn)))
     }
 
     /// [`super::sin`] of sixteen values none of which is huge, with each
@@ -547,62 +617,59 @@ mod vnni {
         _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(value), sign))
     }
 
-    /// [`super::min_max`], sixteen at a time.
+    /// [`super::channel_range`], sixteen at a time.
     ///
     /// # Safety
-    /// The processor must have AVX-512 F.
+    /// The processor must have AVX-512 F; `c` is a channel of the input.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn min_max(x: &[f32]) -> (f32, f32) {
+    pub(super) unsafe fn channel_range(input: Input<'_>, c: usize) -> (f32, f32) {
         let mut lo = _mm512_set1_ps(f32::INFINITY);
         let mut hi = _mm512_set1_ps(f32::NEG_INFINITY);
-        let chunks = x.chunks_exact(16);
-        let tail = chunks.remainder();
-        for c in chunks {
-            // SAFETY: `c` holds 16 floats.
-            let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
-            lo = _mm512_min_ps(lo, v);
-            hi = _mm512_max_ps(hi, v);
+        let mut s = 0;
+        while s < input.t {
+            let n = (input.t - s).min(16);
+            let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+            // SAFETY: s + n <= t, n <= 16.
+            let v = unsafe { values16(input, c, s, n) };
+            lo = _mm512_mask_min_ps(lo, mask, lo, v);
+            hi = _mm512_mask_max_ps(hi, mask, hi, v);
+            s += n;
         }
-        let (lo, hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
-        let (tl, th) = super::min_max(tail);
-        (lo.min(tl), hi.max(th))
+        (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi))
     }
 
-    /// [`super::quantize_group`], sixteen steps at a time: divide, clamp
-    /// (`max` then `min`, as MLAS does), round to even (the default
+    /// [`super::quantize_group`]'s values, sixteen steps at a time: divide,
+    /// clamp (`max` then `min`, as MLAS does), round to even (the default
     /// rounding of `vcvtps2dq`), add the zero point; four channels
-    /// interleaved into each step's four bytes, and summed into its column.
+    /// interleaved into each step's four bytes.
     ///
     /// # Safety
-    /// The processor must have AVX-512 F and BW; `x` must hold `c_in · t`
-    /// values and `q` be made for `shape` and `t`.
+    /// The processor must have AVX-512 F and BW; `dst` is group `g`'s row of
+    /// at least t + 2 pad steps of four bytes.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn quantize_group(
-        x: &[f32],
-        t: usize,
+        input: Input<'_>,
         shape: Shape,
         g: usize,
-        q: &mut Quantized,
+        (scale, zero_point): (f32, u8),
+        dst: &mut [u8],
     ) {
-        let scale = _mm512_set1_ps(q.scale);
-        let lo = _mm512_set1_ps(-f32::from(q.zero_point));
-        let hi = _mm512_set1_ps(255.0 - f32::from(q.zero_point));
-        let zp = _mm512_set1_epi32(i32::from(q.zero_point));
+        let scale = _mm512_set1_ps(scale);
+        let lo = _mm512_set1_ps(-f32::from(zero_point));
+        let hi = _mm512_set1_ps(255.0 - f32::from(zero_point));
+        let zp = _mm512_set1_epi32(i32::from(zero_point));
         let channels = (shape.c_in - g * 4).min(4);
         let mut s = 0;
-        while s < t {
-            let n = (t - s).min(16);
+        while s < input.t {
+            let n = (input.t - s).min(16);
             let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
             let mut packed = _mm512_setzero_si512();
-            let mut sum = _mm512_setzero_si512();
             for lane in 0..channels {
-                let c = g * 4 + lane;
-                // SAFETY: c < c_in and s + n <= t: the loaded lanes lie in x.
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, x.as_ptr().add(c * t + s)) };
+                // SAFETY: s + n <= t, n <= 16, and the channel is real.
+                let v = unsafe { values16(input, g * 4 + lane, s, n) };
                 let v = _mm512_div_ps(v, scale);
                 let v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
                 let v = _mm512_maskz_add_epi32(mask, _mm512_cvtps_epi32(v), zp);
-                sum = _mm512_add_epi32(sum, v);
                 let shifted = match lane {
                     0 => v,
                     1 => _mm512_slli_epi32::<8>(v),
@@ -611,20 +678,10 @@ mod vnni {
                 };
                 packed = _mm512_or_si512(packed, shifted);
             }
-            let at = shape.pad + s;
-            // SAFETY: the row holds t + 2 pad + SLACK steps of 4 bytes, and
-            // the columns as many values; the masked lanes are past t only
-            // where n < 16, and are not written.
-            unsafe {
-                _mm512_mask_storeu_epi32(
-                    q.bytes.as_mut_ptr().add((g * q.row + at) * 4) as *mut _,
-                    mask,
-                    packed,
-                );
-                let col = q.columns.as_mut_ptr().add(at);
-                let old = _mm512_maskz_loadu_epi32(mask, col as *const _);
-                _mm512_mask_storeu_epi32(col as *mut _, mask, _mm512_add_epi32(old, sum));
-            }
+            let at = (shape.pad + s) * 4;
+            // SAFETY: the row holds t + 2 pad + SLACK steps of four bytes;
+            // the lanes written (n of them) lie within it.
+            unsafe { _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(at) as *mut _, mask, packed) };
             s += n;
         }
     }
@@ -776,7 +833,7 @@ mod tests {
             ws,
         } = *c;
         let (packed, sums) = pack(w, shape);
-        let q = quantize(x, t, shape);
+        let q = quantize(Input { x, t, snake: None }, shape, &serial);
         let t_out = shape.t_out(t).unwrap();
         let e = epilogue(&q, t_out, shape, &sums, bias, wzp, ws);
         let mut y = vec![f32::NAN; shape.c_out * t_out];
@@ -851,14 +908,52 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_vectorized_quantizer_equals_the_plain_one() {
-        if !vnni() {
-            eprintln!("skipped: this processor has no AVX-512 VNNI");
-            return;
+    /// Runs every task in turn.
+    fn serial(n: usize, f: &(dyn Fn(usize) + Sync)) {
+        (0..n).for_each(f);
+    }
+
+    /// The plain per-value path, for comparison with the vectorized one.
+    fn plain_quantize(input: Input<'_>, shape: Shape) -> Quantized {
+        let mut values = vec![0f32; input.x.len()];
+        for c in 0..shape.c_in {
+            input.values(c, 0, &mut values[c * input.t..(c + 1) * input.t]);
         }
+        let (min, max) = min_max(&values);
+        let (scale, zp) = quantization(min, max);
+        let row = input.t + 2 * shape.pad + SLACK;
+        let mut bytes = vec![0u8; shape.groups() * row * 4];
+        for (i, &v) in values.iter().enumerate() {
+            let (c, s) = (i / input.t, i % input.t);
+            let v = (v / scale).max(-f32::from(zp)).min(255.0 - f32::from(zp));
+            bytes[((c / 4) * row + shape.pad + s) * 4 + c % 4] =
+                (v.round_ties_even() as i32 + i32::from(zp)) as u8;
+        }
+        for c in 0..shape.c_in {
+            for s in (0..shape.pad).chain(shape.pad + input.t..2 * shape.pad + input.t) {
+                bytes[((c / 4) * row + s) * 4 + c % 4] = zp;
+            }
+        }
+        let columns = (0..row)
+            .map(|s| {
+                (0..shape.groups() * 4)
+                    .map(|k| i32::from(bytes[((k / 4) * row + s) * 4 + k % 4]))
+                    .sum()
+            })
+            .collect();
+        Quantized {
+            bytes,
+            row,
+            columns,
+            scale,
+            zero_point: zp,
+        }
+    }
+
+    #[test]
+    fn the_quantizer_equals_its_plain_definition_with_and_without_the_snake() {
         let mut rng = Rng(7);
-        for (c_in, t) in [(5, 37), (128, 300), (3, 16), (4, 1)] {
+        for (c_in, t) in [(5, 37), (128, 300), (3, 16), (4, 1), (6, 4099)] {
             let shape = Shape {
                 c_in,
                 c_out: 8,
@@ -866,65 +961,22 @@ mod tests {
                 dilation: 2,
                 pad: 2,
             };
-            let x: Vec<f32> = (0..c_in * t).map(|_| rng.float()).collect();
-            let fast = quantize(&x, t, shape);
-            let mut plain = quantize(&x, t, shape);
-            plain.bytes.iter_mut().for_each(|b| *b = 0);
-            plain.columns.iter_mut().for_each(|c| *c = 0);
-            for g in 0..shape.groups() {
-                for lane in 0..(c_in - g * 4).min(4) {
-                    for s in 0..shape.pad {
-                        plain.bytes[(g * plain.row + s) * 4 + lane] = plain.zero_point;
-                        plain.bytes[(g * plain.row + shape.pad + t + s) * 4 + lane] =
-                            plain.zero_point;
-                    }
-                }
-                quantize_group(&x, t, shape, g, &mut plain);
+            let x: Vec<f32> = (0..c_in * t).map(|_| rng.float() * 3.0).collect();
+            let alpha: Vec<f32> = (0..c_in).map(|c| 0.3 + c as f32).collect();
+            let recip: Vec<f32> = alpha.iter().map(|a| 1.0 / a).collect();
+            for snake in [None, Some((&alpha[..], &recip[..]))] {
+                let input = Input { x: &x, t, snake };
+                let (fast, plain) = (
+                    quantize(input, shape, &serial),
+                    plain_quantize(input, shape),
+                );
+                assert_eq!(
+                    (fast.scale, fast.zero_point),
+                    (plain.scale, plain.zero_point)
+                );
+                assert_eq!(fast.bytes, plain.bytes, "c_in={c_in} t={t}");
+                assert_eq!(fast.columns, plain.columns, "c_in={c_in} t={t}");
             }
-            let edge = i32::from(plain.zero_point) * c_in as i32;
-            for s in 0..shape.pad {
-                plain.columns[s] = edge;
-                plain.columns[shape.pad + t + s] = edge;
-            }
-            assert_eq!(fast.bytes, plain.bytes, "c_in={c_in} t={t}");
-            assert_eq!(fast.columns, plain.columns, "c_in={c_in} t={t}");
-        }
-    }
-
-    #[test]
-    fn the_snake_is_eigens_sine_and_its_vectorized_form_equals_the_plain_one() {
-        let mut rng = Rng(11);
-        // Eigen's sine is within 2 ulp of the true one, small and huge.
-        for x in (0..10_000)
-            .map(|_| rng.float() * 40.0)
-            .chain([0.0, -0.0, 1e5, -3e7, 1e30])
-        {
-            let (ours, exact) = (sin(x), (f64::from(x)).sin() as f32);
-            let ulps = (ours.to_bits() as i64 - exact.to_bits() as i64).abs();
-            assert!(
-                ulps <= 2 || (ours - exact).abs() < 1e-7,
-                "sin({x}) = {ours}, not {exact}"
-            );
-        }
-        assert!(sin(f32::NAN).is_nan() && sin(f32::INFINITY).is_nan());
-        // Rows of odd lengths, a huge value among them, and a tensor whose
-        // length leaves a tail for the C library.
-        let (c, t) = (3, 37);
-        let mut x: Vec<f32> = (0..c * t).map(|_| rng.float() * 10.0).collect();
-        x[20] = 4e4;
-        let alpha = [0.5, 2.0, 1e4];
-        let recip = alpha.map(|a: f32| 1.0 / a);
-        let got = snake(&x, t, &alpha, &recip);
-        let packed = x.len() - x.len() % 4;
-        for (i, (&g, &v)) in got.iter().zip(&x).enumerate() {
-            let (a, r) = (alpha[i / t], recip[i / t]);
-            let s = if i < packed {
-                sin(v * a)
-            } else {
-                (v * a).sin()
-            };
-            let want = v + r * (s * s);
-            assert_eq!(g.to_bits(), want.to_bits(), "at {i}");
         }
     }
 

@@ -372,6 +372,36 @@ impl Input {
     }
 }
 
+/// Runs `task(i)` for each `i` below `n` on ONNX Runtime's thread pool for
+/// this call (in turn, with one intra-op thread); an error of the pool's is
+/// a panic, caught by `compute`.
+fn parallel(context: *mut OrtKernelContext, n: usize, task: &(dyn Fn(usize) + Sync)) {
+    unsafe extern "C" fn run(task: *mut c_void, i: usize) {
+        // SAFETY: `task` is the closure `parallel` passed, alive until the
+        // loop returns; only called.
+        let task = unsafe { &*task.cast_const().cast::<&(dyn Fn(usize) + Sync)>() };
+        // A panic must not cross into ONNX Runtime.
+        let _ = catch_unwind(AssertUnwindSafe(|| task(i)));
+    }
+    if n == 0 {
+        return;
+    }
+    // SAFETY: `context` is the call's; `task` outlives the loop, which
+    // returns when every index is done.
+    let status = unsafe {
+        (ort::api().KernelContext_ParallelFor)(
+            context,
+            run,
+            n,
+            0,
+            ptr::from_ref(&task).cast_mut().cast(),
+        )
+    };
+    if let Err(e) = check(status) {
+        panic!("{NAME}: the thread pool failed: {e}");
+    }
+}
+
 /// What every tile of one call reads, and where it writes.
 struct Call<'a> {
     shape: Shape,
@@ -451,21 +481,22 @@ impl Kernel {
                 bias.values::<f32>(),
             )
         };
-        let activated;
-        let xs = if self.snake {
+        let alphas = if self.snake {
             // SAFETY: `context` is this call's; the types are checked.
             let (alpha, recip) = unsafe { (input(context, 1, FLOAT)?, input(context, 2, FLOAT)?) };
             if alpha.count != shape.c_in || recip.count != shape.c_in {
                 return Err(format!("{SNAKE_NAME}: α of the wrong size for {shape:?}"));
             }
-            // SAFETY: both are float tensors (checked).
-            activated =
-                unsafe { kernel::snake(xs, t, alpha.values::<f32>(), recip.values::<f32>()) };
-            &activated[..]
+            Some((alpha, recip))
         } else {
-            xs
+            None
         };
-        let q = kernel::quantize(xs, t, shape);
+        // SAFETY: both are float tensors (checked), alive for the call.
+        let snake = alphas
+            .as_ref()
+            .map(|(a, r)| unsafe { (a.values::<f32>(), r.values::<f32>()) });
+        let par = |n: usize, task: &(dyn Fn(usize) + Sync)| parallel(context, n, task);
+        let q = kernel::quantize(kernel::Input { x: xs, t, snake }, shape, &par);
         let e = kernel::epilogue(
             &q,
             t_out,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use kokoro_infer::init_runtime;
 
-use super::forms::FormChoice;
+use super::forms::{Form, FormChoice};
 use super::{AssetOptions, Want};
 use crate::error::{Error, Result};
 use crate::{Device, Event};
@@ -25,6 +25,9 @@ pub(crate) struct Provisioned {
     pub cuda: bool,
     /// Where ONNX Runtime's optimized graph of it is kept (CPU, with a cache).
     pub optimized: Option<PathBuf>,
+    /// The form of the fetched model it is (none for a model given by path
+    /// or on CUDA).
+    pub form: Option<Form>,
 }
 
 /// What provisioning is asked for.
@@ -91,6 +94,7 @@ pub(crate) fn provision(asked: Asked<'_>, emit: &dyn Fn(Event)) -> Result<Provis
             }
         }
     };
+    let mut form = None;
     if !cuda && !given {
         let cache = assets.cache()?;
         let chosen = cache.choose_form(&model, &paths.voices, asked.form, &|s| {
@@ -103,6 +107,7 @@ pub(crate) fn provision(asked: Asked<'_>, emit: &dyn Fn(Event)) -> Result<Provis
             chosen.model.display()
         )));
         model = chosen.model;
+        form = Some(chosen.form);
     }
     let optimized = match assets.cache() {
         Ok(cache) if !cuda => Some(cache.optimized_model(&model)),
@@ -114,5 +119,6 @@ pub(crate) fn provision(asked: Asked<'_>, emit: &dyn Fn(Event)) -> Result<Provis
         timed,
         cuda,
         optimized,
+        form,
     })
 }

@@ -15,6 +15,8 @@ fn real_model_tests_are_off_without_the_model_tests_feature() {
 #[cfg(feature = "model-tests")]
 mod engine;
 #[cfg(feature = "model-tests")]
+mod forms;
+#[cfg(feature = "model-tests")]
 mod infer;
 #[cfg(feature = "model-tests")]
 mod sched;
