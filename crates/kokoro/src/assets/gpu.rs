@@ -164,7 +164,8 @@ pub(crate) fn wheel_libraries(wheel: &Path, names: &[&str]) -> Result<Vec<(Strin
 }
 
 /// The GPU runtime's fetch, where it needs no GPU (the real wheels; `model-tests`).
-#[cfg(all(test, feature = "model-tests"))]
+#[cfg(test)]
+#[cfg(feature = "model-tests")]
 mod tests {
     // The GPU runtime's fetch, where it needs no GPU: ONNX Runtime's GPU wheel
     // against its pinned SHA-256, and every CUDA library its CUDA provider links
