@@ -45,6 +45,9 @@ USER 10001
 EXPOSE 8880
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8880/health || exit 1
+# SIGTERM (what `docker stop`, podman and Kubernetes send) stops the server:
+# no new connections, requests in progress get 10 s (`--grace`), then exit 0.
+STOPSIGNAL SIGTERM
 # Addressed by whatever name the network gives it (a Service, a load
 # balancer), so any Host is accepted; set KOKORO_API_KEY to require a key.
 ENTRYPOINT ["kokoro", "serve", "--host", "0.0.0.0", "--allowed-host", "*"]

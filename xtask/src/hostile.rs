@@ -121,6 +121,44 @@ const SHAPES: &[Shape] = &[
         base: 250,
     },
     Shape {
+        name: "text: one token of n random letters",
+        ext: "txt",
+        action: "--phonemes-only",
+        make: |n| format!("A blob: {} ends here.", random_run(n, LETTERS)),
+        base: 750_000,
+    },
+    Shape {
+        name: "Markdown: a base64 image of n characters",
+        ext: "md",
+        action: "--phonemes-only",
+        make: |n| {
+            format!(
+                "An image: ![pixel](data:image/png;base64,{}) and text.",
+                random_run(n, BASE64)
+            )
+        },
+        base: 750_000,
+    },
+    Shape {
+        name: "Markdown: n characters of base64 as text",
+        ext: "md",
+        action: "--phonemes-only",
+        make: |n| format!("Pasted: {} and text.", random_run(n, BASE64)),
+        base: 750_000,
+    },
+    Shape {
+        name: "text: words of 39 random letters, n of them",
+        ext: "txt",
+        action: "--phonemes-only",
+        make: |n| {
+            (0..n)
+                .map(|k| random_run(39, &LETTERS[k % 13..]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        base: 100,
+    },
+    Shape {
         name: "text: `=` rule, n long",
         ext: "txt",
         action: "--phonemes-only",
@@ -128,6 +166,22 @@ const SHAPES: &[Shape] = &[
         base: 20_000,
     },
 ];
+
+const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const BASE64: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
+
+/// `n` characters drawn from `alphabet` (the same for the same `n`).
+fn random_run(n: usize, alphabet: &[u8]) -> String {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            alphabet[(state % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
 
 /// `k` in letters: a, b, ..., z, ba, bb, ...
 fn letters(mut k: usize) -> String {

@@ -212,6 +212,10 @@ pub struct WyomingArgs {
     /// Open connections at most; more are refused with an error event.
     #[arg(long, default_value_t = 64)]
     pub max_connections: usize,
+    /// On SIGTERM, SIGINT or SIGHUP, seconds the syntheses in progress may
+    /// take to finish before the server exits (a second signal: at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub grace: f64,
 }
 
 /// `kokoro serve` options (the voice, lexicon, model and worker options above apply too).
@@ -244,4 +248,10 @@ pub struct ServeArgs {
     /// without traffic.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+    /// On SIGTERM, SIGINT or SIGHUP, seconds the requests in progress may
+    /// take to finish before the server exits 0 (it stops accepting at once;
+    /// a second signal stops it at once). Keep it under the platform's own
+    /// grace (Kubernetes: 30 s by default; the manifests give 15).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub grace: f64,
 }

@@ -33,11 +33,6 @@ pub struct Interrupted;
 const CHAPTER_GAP_MS: u32 = 1500;
 
 pub fn main(args: Args) -> Result<()> {
-    // Ctrl-C only raises a flag: the run stops between chunks and the output's
-    // temporary file is removed. Failing to install the handler only loses that.
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     let settings = settings::load(&args, &|k| std::env::var(k).ok())?;
     let log = Log {
         quiet: args.quiet,
@@ -69,6 +64,9 @@ pub fn main(args: Args) -> Result<()> {
             bail!("this kokoro was built without Wyoming: build it with `--features wyoming`");
         }
     }
+    // The servers stop on signals themselves (kokoro_server::shutdown_signal);
+    // everything else watches one flag.
+    let cancel = stop_flag();
     if let Some(crate::cli::Command::Batch(batch)) = &args.command {
         let plan = Plan::batch_defaults(&args, &settings)?;
         return crate::batch::main(
@@ -132,7 +130,7 @@ pub fn main(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     let (Some(output), Some(engine)) = (output, engine) else {
-        return print_phonemes(&frontend, &chapters);
+        return print_phonemes(&frontend, &chapters, &cancel);
     };
     let Some((totals, place)) = job.deliver(output, Engine::Opening(engine), &cancel)? else {
         return Ok(());
@@ -145,6 +143,25 @@ pub fn main(args: Args) -> Result<()> {
         totals.layout
     ));
     Ok(())
+}
+
+/// SIGINT (Ctrl-C), SIGTERM (how systemd, container engines and Kubernetes
+/// stop a process) and SIGHUP (the terminal went away) raise the flag
+/// returned: the run stops at its next check (between chunks, and inside the
+/// front end), its temporary files are removed and only complete outputs are
+/// left (exit 130). A second signal stops the process at once, leaving at
+/// most a hidden temporary file, which the next run of the same output
+/// removes. Failing to install the handler only loses the clean stop.
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if raised.swap(true, Ordering::SeqCst) {
+            eprintln!("kokoro: stopped at once");
+            std::process::exit(130);
+        }
+    });
+    flag
 }
 
 /// What [`speak_file`] made of one document.
@@ -294,11 +311,19 @@ struct Opening {
 }
 
 impl Opening {
-    /// The engine, once open, with the voice checked.
-    fn wait(self, job: &Job<'_>) -> Result<Tts> {
-        let tts = self
+    /// The engine, once open, with the voice checked; [`Interrupted`] if the
+    /// run is stopped while it opens (fetching can take minutes).
+    fn wait(self, job: &Job<'_>, cancel: &AtomicBool) -> Result<Tts> {
+        let thread = self
             .thread
-            .context("cannot start a thread to open the engine")?
+            .context("cannot start a thread to open the engine")?;
+        while !thread.is_finished() {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(Interrupted.into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let tts = thread
             .join()
             .map_err(|_| anyhow::anyhow!("opening the engine panicked"))??;
         job.log.debug(&format!(
@@ -319,10 +344,10 @@ enum Engine<'a> {
 
 impl<'a> Engine<'a> {
     /// The engine, waited for if need be (and then kept in `slot`).
-    fn get(self, slot: &'a mut Option<Tts>, job: &Job<'_>) -> Result<&'a Tts> {
+    fn get(self, slot: &'a mut Option<Tts>, job: &Job<'_>, cancel: &AtomicBool) -> Result<&'a Tts> {
         Ok(match self {
             Engine::Open(tts) => tts,
-            Engine::Opening(o) => slot.insert(o.wait(job)?),
+            Engine::Opening(o) => slot.insert(o.wait(job, cancel)?),
         })
     }
 }
@@ -425,7 +450,7 @@ impl Job<'_> {
         Ok(Some(match output {
             Output::Split { dir } => {
                 let record = book::Record::open(dir)?;
-                let tts = engine.get(&mut opened, self)?;
+                let tts = engine.get(&mut opened, self, cancel)?;
                 let mut speaker = self.speaker(tts, cancel);
                 let totals = self.speak_split(dir, record, &mut speaker)?;
                 speaker.finish();
@@ -441,7 +466,7 @@ impl Job<'_> {
             }
             Output::Merged(target) => {
                 let out = open_merged(target, self.plan.format, self.chapters)?;
-                let tts = engine.get(&mut opened, self)?;
+                let tts = engine.get(&mut opened, self, cancel)?;
                 let mut speaker = self.speaker(tts, cancel);
                 let totals = self.speak_merged(out, &mut speaker)?;
                 speaker.finish();
@@ -950,14 +975,21 @@ fn report_diagnostics(diagnostics: &[Diagnostic], log: &Log) {
 }
 
 /// `--phonemes-only`: chunks, ids and phonemes on stdout, diagnostics on stderr.
-fn print_phonemes(frontend: &Frontend, chapters: &[(usize, &Chapter)]) -> Result<()> {
+fn print_phonemes(
+    frontend: &Frontend,
+    chapters: &[(usize, &Chapter)],
+    cancel: &Arc<AtomicBool>,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut any = false;
     for &(i, chapter) in chapters {
         if chapters.len() > 1 || !chapter.title.is_empty() {
             writeln!(out, "# chapter {}: {}", i + 1, chapter.title)?;
         }
-        any |= print_chunks(frontend, &chapter.text, &mut out)?;
+        any |= print_chunks(frontend, &chapter.text, &mut out, cancel)?;
+        if cancel.load(Ordering::SeqCst) {
+            return Err(Interrupted.into());
+        }
     }
     if !any {
         bail!("the input has nothing to speak");
@@ -966,9 +998,17 @@ fn print_phonemes(frontend: &Frontend, chapters: &[(usize, &Chapter)]) -> Result
 }
 
 /// Prints one text's chunks; false if it has nothing to speak.
-fn print_chunks(frontend: &Frontend, text: &str, out: &mut impl Write) -> Result<bool> {
+fn print_chunks(
+    frontend: &Frontend,
+    text: &str,
+    out: &mut impl Write,
+    cancel: &Arc<AtomicBool>,
+) -> Result<bool> {
     let mut any = false;
-    for c in frontend.chunks(text, ChunkOptions::default()) {
+    let chunks = frontend
+        .chunks(text, ChunkOptions::default())
+        .with_cancel(cancel.clone());
+    for c in chunks {
         any = true;
         if c.pause_before_ms > 0 {
             writeln!(out, "# pause {} ms", c.pause_before_ms)?;

@@ -46,6 +46,7 @@ pub fn main(
     if serve.max_connections == 0 {
         anyhow::bail!("--max-connections: 0 is too small");
     }
+    let grace = grace(serve.grace)?;
     let tts = engine(settings, assets, log)?;
     kokoro_server::serve(
         std::net::SocketAddr::new(host, serve.port),
@@ -58,6 +59,7 @@ pub fn main(
             cors: serve.cors.clone(),
             limits: kokoro_server::Limits {
                 max_connections: serve.max_connections,
+                grace,
                 ..kokoro_server::Limits::default()
             },
             ..kokoro_server::ServerOptions::default()
@@ -84,6 +86,7 @@ pub fn wyoming(
     if args.max_connections == 0 {
         anyhow::bail!("--max-connections: 0 is too small");
     }
+    let grace = grace(args.grace)?;
     let tts = engine(settings, assets, log)?;
     serve_wyoming(
         &endpoint,
@@ -93,8 +96,18 @@ pub fn wyoming(
             speed: settings.speed,
             queue: args.queue,
             max_connections: args.max_connections,
+            grace,
             ..WyomingOptions::default()
         },
     )?;
     Ok(())
+}
+
+/// `--grace`: 0 to 3600 seconds.
+#[cfg(any(feature = "server", feature = "wyoming"))]
+fn grace(seconds: f64) -> Result<std::time::Duration> {
+    if !(0.0..=3600.0).contains(&seconds) {
+        anyhow::bail!("--grace: {seconds} is out of range (0 to 3600 seconds)");
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }

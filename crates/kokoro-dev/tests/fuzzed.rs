@@ -120,6 +120,25 @@ proptest! {
         fuzz::text(text.as_bytes());
     }
 
+    /// Giant tokens (issue 29): long runs with no space, of letters,
+    /// base64 or hex, inside prose, pasted as `data:` URIs, or in markup.
+    #[test]
+    fn giant_tokens_never_panic(
+        run in "[a-zA-Z0-9+/=]{41,4000}",
+        hex in "[0-9a-f]{41,200}",
+        shape in 0usize..4,
+    ) {
+        let text = match shape {
+            0 => format!("Before {run} after. And {hex}."),
+            1 => format!("Pasted data:image/png;base64,{run} here."),
+            2 => format!("![x](data:image/png;base64,{run}) and `{hex}` and {run}"),
+            _ => format!("<p><img src=\"data:image/png;base64,{run}\"> {hex} {run}</p>"),
+        };
+        fuzz::text(text.as_bytes());
+        fuzz::markdown(text.as_bytes());
+        fuzz::html(text.as_bytes());
+    }
+
     #[test]
     fn arbitrary_bytes_through_the_front_end_never_panic(
         data in proptest::collection::vec(any::<u8>(), 0..300),

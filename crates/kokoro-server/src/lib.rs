@@ -39,7 +39,7 @@
 mod listen;
 pub mod wyoming;
 
-pub use listen::Limits;
+pub use listen::{shutdown_signal, Limits, GRACE};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -523,9 +523,23 @@ async fn cors(State(state): State<Arc<AppState>>, request: HttpRequest, next: Ne
     response
 }
 
-/// Listens on `addr` and serves `engine` until Ctrl-C; says where it listens
-/// on stderr (`kokoro: listening on http://ADDR (LAYOUT)`).
+/// Listens on `addr` and serves `engine` until SIGTERM, SIGINT or SIGHUP
+/// ([`shutdown_signal`]), then stops as [`serve_until`] does (a second
+/// signal ends the process at once); says where it listens on stderr
+/// (`kokoro: listening on http://ADDR (LAYOUT)`).
 pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<(), Error> {
+    serve_until(addr, engine, options, listen::stop_on_signals())
+}
+
+/// Listens on `addr` and serves `engine` until `stop` completes; then stops
+/// accepting and gives the requests in progress `options.limits.grace` to
+/// finish (a stream cut off then ends where it is).
+pub fn serve_until(
+    addr: SocketAddr,
+    engine: Tts,
+    options: ServerOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
     let described = engine.describe().to_string();
     let limits = options.limits;
     let app = router(engine, options)?;
@@ -536,13 +550,30 @@ pub fn serve(addr: SocketAddr, engine: Tts, options: ServerOptions) -> Result<()
         let local = listener
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
+        // Listen for the stop before saying we listen, so that a stop sent
+        // as soon as we have said it is heard.
+        let mut stop = Box::pin(stop);
+        let stopped = armed(stop.as_mut()).await;
         eprintln!("kokoro: listening on http://{local} ({described})");
-        serve_on(listener, app, limits, async {
-            let _ = tokio::signal::ctrl_c().await;
+        serve_on(listener, app, limits, async move {
+            if !stopped {
+                stop.await;
+            }
+            eprintln!(
+                "kokoro: stopping: no new connections; requests in progress have {} s to finish",
+                limits.grace.as_secs_f64()
+            );
         })
         .await;
         Ok(())
     })
+}
+
+/// Polls `stop` once, so that what it waits for is set up (signal handlers
+/// installed): whether it is already done.
+pub(crate) async fn armed<F: std::future::Future>(stop: std::pin::Pin<&mut F>) -> bool {
+    let mut stop = stop;
+    std::future::poll_fn(|cx| std::task::Poll::Ready(stop.as_mut().poll(cx).is_ready())).await
 }
 
 /// The servers' async runtime: two threads, for I/O only (speech is made on

@@ -26,22 +26,73 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time a connection may pass with no bytes either way.
     pub idle_timeout: Duration,
+    /// Once told to stop, how long requests in progress may take to finish
+    /// before they are cut off (their connections closed).
+    pub grace: Duration,
 }
 
+/// The grace period by default: 10 s, well inside Kubernetes' default of
+/// 30 s before it kills a pod (the manifests give 15).
+pub const GRACE: Duration = Duration::from_secs(10);
+
 impl Default for Limits {
-    /// 256 connections, 10 s for a header, 60 s idle.
+    /// 256 connections, 10 s for a header, 60 s idle, a grace of [`GRACE`].
     fn default() -> Self {
         Self {
             max_connections: 256,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            grace: GRACE,
         }
     }
 }
 
+/// Completes on the first SIGTERM, SIGINT or SIGHUP (on Unix; Ctrl-C
+/// elsewhere): how a terminal, systemd, a container engine or Kubernetes
+/// asks a server to stop.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        async fn one(s: &mut Option<Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let mut hup = signal(SignalKind::hangup()).ok();
+        tokio::select! {
+            _ = one(&mut term) => {}
+            _ = one(&mut int) => {}
+            _ = one(&mut hup) => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// [`shutdown_signal`] for a process that is the server: after the first
+/// signal, a second one ends the process at once (exit 130), not waiting
+/// out the grace period.
+pub(crate) async fn stop_on_signals() {
+    shutdown_signal().await;
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("kokoro: stopped at once");
+        std::process::exit(130);
+    });
+}
+
 /// Serves `app` on `listener` within `limits` until `stop` completes; then
-/// stops accepting and lets the connections open finish (at most
-/// `idle_timeout` more of silence each).
+/// stops accepting, closes idle connections, and lets the requests in
+/// progress finish for at most `limits.grace`, after which their
+/// connections are closed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -101,7 +152,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = tokio::time::timeout(limits.grace, graceful.shutdown()).await;
 }
 
 /// A connection that notes when bytes last went either way.

@@ -109,10 +109,13 @@ pub struct WyomingOptions {
     /// How long a connection may wait between events (and take to send one)
     /// before it is closed.
     pub idle_timeout: Duration,
+    /// Once told to stop, how long syntheses in progress may take to finish.
+    pub grace: Duration,
 }
 
 impl Default for WyomingOptions {
-    /// `af_heart` at speed 1, 8 waiting syntheses, 64 connections, 5 minutes idle.
+    /// `af_heart` at speed 1, 8 waiting syntheses, 64 connections, 5 minutes
+    /// idle, a grace of [`crate::GRACE`].
     fn default() -> Self {
         Self {
             default_voice: "af_heart".into(),
@@ -120,6 +123,7 @@ impl Default for WyomingOptions {
             queue: 8,
             max_connections: 64,
             idle_timeout: Duration::from_secs(300),
+            grace: crate::GRACE,
         }
     }
 }
@@ -393,20 +397,42 @@ fn text_of(data: &Map<String, Value>, key: &str) -> Result<String, Event> {
     }
 }
 
-/// Listens on `endpoint` and serves `engine` over Wyoming until Ctrl-C; says
-/// where it listens on stderr.
+/// Listens on `endpoint` and serves `engine` over Wyoming until SIGTERM,
+/// SIGINT or SIGHUP ([`crate::shutdown_signal`]), then stops as [`run`]
+/// does (a second signal ends the process at once); says where it listens
+/// on stderr.
 pub fn serve_wyoming(
     endpoint: &Endpoint,
     engine: Tts,
     options: WyomingOptions,
 ) -> Result<(), Error> {
+    serve_wyoming_until(endpoint, engine, options, crate::listen::stop_on_signals())
+}
+
+/// [`serve_wyoming`] until `stop` completes.
+pub fn serve_wyoming_until(
+    endpoint: &Endpoint,
+    engine: Tts,
+    options: WyomingOptions,
+    stop: impl Future<Output = ()>,
+) -> Result<(), Error> {
     check(&options)?;
     let described = engine.describe().to_string();
     let runtime = crate::runtime()?;
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let grace = options.grace;
     runtime.block_on(async move {
+        // Listen for the stop before saying we listen (see `serve_until`).
+        let mut stop = Box::pin(stop);
+        let stopped = crate::armed(stop.as_mut()).await;
+        let stop = async move {
+            if !stopped {
+                stop.await;
+            }
+            eprintln!(
+                "kokoro: stopping: no new connections; syntheses in progress have {} s to finish",
+                grace.as_secs_f64()
+            );
+        };
         match endpoint {
             Endpoint::Tcp(addr) => {
                 let addr = *addr;
@@ -489,7 +515,10 @@ impl Accept for tokio::net::UnixListener {
 }
 
 /// Serves connections from `listener` on the current async runtime until
-/// `stop` completes (to embed the server, or test it).
+/// `stop` completes (to embed the server, or test it); then stops accepting
+/// and gives the syntheses in progress `options.grace` to finish before it
+/// returns (connections still open then are closed when the runtime that
+/// runs them ends).
 pub async fn run<L: Accept>(
     listener: L,
     engine: Tts,
@@ -506,7 +535,7 @@ pub async fn run<L: Accept>(
     tokio::pin!(stop);
     loop {
         let stream = tokio::select! {
-            _ = &mut stop => return,
+            _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => stream,
                 Err(_) => {
@@ -540,6 +569,11 @@ pub async fn run<L: Accept>(
                 });
             }
         }
+    }
+    drop(listener);
+    let deadline = tokio::time::Instant::now() + shared.options.grace;
+    while shared.in_progress.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -7,6 +7,8 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::align::{assign, collapse_whitespace, words_in, Sound, Word};
 use crate::g2p::G2p;
@@ -153,6 +155,8 @@ pub struct Chunks<'a> {
     sentences: std::vec::IntoIter<Sentence>,
     pieces: VecDeque<Piece>,
     next_index: usize,
+    /// Raised to stop: no more chunks are made.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Chunks<'_> {
@@ -172,11 +176,32 @@ impl<'a> Chunks<'a> {
             sentences: split_sentences(text).into_iter(),
             pieces: VecDeque::new(),
             next_index: 0,
+            cancel: None,
         }
     }
 
-    /// Phonemizes the next sentence into pieces that fit `limit`. False at the end.
+    /// Stops making chunks once `cancel` is raised: it is looked at before
+    /// each sentence, each call of the G2P, and each word the out-of-lexicon
+    /// fallback reads, so no step between two looks takes long on any text
+    /// (giant tokens are never read out, see [`crate::giant`]). The
+    /// iterator then ends; its caller, who raised the flag, knows why.
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Phonemizes the next sentence into pieces that fit `limit`. False at the
+    /// end, or once cancelled.
     fn pull_sentence(&mut self, limit: usize, words: bool) -> bool {
+        if self.cancelled() {
+            return false;
+        }
         let Some(sentence) = self.sentences.next() else {
             return false;
         };
@@ -199,7 +224,15 @@ impl<'a> Chunks<'a> {
             max: self.opts.max_tokens,
             words,
         };
-        split_piece(self.g2p, self.text, sentence.span, cut, &mut self.pieces);
+        let _watch = crate::g2p::watch(self.cancel.clone());
+        let mut at = sentence.span.start;
+        for giant in crate::giant::find(self.text, sentence.span.clone()) {
+            self.split_words(at..giant.start, cut);
+            self.pieces
+                .push_back(giant_piece(self.g2p, self.text, giant.clone()));
+            at = giant.end;
+        }
+        self.split_words(at..sentence.span.end, cut);
         if let Some(p) = self.pieces.get_mut(first) {
             p.paragraph_start = sentence.paragraph_start;
         }
@@ -207,6 +240,16 @@ impl<'a> Chunks<'a> {
             p.ends_sentence = true;
         }
         true
+    }
+
+    /// The pieces of a stretch of words (none where it is only whitespace).
+    fn split_words(&mut self, span: Range<usize>, cut: Cut) {
+        let s = &self.text[span.clone()];
+        let start = span.start + (s.len() - s.trim_start().len());
+        let end = span.start + s.trim_end().len();
+        if start < end && !self.cancelled() {
+            split_piece(self.g2p, self.text, start..end, cut, &mut self.pieces);
+        }
     }
 
     fn next_piece(&mut self, limit: usize, words: bool) -> Option<Piece> {
@@ -368,6 +411,38 @@ impl Iterator for Chunks<'_> {
     }
 }
 
+/// A giant token's piece: what is said in its place ([`crate::giant::said`]),
+/// one word over the whole token, and a diagnostic naming it.
+fn giant_piece(g2p: &G2p, text: &str, span: Range<usize>) -> Piece {
+    let token = &text[span.clone()];
+    let said = crate::giant::said(token, g2p.lang().is_english());
+    let mut diagnostics = vec![Diagnostic::GiantToken {
+        span: span.clone(),
+        chars: token.chars().count(),
+        said: said.clone(),
+    }];
+    let phonemes = if said.is_empty() {
+        String::new()
+    } else {
+        let read = crate::normalize::for_lang(&said, g2p.lang());
+        let mut d = Vec::new();
+        let ps = g2p.phonemize(&read, &mut d);
+        diagnostics.extend(d);
+        ps
+    };
+    let tokens = count_ids(&phonemes);
+    Piece {
+        words: vec![(span.clone(), 0..phonemes.len())],
+        span,
+        phonemes,
+        tokens,
+        paragraph_start: false,
+        ends_sentence: false,
+        pause_ms: None,
+        diagnostics,
+    }
+}
+
 /// How [`split_piece`] may cut.
 #[derive(Debug, Clone, Copy)]
 struct Cut {
@@ -387,6 +462,9 @@ const MAX_G2P_BYTES: usize = 2048;
 /// Phonemizes `span`, splitting it until every piece fits `cut.limit`: at clauses
 /// and commas, and at words when `cut.words` is set or the piece is past `cut.max`.
 fn split_piece(g2p: &G2p, text: &str, span: Range<usize>, cut: Cut, out: &mut VecDeque<Piece>) {
+    if crate::g2p::watched() {
+        return;
+    }
     // A span far longer than any chunk is halved before the G2P sees it: the
     // G2P's time on one call can grow faster than its length (its tokenizer's
     // backtracking on runs of brackets), and halving after phonemizing would
@@ -540,7 +618,9 @@ fn divide(text: &str, whole: &Phonemized, at: usize) -> Option<(Phonemized, Phon
             Diagnostic::UnknownSymbol { symbol } => {
                 !left_ph.contains(*symbol) && right_ph.contains(*symbol)
             }
-            Diagnostic::NothingToSay { span } => span.start >= at,
+            Diagnostic::NothingToSay { span } | Diagnostic::GiantToken { span, .. } => {
+                span.start >= at
+            }
         };
         if right { &mut right_d } else { &mut left_d }.push(d.clone());
     }

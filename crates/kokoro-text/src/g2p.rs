@@ -2,6 +2,7 @@
 //! for words the lexicon lacks, so that no word is ever silently dropped.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use misaki_rs::fallback::FallbackError;
@@ -123,6 +124,31 @@ fn fold_diacritics(c: char) -> char {
 thread_local! {
     /// Words the fallback handled during the current `G2p::phonemize` call on this thread.
     static FALLBACK_WORDS: RefCell<Vec<(String, &'static str)>> = const { RefCell::new(Vec::new()) };
+    /// The cancellation flag of the chunks being made on this thread.
+    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Watches `cancel` while the returned guard lives, on this thread: once it
+/// is raised, the fallback stops reading words (each is spelled, which
+/// costs nothing) and [`watched`] says so.
+pub(crate) fn watch(cancel: Option<Arc<AtomicBool>>) -> impl Drop {
+    struct Guard(Option<Arc<AtomicBool>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            CANCEL.with(|c| *c.borrow_mut() = before);
+        }
+    }
+    Guard(CANCEL.with(|c| std::mem::replace(&mut *c.borrow_mut(), cancel)))
+}
+
+/// Whether the flag watched on this thread is raised.
+pub(crate) fn watched() -> bool {
+    CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    })
 }
 
 /// Adapter from our fallback to misaki's, recording every word it was asked about.
@@ -133,10 +159,13 @@ struct Recorder {
 
 impl misaki_rs::Fallback for Recorder {
     fn phonemize(&self, word: &str) -> Result<String, FallbackError> {
-        let out = self
-            .inner
-            .phonemize(word, self.lang)
-            .or_else(|| SpellingFallback.phonemize(word, self.lang));
+        // Once cancelled, what is made is thrown away: spell, which is quick.
+        let read = if watched() {
+            None
+        } else {
+            self.inner.phonemize(word, self.lang)
+        };
+        let out = read.or_else(|| SpellingFallback.phonemize(word, self.lang));
         let via = if out.is_some() {
             self.inner.name()
         } else {

@@ -47,6 +47,7 @@ pub mod document;
 #[cfg(feature = "espeak")]
 pub mod espeak;
 pub mod g2p;
+pub mod giant;
 #[cfg(feature = "ja")]
 pub mod ja;
 pub mod lexicon;
@@ -235,6 +236,16 @@ pub enum Diagnostic {
         /// Byte range of that text.
         span: Range<usize>,
     },
+    /// A run of text with no space, too long to read out and not words (base64,
+    /// a hash, a key): said as what it is and its start ([`giant`]).
+    GiantToken {
+        /// Byte range of the token.
+        span: Range<usize>,
+        /// Its length in characters.
+        chars: usize,
+        /// What is said in its place.
+        said: String,
+    },
 }
 
 impl std::fmt::Display for Diagnostic {
@@ -254,6 +265,11 @@ impl std::fmt::Display for Diagnostic {
             Diagnostic::NothingToSay { span } => {
                 write!(f, "nothing to speak in bytes {}..{}", span.start, span.end)
             }
+            Diagnostic::GiantToken { span, chars, said } => write!(
+                f,
+                "a token of {chars} characters with no space (bytes {}..{}) is not read out; said as \"{said}\"",
+                span.start, span.end
+            ),
         }
     }
 }

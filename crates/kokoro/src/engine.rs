@@ -532,8 +532,11 @@ impl Tts {
             .unwrap_or_else(|| voice_lang(&options.voice).unwrap_or(Lang::EnUs));
         let frontend = self.inner.frontends.get(lang)?;
         let on_chunk = options.on_chunk.clone();
+        // One flag stops the front end and the workers alike.
+        let cancel = options.cancel.clone().unwrap_or_default();
         let mut chunks = frontend
             .chunks(text, options.chunk_options())
+            .with_cancel(cancel.clone())
             .inspect(move |c| {
                 if let Some(f) = &on_chunk {
                     f(c, text);
@@ -571,7 +574,7 @@ impl Tts {
             sink(&segment, &joined)
         };
         let control = Control {
-            cancel: options.cancel.clone().unwrap_or_default(),
+            cancel,
             progress: options.progress.clone(),
         };
         let request = Request {

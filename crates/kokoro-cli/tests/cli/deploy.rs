@@ -91,6 +91,43 @@ fn the_image_runs_the_server_as_a_user_with_a_health_check() {
     assert!(read(".dockerignore").lines().any(|l| l == "target"));
 }
 
+/// The stop: the image's stop signal is the one the server handles, and the
+/// Deployment gives the pod longer than the server's grace period (issue 29).
+#[test]
+fn the_stop_signal_and_the_grace_periods_agree() {
+    let dockerfile = read("Dockerfile");
+    assert!(dockerfile.contains("\nSTOPSIGNAL SIGTERM\n"));
+    let serve = help(Some("serve"));
+    let default = serve
+        .split("--grace")
+        .nth(1)
+        .and_then(|s| s.split("[default: ").nth(1))
+        .and_then(|s| s.split(']').next())
+        .and_then(|s| s.parse::<f64>().ok())
+        .expect("--grace has a default");
+    let deployment = read("deploy/kubernetes/deployment.yaml");
+    let pod: f64 = deployment
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("terminationGracePeriodSeconds:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the Deployment sets terminationGracePeriodSeconds");
+    let args = lists(&deployment, "args:");
+    let given = args
+        .iter()
+        .flat_map(|a| a.windows(2))
+        .find(|w| w[0] == "--grace")
+        .and_then(|w| w[1].parse::<f64>().ok())
+        .unwrap_or(default);
+    assert!(
+        given < pod,
+        "--grace {given} s must end before the pod's {pod} s"
+    );
+    assert!(
+        pod < 30.0,
+        "shorter than Kubernetes' default, which it replaces"
+    );
+}
+
 #[test]
 fn the_manifests_pass_flags_that_exist_and_figures_that_were_measured() {
     let benchmarks = read("docs/BENCHMARKS.md");

@@ -21,3 +21,5 @@ mod guide;
 mod run;
 #[cfg(all(feature = "model-tests", feature = "server"))]
 mod serve;
+#[cfg(feature = "model-tests")]
+mod signals;

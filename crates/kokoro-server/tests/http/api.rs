@@ -505,6 +505,7 @@ fn slow_and_idle_clients_are_dropped_and_connections_are_capped() {
             max_connections: 4,
             header_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(2),
+            ..kokoro_server::Limits::default()
         },
         body_timeout: Duration::from_secs(1),
         ..ServerOptions::default()

@@ -68,7 +68,11 @@ pub(crate) fn read(bytes: &[u8], opts: ReadOptions) -> Result<Document, Document
             }
         };
         let section = match html::read_section(&xhtml, opts) {
-            Ok(s) => s,
+            Ok((s, warnings)) => {
+                doc.warnings
+                    .extend(warnings.into_iter().map(|w| format!("{}: {w}", item.path)));
+                s
+            }
             Err(e) => {
                 doc.warnings
                     .push(format!("{}: cannot be read ({e}); skipped", item.path));

@@ -17,6 +17,7 @@ pub(crate) fn read_page(html: &str, opts: ReadOptions) -> Result<Document, Docum
     let level = chapter_level(&dom);
     let mut b = Builder::default();
     walk(dom.tree.root(), &mut b, opts, level);
+    let warnings = std::mem::take(&mut b.warnings);
     let mut chapters = b.finish();
     if level.is_none() {
         if let Some(first) = chapters.first_mut() {
@@ -25,10 +26,7 @@ pub(crate) fn read_page(html: &str, opts: ReadOptions) -> Result<Document, Docum
             }
         }
     }
-    Ok(Document {
-        chapters,
-        warnings: Vec::new(),
-    })
+    Ok(Document { chapters, warnings })
 }
 
 /// The page, checked against the nesting bound (see [`nesting`]) and, for
@@ -46,11 +44,15 @@ fn bounded<'h>(
 }
 
 /// One EPUB content document: its text as one chapter, titled by its first heading.
-pub(crate) fn read_section(html: &str, opts: ReadOptions) -> Result<Chapter, DocumentError> {
+pub(crate) fn read_section(
+    html: &str,
+    opts: ReadOptions,
+) -> Result<(Chapter, Vec<String>), DocumentError> {
     let html = bounded(html, true, "epub")?;
     let dom = Html::parse_document(&html);
     let mut b = Builder::default();
     walk(dom.tree.root(), &mut b, opts, None);
+    let warnings = std::mem::take(&mut b.warnings);
     let text = b
         .finish()
         .into_iter()
@@ -58,7 +60,7 @@ pub(crate) fn read_section(html: &str, opts: ReadOptions) -> Result<Chapter, Doc
         .collect::<Vec<_>>()
         .join("\n\n");
     let title = first_heading(&dom).unwrap_or_else(|| title_of(&dom));
-    Ok(Chapter { title, text })
+    Ok((Chapter { title, text }, warnings))
 }
 
 /// `h1` when the page has two or more, else `h2` when it has two or more.
@@ -193,7 +195,14 @@ fn walk(node: NodeRef<'_, Node>, b: &mut Builder, opts: ReadOptions, level: Opti
                         walk(child, b, opts, level);
                         b.text(" ");
                     }
-                    "img" => {}
+                    "img" => {
+                        if let Some(src) = e
+                            .attr("src")
+                            .filter(|s| s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")))
+                        {
+                            b.embedded(src);
+                        }
+                    }
                     _ if BLOCKS.contains(&name) || name == "pre" => {
                         b.block();
                         walk(child, b, opts, level);
@@ -259,7 +268,7 @@ mod tests {
         // of the paragraph, and the marker's words would be skipped with it.
         let x = r#"<html><body><p>One <span epub:type="pagebreak" id="p2" title="2"/>two three.</p></body></html>"#;
         assert_eq!(
-            read_section(x, ReadOptions::default()).unwrap().text,
+            read_section(x, ReadOptions::default()).unwrap().0.text,
             "One two three."
         );
     }

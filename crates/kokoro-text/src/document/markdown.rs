@@ -31,7 +31,15 @@ pub(crate) fn read(text: &str, opts: ReadOptions) -> Document {
                 skip = skip.saturating_sub(1);
                 b.block();
             }
-            Event::Start(Tag::Image { .. }) => skip += 1,
+            Event::Start(Tag::Image { dest_url, .. }) => {
+                if dest_url
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+                {
+                    b.embedded(&dest_url);
+                }
+                skip += 1;
+            }
             Event::End(TagEnd::Image) => skip = skip.saturating_sub(1),
             _ if skip > 0 => {}
             Event::Start(Tag::Heading { level, .. }) => heading = Some((level, String::new())),
@@ -65,15 +73,29 @@ pub(crate) fn read(text: &str, opts: ReadOptions) -> Document {
             _ => {}
         }
     }
+    let warnings = std::mem::take(&mut b.warnings);
     Document {
         chapters: b.finish(),
-        warnings: Vec::new(),
+        warnings,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_objects_are_left_out_with_a_warning() {
+        let blob = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+        let md = format!(
+            "Before ![pixel](data:image/png;base64,{blob}) after.\n\nPasted data:text/plain;base64,{blob} here.\n"
+        );
+        let doc = read(&md, ReadOptions::default());
+        assert_eq!(doc.chapters[0].text, "Before after.\n\nPasted here.");
+        assert_eq!(doc.warnings.len(), 2, "{:?}", doc.warnings);
+        assert!(doc.warnings[0].contains("image/png"), "{:?}", doc.warnings);
+        assert!(doc.warnings[1].contains("text/plain"), "{:?}", doc.warnings);
+    }
 
     #[test]
     fn markdown_reads_as_text_with_chapters() {

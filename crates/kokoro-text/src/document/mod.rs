@@ -308,6 +308,8 @@ pub(crate) struct Builder {
     chapters: Vec<Chapter>,
     title: String,
     text: String,
+    /// What was left out, in words (embedded objects).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Builder {
@@ -319,9 +321,36 @@ impl Builder {
         self.heading(title);
     }
 
-    /// Appends inline text.
+    /// Appends inline text; an embedded object in it (a `data:` URI, say a
+    /// base64 image pasted into the text) is left out, with a warning.
     pub(crate) fn text(&mut self, s: &str) {
-        self.text.push_str(s);
+        let mut rest = s;
+        while let Some(at) = find_data_uri(rest) {
+            self.text.push_str(&rest[..at]);
+            let uri = &rest[at..];
+            let end = uri
+                .find(|c: char| c.is_whitespace() || "\"'<>)]".contains(c))
+                .unwrap_or(uri.len());
+            self.embedded(&uri[..end]);
+            rest = &uri[end..];
+        }
+        self.text.push_str(rest);
+    }
+
+    /// Notes an embedded object left out (an image's or a text's `data:`
+    /// URI): its media type and size, so nothing is dropped silently.
+    pub(crate) fn embedded(&mut self, uri: &str) {
+        let media = uri
+            .get(5..)
+            .unwrap_or_default()
+            .split([';', ','])
+            .next()
+            .unwrap_or_default();
+        let media = if media.is_empty() { "data" } else { media };
+        self.warnings.push(format!(
+            "an embedded {media} object ({} characters of a data: URI) is not read",
+            uri.chars().count()
+        ));
     }
 
     /// Ends a block: a paragraph break.
@@ -363,6 +392,26 @@ impl Builder {
         self.flush();
         self.chapters
     }
+}
+
+/// Where a `data:` URI starts in `s` (at a word's start), if one does.
+fn find_data_uri(s: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(['d', 'D']).map(|i| from + i) {
+        let starts_word = s[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if starts_word
+            && s.get(i..i + 5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+            && s[i + 5..].contains([',', ';'])
+        {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 /// Collapses runs of whitespace to one space.

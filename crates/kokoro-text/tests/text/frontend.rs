@@ -523,3 +523,92 @@ fn money_scores_companies_and_rule_lines_are_read_as_said() {
     assert_eq!(words, ["It", "cost", "$1.5", "million", "a", "3-2", "win"]);
     assert!(out.chunks[0].words.iter().all(|w| !w.ids.is_empty()));
 }
+
+/// Text made of runs of `alphabet` with no space, `run` characters long,
+/// between short words: giant tokens in prose.
+fn with_giants(run: usize, alphabet: &[u8], seed: u64) -> String {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let token: String = (0..run)
+        .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
+        .collect();
+    format!("It begins here. The blob {token} ends here, and so do we.")
+}
+
+const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const BASE64: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/";
+const HEX: &[u8] = b"0123456789abcdef";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Issue 29: one token of random characters cost about a millisecond a
+    /// character (161 s for 100,000). Now a giant token is said in a few
+    /// words whatever its length: the front end's time per character stays
+    /// far under that (the bound allows this machine's noise many times
+    /// over), every character is still covered, and a diagnostic names it.
+    #[test]
+    fn giant_tokens_cost_a_small_bounded_time_per_character(
+        run in 41usize..60_000,
+        kind in 0usize..3,
+        seed in any::<u64>(),
+    ) {
+        let alphabet = [LETTERS, BASE64, HEX][kind];
+        let text = with_giants(run, alphabet, seed);
+        let start = std::time::Instant::now();
+        let out = frontend().process(&text, ChunkOptions::default());
+        let took = start.elapsed().as_secs_f64();
+        let per_char = took / text.len() as f64;
+        prop_assert!(
+            took < 0.5 || per_char < 20e-6,
+            "{} characters took {took:.3} s ({:.1} µs a character)",
+            text.len(),
+            per_char * 1e6
+        );
+        assert_covered(&text, &out);
+        prop_assert!(
+            out.diagnostics.iter().any(|d| matches!(d, Diagnostic::GiantToken { chars, .. } if *chars == run)),
+            "{:?}",
+            out.diagnostics
+        );
+    }
+}
+
+#[test]
+fn a_giant_token_is_said_as_what_it_is_and_its_start() {
+    let hash = "3f786850e387550fdab836ed7e6dc881de23001b3f786850e387550fdab836ed";
+    let text = format!("The checksum is {hash}.");
+    let out = frontend().process(&text, ChunkOptions::default());
+    assert_eq!(out.chunks.len(), 1);
+    let said = out
+        .diagnostics
+        .iter()
+        .find_map(|d| match d {
+            Diagnostic::GiantToken { span, said, .. } => Some((span.clone(), said.clone())),
+            _ => None,
+        })
+        .expect("a diagnostic names the token");
+    assert_eq!(
+        &text[said.0], hash,
+        "its span is the token, not the full stop"
+    );
+    assert!(
+        said.1.starts_with("a hexadecimal string of 64 characters"),
+        "{}",
+        said.1
+    );
+    // The whole token is one word of the chunk, over the phonemes said for it.
+    let chunk = &out.chunks[0];
+    assert!(chunk.words.iter().any(|w| &text[w.span.clone()] == hash));
+    // Spelled, 64 characters would be about 250 ids.
+    assert!(
+        chunk.ids.len() < 150,
+        "a few words, not 64 letters: {} ids",
+        chunk.ids.len()
+    );
+}
