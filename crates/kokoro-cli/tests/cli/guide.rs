@@ -41,17 +41,22 @@ fn the_layout_table_is_what_layout_auto_picks() {
     let mut rows = 0;
     for line in guide.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 4 {
+        if cells.len() < 5 {
             continue;
         }
         if let Ok(cores) = cells[1].parse::<usize>() {
             assert_eq!(
                 cells[2],
-                shown(kokoro::Layout::auto(usize::MAX, cores, None)),
+                shown(kokoro::Layout::auto_threaded(usize::MAX, cores, None)),
                 "{line}"
             );
             assert_eq!(
                 cells[3],
+                shown(kokoro::Layout::auto(usize::MAX, cores, None)),
+                "{line}"
+            );
+            assert_eq!(
+                cells[4],
                 shown(kokoro::Layout::auto_streaming(usize::MAX, cores, None)),
                 "{line}"
             );
