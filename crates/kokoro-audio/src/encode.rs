@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::{Dest, Error, Result};
+use crate::{Dest, Error, Result, Tags};
 
 /// Output formats, all 24 kHz mono.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,13 +22,22 @@ pub enum Format {
     Opus,
     /// Raw 16-bit little-endian PCM, no header.
     Pcm,
+    /// AAC-LC (64 kbit/s) in an MP4 audiobook: chapters, title, author,
+    /// narrator and cover, the index first.
+    M4b,
+    /// AAC-LC (64 kbit/s) in an MP4 audio file (M4A): as M4B, not marked
+    /// as an audiobook.
+    M4a,
+    /// AAC-LC (64 kbit/s) as an ADTS stream, playable as it arrives (what
+    /// OpenAI's API calls `aac`).
+    Aac,
 }
 
 impl FromStr for Format {
     type Err = Error;
 
     /// A format by name: `wav`, `wav-float` (`wav32`, `f32`), `flac`, `mp3`,
-    /// `opus` (`ogg`), `pcm` (`raw`), in any case.
+    /// `opus` (`ogg`), `pcm` (`raw`), `m4b`, `m4a`, `aac`, in any case.
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "wav" => Format::Wav,
@@ -37,6 +46,9 @@ impl FromStr for Format {
             "mp3" => Format::Mp3,
             "opus" | "ogg" => Format::Opus,
             "pcm" | "raw" => Format::Pcm,
+            "m4b" => Format::M4b,
+            "m4a" | "mp4" => Format::M4a,
+            "aac" | "adts" => Format::Aac,
             _ => return Err(Error::UnknownFormat(s.to_string())),
         })
     }
@@ -44,13 +56,16 @@ impl FromStr for Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 9] = [
         Format::Wav,
         Format::WavFloat,
         Format::Flac,
         Format::Mp3,
         Format::Opus,
         Format::Pcm,
+        Format::M4b,
+        Format::M4a,
+        Format::Aac,
     ];
 
     /// The format a file name asks for, by its extension.
@@ -62,6 +77,9 @@ impl Format {
             "mp3" => Some(Format::Mp3),
             "opus" | "ogg" | "oga" => Some(Format::Opus),
             "pcm" | "raw" => Some(Format::Pcm),
+            "m4b" => Some(Format::M4b),
+            "m4a" | "mp4" => Some(Format::M4a),
+            "aac" => Some(Format::Aac),
             _ => None,
         }
     }
@@ -74,6 +92,9 @@ impl Format {
             Format::Mp3 => "mp3",
             Format::Opus => "opus",
             Format::Pcm => "pcm",
+            Format::M4b => "m4b",
+            Format::M4a => "m4a",
+            Format::Aac => "aac",
         }
     }
 
@@ -85,7 +106,15 @@ impl Format {
             Format::Flac => "audio/flac",
             Format::Opus => "audio/ogg",
             Format::Pcm => "audio/L16;rate=24000;channels=1",
+            Format::M4b | Format::M4a => "audio/mp4",
+            Format::Aac => "audio/aac",
         }
+    }
+
+    /// Whether the bytes can be played as they arrive: false for MP4, whose
+    /// index is written, first, only once the audio is complete.
+    pub fn streams(self) -> bool {
+        !matches!(self, Format::M4b | Format::M4a)
     }
 }
 
@@ -99,6 +128,9 @@ pub trait Encoder {
     /// Encodes samples (24 kHz mono floats); on a stream, flushes them out.
     /// Errors are I/O errors, so that a closed pipe can be told apart.
     fn write(&mut self, samples: &[f32]) -> std::io::Result<()>;
+    /// A chapter starts here: the next of the titles the encoder was opened
+    /// with ([`encoder_with`]). Formats without chapters ignore it.
+    fn begin_chapter(&mut self) {}
     /// Finishes the stream and returns the destination, ready to commit.
     fn finish(self: Box<Self>) -> Result<Dest>;
 }
@@ -119,7 +151,122 @@ pub fn encoder(format: Format, dest: Dest) -> Result<Box<dyn Encoder>> {
         Format::Flac => Box::new(crate::codecs::FlacEncoder::new(dest)?),
         Format::Mp3 => Box::new(crate::codecs::Mp3Encoder::new(dest)?),
         Format::Opus => Box::new(crate::codecs::OpusEncoder::new(dest)?),
+        Format::M4b | Format::M4a | Format::Aac => {
+            return encoder_with(format, dest, Tags::default())
+        }
     })
+}
+
+/// Creates the encoder for `format` over `dest`, saying what `tags` say where
+/// the format can: M4B and M4A everything, MP3 everything in an ID3 tag
+/// (chapters as `CHAP` frames), WAV the chapters as cue points. MP3's tag and
+/// WAV's cue points need a file (a stream gets the audio alone).
+pub fn encoder_with(format: Format, mut dest: Dest, tags: Tags) -> Result<Box<dyn Encoder>> {
+    Ok(match format {
+        Format::M4b => Box::new(crate::mp4::Mp4Encoder::new(
+            dest,
+            crate::mp4::Brand::M4b,
+            tags,
+        )?),
+        Format::M4a => Box::new(crate::mp4::Mp4Encoder::new(
+            dest,
+            crate::mp4::Brand::M4a,
+            tags,
+        )?),
+        Format::Aac => Box::new(crate::aac::AdtsEncoder::new(dest)?),
+        Format::Mp3 if !dest.is_stream() && (tags.chapters.len() > 1 || has_words(&tags)) => {
+            // The tag comes first; its size does not depend on the chapters'
+            // times, so it is written now and over itself at the end.
+            let placeholder = crate::markers::id3_tag(&tags, &placeholders(&tags), 0)?;
+            dest.write_all(&placeholder)?;
+            Box::new(Marked::new(format, encoder(format, dest)?, tags))
+        }
+        Format::Wav | Format::WavFloat if !dest.is_stream() && tags.chapters.len() > 1 => {
+            Box::new(Marked::new(format, encoder(format, dest)?, tags))
+        }
+        _ => encoder(format, dest)?,
+    })
+}
+
+/// Whether the tags say anything beside chapters.
+fn has_words(tags: &Tags) -> bool {
+    tags.title.is_some() || tags.author.is_some() || tags.narrator.is_some() || tags.cover.is_some()
+}
+
+fn placeholders(tags: &Tags) -> Vec<crate::markers::Marker> {
+    tags.chapters
+        .iter()
+        .map(|title| crate::markers::Marker {
+            title: title.clone(),
+            start: 0,
+        })
+        .collect()
+}
+
+/// MP3 or WAV with chapters written when the audio is complete: MP3's tag
+/// over its placeholder, WAV's cue points after its data.
+struct Marked {
+    format: Format,
+    inner: Box<dyn Encoder>,
+    tags: Tags,
+    written: u64,
+    markers: Vec<crate::markers::Marker>,
+}
+
+impl Marked {
+    fn new(format: Format, inner: Box<dyn Encoder>, tags: Tags) -> Self {
+        Self {
+            format,
+            inner,
+            tags,
+            written: 0,
+            markers: Vec::new(),
+        }
+    }
+}
+
+impl Encoder for Marked {
+    fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
+        self.written += samples.len() as u64;
+        self.inner.write(samples)
+    }
+
+    fn begin_chapter(&mut self) {
+        if let Some(title) = self.tags.chapters.get(self.markers.len()) {
+            self.markers.push(crate::markers::Marker {
+                title: title.clone(),
+                start: self.written,
+            });
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<Dest> {
+        let Marked {
+            format,
+            inner,
+            tags,
+            written,
+            mut markers,
+        } = *self;
+        let mut dest = inner.finish()?;
+        match format {
+            Format::Mp3 => {
+                // Chapters never begun keep their place in the tag, at the end.
+                for title in tags.chapters.iter().skip(markers.len()) {
+                    markers.push(crate::markers::Marker {
+                        title: title.clone(),
+                        start: written,
+                    });
+                }
+                dest.patch(0, &crate::markers::id3_tag(&tags, &markers, written)?)?;
+            }
+            _ if markers.len() > 1 => {
+                crate::wav::append_chunks(&mut dest, &crate::markers::wav_cues(&markers))?
+            }
+            _ => {}
+        }
+        Ok(dest)
+    }
 }
 
 /// Raw 16-bit little-endian PCM.
@@ -182,7 +329,7 @@ mod tests {
     #[test]
     fn every_format_streams_into_any_writer() {
         let tone: Vec<f32> = (0..30_000).map(|i| 0.2 * (i as f32 * 0.05).sin()).collect();
-        for format in Format::ALL {
+        for format in Format::ALL.into_iter().filter(|f| f.streams()) {
             let bytes = Shared::default();
             let mut e = encoder(format, Dest::writer(bytes.clone())).unwrap();
             e.write(&tone[..10_000]).unwrap();
@@ -192,6 +339,19 @@ mod tests {
             let total = bytes.0.lock().unwrap().len();
             assert!(after_first > 0, "{format:?}: bytes before the end");
             assert!(total > after_first, "{format:?}: more bytes at the end");
+        }
+    }
+
+    #[test]
+    fn mp4_is_written_whole_at_the_end_into_any_writer() {
+        let tone: Vec<f32> = (0..30_000).map(|i| 0.2 * (i as f32 * 0.05).sin()).collect();
+        for format in Format::ALL.into_iter().filter(|f| !f.streams()) {
+            let bytes = Shared::default();
+            let mut e = encoder(format, Dest::writer(bytes.clone())).unwrap();
+            e.write(&tone).unwrap();
+            assert_eq!(bytes.0.lock().unwrap().len(), 0, "{format:?}");
+            e.finish().unwrap().commit().unwrap();
+            assert!(bytes.0.lock().unwrap().len() > 1000, "{format:?}");
         }
     }
 

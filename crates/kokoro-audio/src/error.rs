@@ -47,13 +47,13 @@ pub enum Error {
     /// An encoder refused its settings or its input.
     #[error("{codec}: {reason}")]
     Codec {
-        /// `flac`, `mp3`, `opus` or `id3`.
+        /// `flac`, `mp3`, `opus`, `aac`, `mp4` or `id3`.
         codec: &'static str,
         /// What it said.
         reason: String,
     },
     /// A format name that is not known.
-    #[error("unknown format `{0}` (wav, wav-float, flac, mp3, opus, pcm)")]
+    #[error("unknown format `{0}` (wav, wav-float, flac, mp3, opus, pcm, m4b, m4a, aac)")]
     UnknownFormat(String),
 }
 

@@ -5,8 +5,11 @@
 //! This crate knows nothing of the model or of ONNX Runtime: it takes 24 kHz
 //! mono `f32` samples and writes bytes.
 //!
-//! - [`Format`] and [`encoder`]: WAV (16-bit or float), FLAC, MP3, Ogg Opus and
-//!   raw PCM, each encoded chunk by chunk in constant memory.
+//! - [`Format`] and [`encoder`]: WAV (16-bit or float), FLAC, MP3, Ogg Opus,
+//!   raw PCM, and AAC-LC in M4B audiobooks, M4A files and ADTS streams, each
+//!   encoded chunk by chunk in constant memory.
+//! - [`encoder_with`] and [`Tags`]: title, author, narrator, cover and
+//!   chapters, in the formats that carry them.
 //! - [`Dest`]: where the bytes go: a file written through a temporary file and
 //!   renamed when complete, a file that grows in place, standard output, or any
 //!   [`std::io::Write`].
@@ -30,18 +33,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod aac;
 mod codecs;
 mod dest;
 mod encode;
 mod error;
 pub mod join;
 pub mod markers;
+mod mp4;
+mod tags;
 mod wav;
 
 pub use dest::Dest;
-pub use encode::{encoder, to_i16, Encoder, Format};
+pub use encode::{encoder, encoder_with, to_i16, Encoder, Format};
 pub use error::{Error, Result};
 pub use join::{samples_in, Boundary, Joiner, Pauses, Placed};
+pub use tags::{Cover, ImageKind, Tags};
 pub use wav::append_chunks as append_wav_chunks;
 
 /// Samples per second of all audio here (Kokoro's rate): mono, 24 kHz.

@@ -2,7 +2,7 @@
 //! for MP3 (read by podcast and audiobook players), `cue ` points with labels
 //! for WAV.
 
-use crate::{Error, Result};
+use crate::{Error, Result, Tags};
 
 /// Where each chapter starts in a merged file.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +17,42 @@ pub struct Marker {
 /// MP3. Times are in milliseconds; the tag's size does not depend on them, so a
 /// placeholder can be written first and the real tag over it at the end.
 pub fn id3_chapters(markers: &[Marker], end_sample: u64) -> Result<Vec<u8>> {
-    use id3::frame::{Chapter, TableOfContents};
+    id3_tag(&Tags::default(), markers, end_sample)
+}
+
+/// An ID3v2.4 tag saying what `tags` say (title, author, narrator as
+/// composer, cover) and, for two or more markers, the chapters as
+/// [`id3_chapters`] writes them. Its size does not depend on the markers'
+/// times either.
+pub fn id3_tag(tags: &Tags, markers: &[Marker], end_sample: u64) -> Result<Vec<u8>> {
+    use id3::frame::{Chapter, Picture, PictureType, TableOfContents};
     use id3::{Frame, Tag, TagLike, Version};
     let ms = |s: u64| u32::try_from(s * 1000 / u64::from(crate::SAMPLE_RATE)).unwrap_or(u32::MAX);
     let mut tag = Tag::new();
+    if let Some(title) = &tags.title {
+        tag.set_title(title.clone());
+        tag.set_album(title.clone());
+    }
+    if let Some(author) = &tags.author {
+        tag.set_artist(author.clone());
+    }
+    if let Some(narrator) = &tags.narrator {
+        tag.add_frame(Frame::text("TCOM", narrator.clone()));
+    }
+    if let Some(cover) = &tags.cover {
+        tag.add_frame(Picture {
+            mime_type: cover.kind.mime_type().to_string(),
+            picture_type: PictureType::CoverFront,
+            description: String::new(),
+            data: cover.bytes.clone(),
+        });
+    }
+    if markers.len() < 2 {
+        let mut out = Vec::new();
+        tag.write_to(&mut out, Version::Id3v24)
+            .map_err(|e| Error::codec("id3", e))?;
+        return Ok(out);
+    }
     let mut ids = Vec::new();
     for (k, m) in markers.iter().enumerate() {
         let end = markers.get(k + 1).map_or(end_sample, |n| n.start);

@@ -4,8 +4,10 @@
 //! `kubernetes-validate`), each pinned, in a virtual environment of its own;
 //! and the fuzz targets ([`fuzz`]).
 
+pub mod books;
 pub mod fuzz;
 pub mod logmel;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

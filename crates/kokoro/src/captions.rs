@@ -319,6 +319,60 @@ pub fn vtt(cues: &[Cue]) -> String {
     out
 }
 
+/// Samples to seconds, rounded to the millisecond: the one rounding of every
+/// word time the command and the servers write.
+pub fn seconds(samples: usize) -> f64 {
+    (samples as f64 / f64::from(SAMPLE_RATE) * 1000.0).round() / 1000.0
+}
+
+/// One word as JSON (`--timestamps`, the server's timed speech): the word as
+/// written, its start and end in seconds, its byte span in the input, and
+/// its chapter when the input has chapters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WordTime {
+    /// The word as written.
+    pub word: String,
+    /// Seconds from the start of the audio.
+    pub start: f64,
+    /// Seconds from the start of the audio.
+    pub end: f64,
+    /// Byte range in the input.
+    pub span: [usize; 2],
+    /// The chapter's number, from 0, when the input has chapters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chapter: Option<usize>,
+}
+
+impl WordTime {
+    /// `word` of `text`, whose bytes start at `base` in the input.
+    pub fn of(word: &Word, text: &str, base: usize, chapter: Option<usize>) -> Self {
+        Self {
+            word: word.text(text).to_string(),
+            start: seconds(word.samples.start),
+            end: seconds(word.samples.end),
+            span: [base + word.span.start, base + word.span.end],
+            chapter,
+        }
+    }
+}
+
+/// The file `--timestamps` writes: `{"sample_rate": 24000, "words": [...]}`,
+/// pretty-printed, ending in a newline.
+pub fn words_json(words: &[WordTime]) -> String {
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        sample_rate: u32,
+        words: &'a [WordTime],
+    }
+    let mut out = serde_json::to_string_pretty(&File {
+        sample_rate: SAMPLE_RATE,
+        words,
+    })
+    .unwrap_or_default();
+    out.push('\n');
+    out
+}
+
 /// A caption file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptionFormat {

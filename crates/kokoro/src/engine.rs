@@ -258,13 +258,15 @@ struct Inner {
     layout: Layout,
     described: String,
     timed: bool,
+    on_event: Option<EventFn>,
 }
 
 /// Where the model runs.
 enum Sessions {
     /// One session for every worker of every text: each text being spoken
     /// gets a scheduler over it (idle ones are kept for the next text), and
-    /// the gate grants the workers' calls in turn, first come, first served.
+    /// the gate grants the waiting call with the fewest ids first, a call's
+    /// wait counting in its favour (see `gate`).
     Shared {
         session: SharedSession,
         gate: Arc<Gate>,
@@ -297,88 +299,23 @@ impl Tts {
             form: config.form,
             skip_timing: config.skip_timing,
         };
-        let Provisioned {
-            voices,
-            model,
-            timed,
-            cuda,
-            optimized,
-            form,
-        } = crate::assets::provision(asked, &emit)?;
-        let voices = VoiceSet::open(&voices)?;
+        let provisioned = crate::assets::provision(asked, &emit)?;
+        let voices = VoiceSet::open(&provisioned.voices)?;
         let frontends = match config.frontends {
             Some(f) => f,
-            None => {
-                let (fallback, warning) = match config.assets.cache() {
-                    Ok(cache) => default_fallback(cache.dir()),
-                    Err(_) => (
-                        Arc::new(kokoro_text::SpellingFallback) as _,
-                        Some("no cache directory for espeak-ng's data; unknown words will be spelled out".into()),
-                    ),
-                };
-                if let Some(w) = warning {
-                    emit(Event::Warning(w));
-                }
-                Frontends::new(fallback, kokoro_text::Lexicon::default())
-            }
+            None => default_frontends(&config.assets, &emit),
         };
-        let layout = if cuda {
+        let layout = if provisioned.cuda {
             config.workers.gpu_layout()
         } else {
             Workers {
-                threaded_calls: form == Some(crate::Form::Fused),
+                threaded_calls: provisioned.form == Some(crate::Form::Fused),
                 ..config.workers
             }
             .layout()
         };
-        let device = if cuda {
-            kokoro_infer::Device::Cuda { device_id: 0 }
-        } else {
-            kokoro_infer::Device::Cpu
-        };
-        let (sessions, described) = if config.workers.session_per_worker {
-            let scheduler = layout.build(|options| {
-                KokoroSession::open(&model, SessionOptions { device, ..options })
-            })?;
-            let described = scheduler.describe();
-            (Sessions::PerWorker(Mutex::new(scheduler)), described)
-        } else {
-            // One session whose Run every worker calls at once: one copy of the
-            // weights, kernels and arena (see kokoro_infer::SharedSession).
-            let options = SessionOptions {
-                intra_threads: layout.intra_threads,
-                device,
-                ..SessionOptions::default()
-            };
-            // ONNX Runtime's optimized graph, kept in the cache: later starts
-            // skip the optimizations (see SharedSession::open_cached).
-            let session = match optimized {
-                // On CUDA, a session per call in flight, each lent to one call
-                // at a time: ONNX Runtime promises concurrent runs of one
-                // session for the CPU provider only, and a session has one CUDA
-                // compute stream, so calls sharing one would run one after the
-                // other on the GPU (a maintainer's answer in
-                // microsoft/onnxruntime issue 12049). GPU memory is plentiful.
-                _ if cuda => SharedSession::open_lent(&model, options, layout.workers)?,
-                Some(optimized) => Cache::open_session(&model, options, &optimized)?,
-                None => SharedSession::open(&model, options)?,
-            };
-            let gate = Arc::new(Gate::new(layout.workers));
-            let scheduler = build_gated(layout, &session, &gate)?;
-            let described = match session.sessions() {
-                1 => format!("{}, one shared session", scheduler.describe()),
-                n => format!(
-                    "{}, {n} sessions, each lent to one call at a time",
-                    scheduler.describe()
-                ),
-            };
-            let sessions = Sessions::Shared {
-                session,
-                gate,
-                idle: Mutex::new(vec![scheduler]),
-            };
-            (sessions, described)
-        };
+        let (sessions, described) =
+            open_sessions(&provisioned, layout, config.workers.session_per_worker)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 voices,
@@ -386,9 +323,17 @@ impl Tts {
                 sessions,
                 layout,
                 described,
-                timed,
+                timed: provisioned.timed,
+                on_event: config.on_event,
             }),
         })
+    }
+
+    /// Tells the configuration's event callback.
+    pub(crate) fn emit(&self, event: &Event) {
+        if let Some(f) = &self.inner.on_event {
+            f(event);
+        }
     }
 
     /// Whether each word's timing is known ([`Segment::words`]): the model
@@ -456,9 +401,7 @@ impl Tts {
         options: &SpeakOptions,
         mut sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
     ) -> Result<Summary> {
-        if !SPEED_RANGE.contains(&options.speed) {
-            return Err(Error::BadSpeed(options.speed));
-        }
+        crate::request::check_speed(options.speed)?;
         let mut each = Vec::with_capacity(ssml.parts.len());
         for part in &ssml.parts {
             let mut o = options.clone();
@@ -523,9 +466,7 @@ impl Tts {
         continues: bool,
         mut sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
     ) -> Result<Summary> {
-        if !SPEED_RANGE.contains(&options.speed) {
-            return Err(Error::BadSpeed(options.speed));
-        }
+        crate::request::check_speed(options.speed)?;
         let voice = self.inner.voices.resolve(&options.voice)?;
         let lang = options
             .lang
@@ -914,6 +855,80 @@ impl Drop for SpeechStream {
             stop.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// The front ends when the configuration names none: this build's
+/// out-of-lexicon fallback, no user lexicon.
+fn default_frontends(assets: &AssetOptions, emit: &dyn Fn(Event)) -> Frontends {
+    let (fallback, warning) = match assets.cache() {
+        Ok(cache) => default_fallback(cache.dir()),
+        Err(_) => (
+            Arc::new(kokoro_text::SpellingFallback) as _,
+            Some(
+                "no cache directory for espeak-ng's data; unknown words will be spelled out".into(),
+            ),
+        ),
+    };
+    if let Some(w) = warning {
+        emit(Event::Warning(w));
+    }
+    Frontends::new(fallback, kokoro_text::Lexicon::default())
+}
+
+/// The model's sessions for `layout`: one per worker, or one shared by all
+/// (on CUDA, one per call in flight); and the layout in words.
+fn open_sessions(
+    provisioned: &Provisioned,
+    layout: Layout,
+    per_worker: bool,
+) -> Result<(Sessions, String)> {
+    let model = &provisioned.model;
+    let device = if provisioned.cuda {
+        kokoro_infer::Device::Cuda { device_id: 0 }
+    } else {
+        kokoro_infer::Device::Cpu
+    };
+    if per_worker {
+        let scheduler = layout
+            .build(|options| KokoroSession::open(model, SessionOptions { device, ..options }))?;
+        let described = scheduler.describe();
+        return Ok((Sessions::PerWorker(Mutex::new(scheduler)), described));
+    }
+    // One session whose Run every worker calls at once: one copy of the
+    // weights, kernels and arena (see kokoro_infer::SharedSession).
+    let options = SessionOptions {
+        intra_threads: layout.intra_threads,
+        device,
+        ..SessionOptions::default()
+    };
+    let session = match &provisioned.optimized {
+        // On CUDA, a session per call in flight, each lent to one call at a
+        // time: ONNX Runtime promises concurrent runs of one session for the
+        // CPU provider only, and a session has one CUDA compute stream, so
+        // calls sharing one would run one after the other on the GPU (a
+        // maintainer's answer in microsoft/onnxruntime issue 12049). GPU
+        // memory is plentiful.
+        _ if provisioned.cuda => SharedSession::open_lent(model, options, layout.workers)?,
+        // ONNX Runtime's optimized graph, kept in the cache: later starts
+        // skip the optimizations (see SharedSession::open_cached).
+        Some(optimized) => Cache::open_session(model, options, optimized)?,
+        None => SharedSession::open(model, options)?,
+    };
+    let gate = Arc::new(Gate::new(layout.workers));
+    let scheduler = build_gated(layout, &session, &gate)?;
+    let described = match session.sessions() {
+        1 => format!("{}, one shared session", scheduler.describe()),
+        n => format!(
+            "{}, {n} sessions, each lent to one call at a time",
+            scheduler.describe()
+        ),
+    };
+    let sessions = Sessions::Shared {
+        session,
+        gate,
+        idle: Mutex::new(vec![scheduler]),
+    };
+    Ok((sessions, described))
 }
 
 /// A scheduler whose workers call the shared session in turn.

@@ -44,7 +44,7 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
     /// A speed outside [`crate::SPEED_RANGE`].
-    #[error("speed {0} is out of range (0.5 to 2.0)")]
+    #[error("speed {0} is out of range ({lo:?} to {hi:?})", lo = crate::SPEED_RANGE.start(), hi = crate::SPEED_RANGE.end())]
     BadSpeed(f32),
     /// The text holds nothing to speak.
     #[error("nothing to speak")]
@@ -86,6 +86,14 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// Captions or word timestamps asked of a voice whose words are not timed.
+    #[error(
+        "captions and timestamps need the model's word durations, which this model does not give"
+    )]
+    Untimed,
+    /// A book could not be made (its record, its read-along package).
+    #[error("{0}")]
+    Book(String),
     /// The engine's worker thread stopped unexpectedly.
     #[error("the synthesis thread stopped: {0}")]
     Stopped(String),

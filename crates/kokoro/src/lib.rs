@@ -39,7 +39,17 @@
 //!   read by [`text::ssml::Ssml::parse`], each part with its voice and rate.
 //!
 //! [`SpeakOptions`] holds the voice or blend, speed, language, pauses, a
-//! cancellation flag, and progress and per-chunk callbacks.
+//! cancellation flag, and progress and per-chunk callbacks. [`Tts::prepare`]
+//! makes a [`Request`] as a user gives it (a voice or blend, a speed, maybe a
+//! language) into checked options, with the one speed range and the one
+//! language warning every door gives.
+//!
+//! # Books
+//!
+//! [`book::speak_book`] speaks a document's chapters into one file with
+//! chapter markers (an M4B audiobook with its cover, an MP3 with chapter
+//! frames), a resumable directory of chapter files, or an EPUB 3 read-along
+//! book, with captions and word timestamps on each output's timeline.
 //!
 //! # Word timings and captions
 //!
@@ -71,12 +81,14 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod book;
 pub mod captions;
 mod device;
 mod engine;
 mod error;
 mod frontends;
 mod gate;
+pub mod request;
 mod voices;
 mod workers;
 
@@ -97,6 +109,7 @@ pub use gate::Load;
 pub use kokoro_audio::{Format, Pauses};
 pub use kokoro_sched::{Layout, Progress, ProgressFn, SinkError, Summary};
 pub use kokoro_text::{Lang, Lexicon};
+pub use request::{check_speed, Prepared, Request};
 pub use voices::{choose_lang, first_voice, voice_lang, Gender, LangChoice, VoiceInfo};
 pub use workers::{cores, mem_available, Workers, GPU_CALLS_IN_FLIGHT};
 

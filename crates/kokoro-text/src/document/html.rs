@@ -26,7 +26,29 @@ pub(crate) fn read_page(html: &str, opts: ReadOptions) -> Result<Document, Docum
             }
         }
     }
-    Ok(Document { chapters, warnings })
+    let metadata = super::Metadata {
+        title: Some(title_of(&dom)).filter(|t| !t.is_empty()),
+        author: dom
+            .tree
+            .nodes()
+            .find_map(|n| match n.value() {
+                Node::Element(e) if e.name() == "meta" && e.attr("name") == Some("author") => {
+                    e.attr("content").map(collapse)
+                }
+                _ => None,
+            })
+            .filter(|a| !a.is_empty()),
+        language: dom.tree.nodes().find_map(|n| match n.value() {
+            Node::Element(e) if e.name() == "html" => e.attr("lang").map(str::to_string),
+            _ => None,
+        }),
+        cover: None,
+    };
+    Ok(Document {
+        chapters,
+        warnings,
+        metadata,
+    })
 }
 
 /// The page, checked against the nesting bound (see [`nesting`]) and, for
@@ -80,7 +102,7 @@ fn chapter_level(dom: &Html) -> Option<u8> {
     }
 }
 
-fn heading_level(name: &str) -> Option<u8> {
+pub(crate) fn heading_level(name: &str) -> Option<u8> {
     match name {
         "h1" => Some(1),
         "h2" => Some(2),
@@ -120,13 +142,13 @@ fn text_of(node: NodeRef<'_, Node>) -> String {
 }
 
 /// Elements never read.
-const SKIPPED: &[&str] = &[
+pub(crate) const SKIPPED: &[&str] = &[
     "head", "script", "style", "noscript", "template", "svg", "math", "nav", "iframe", "object",
     "button", "select", "textarea", "canvas", "audio", "video",
 ];
 
 /// Elements that are blocks: a paragraph break before and after.
-const BLOCKS: &[&str] = &[
+pub(crate) const BLOCKS: &[&str] = &[
     "p",
     "div",
     "li",
@@ -217,7 +239,7 @@ fn walk(node: NodeRef<'_, Node>, b: &mut Builder, opts: ReadOptions, level: Opti
 }
 
 /// "1", "[12]", "*", "†": what a footnote reference shows.
-fn is_note_marker(text: &str) -> bool {
+pub(crate) fn is_note_marker(text: &str) -> bool {
     let t = text.trim().trim_matches(['[', ']', '(', ')']);
     !t.is_empty()
         && t.chars().count() <= 4

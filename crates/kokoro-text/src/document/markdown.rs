@@ -77,6 +77,7 @@ pub(crate) fn read(text: &str, opts: ReadOptions) -> Document {
     Document {
         chapters: b.finish(),
         warnings,
+        metadata: Default::default(),
     }
 }
 

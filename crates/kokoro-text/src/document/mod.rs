@@ -7,9 +7,10 @@
 //! structure (EPUB spine and table of contents, PDF outline, Markdown and HTML
 //! headings, "Chapter N" lines in plain text).
 
-mod epub;
+pub mod epub;
 mod html;
 mod markdown;
+pub mod marks;
 mod nesting;
 mod pdf;
 
@@ -130,6 +131,38 @@ pub struct Document {
     pub chapters: Vec<Chapter>,
     /// What was skipped or guessed, for the user to see.
     pub warnings: Vec<String>,
+    /// What the document says about itself.
+    pub metadata: Metadata,
+}
+
+/// What a document says about itself (an EPUB's package metadata, an HTML
+/// page's `<title>` and author): what an audiobook's tags and a read-along
+/// book's package carry.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// The title.
+    pub title: Option<String>,
+    /// The author (several joined by `, `).
+    pub author: Option<String>,
+    /// The language the document declares (`en`, `fr-CA`).
+    pub language: Option<String>,
+    /// The cover image's bytes, as the document holds them (an EPUB's cover
+    /// image, at most [`MAX_COVER`] bytes).
+    pub cover: Option<Vec<u8>>,
+}
+
+/// The largest cover image kept: 16 MiB.
+pub const MAX_COVER: u64 = 16 << 20;
+
+impl std::fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metadata")
+            .field("title", &self.title)
+            .field("author", &self.author)
+            .field("language", &self.language)
+            .field("cover", &self.cover.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// How to read a document.
@@ -202,7 +235,7 @@ pub fn read(
     let mut doc = match format {
         InputFormat::Text => Document {
             chapters: text_chapters(utf8()?),
-            warnings: Vec::new(),
+            ..Document::default()
         },
         InputFormat::Markdown => markdown::read(utf8()?, opts),
         InputFormat::Html => html::read_page(&String::from_utf8_lossy(bytes), opts)?,
@@ -216,6 +249,7 @@ pub fn read(
                     text: ssml.text(),
                 }],
                 warnings: ssml.warnings,
+                metadata: Metadata::default(),
             }
         }
     };

@@ -62,7 +62,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Document, DocumentError> {
     } else {
         text_chapters(&clean(&pages.join("\n")))
     };
-    Ok(Document { chapters, warnings })
+    Ok(Document {
+        chapters,
+        warnings,
+        metadata: Default::default(),
+    })
 }
 
 /// The text of each page, in one pass over the page tree. (pdf-extract's own
