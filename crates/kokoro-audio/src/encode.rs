@@ -188,9 +188,10 @@ pub fn encoder_with(format: Format, mut dest: Dest, tags: Tags) -> Result<Box<dy
     })
 }
 
-/// Whether the tags say anything beside chapters.
+/// Whether the tags say what a work is (its title, author or cover): a
+/// narrator alone is no reason for an MP3 to carry a tag.
 fn has_words(tags: &Tags) -> bool {
-    tags.title.is_some() || tags.author.is_some() || tags.narrator.is_some() || tags.cover.is_some()
+    tags.title.is_some() || tags.author.is_some() || tags.cover.is_some()
 }
 
 fn placeholders(tags: &Tags) -> Vec<crate::markers::Marker> {

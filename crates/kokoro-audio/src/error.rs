@@ -52,6 +52,9 @@ pub enum Error {
         /// What it said.
         reason: String,
     },
+    /// The audio device cannot be opened or played on.
+    #[error("{0}")]
+    Device(String),
     /// A format name that is not known.
     #[error("unknown format `{0}` (wav, wav-float, flac, mp3, opus, pcm, m4b, m4a, aac)")]
     UnknownFormat(String),

@@ -15,6 +15,7 @@
 //!   [`std::io::Write`].
 //! - [`markers`]: MP3 `CHAP`/`CTOC` frames and WAV cue points for chapters.
 //! - [`join`]: trimming the model's silence and joining chunks with pauses.
+//! - `Player` (feature `playback`): the default audio device, as an encoder.
 //!
 //! # Example
 //!
@@ -41,6 +42,8 @@ mod error;
 pub mod join;
 pub mod markers;
 mod mp4;
+#[cfg(feature = "playback")]
+mod playback;
 mod tags;
 mod wav;
 
@@ -48,6 +51,8 @@ pub use dest::Dest;
 pub use encode::{encoder, encoder_with, to_i16, Encoder, Format};
 pub use error::{Error, Result};
 pub use join::{samples_in, Boundary, Joiner, Pauses, Placed};
+#[cfg(feature = "playback")]
+pub use playback::Player;
 pub use tags::{Cover, ImageKind, Tags};
 pub use wav::append_chunks as append_wav_chunks;
 

@@ -359,7 +359,7 @@ impl Layout {
         children.push(Node::boxed(
             b"mdia",
             vec![
-                mdhd(u32::from(SAMPLE_RATE), coded),
+                mdhd(SAMPLE_RATE, coded),
                 hdlr(b"soun", "SoundHandler"),
                 Node::boxed(
                     b"minf",

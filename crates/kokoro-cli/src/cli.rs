@@ -13,14 +13,17 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
     name = "kokoro",
     version,
     about,
-    after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav\n  kokoro book.epub --list-chapters\n  kokoro book.epub --split-output book/ --format mp3 --chapters 3-7"
+    after_help = "Examples:\n  kokoro input.txt output.wav\n  kokoro --text \"Hello there.\" hello.wav --voice \"af_sarah:60,am_adam:40\"\n  cat book.txt | kokoro - - > book.wav\n  kokoro book.epub --list-chapters\n  kokoro book.epub book.m4b\n  kokoro book.epub read-along.epub\n  kokoro book.epub --split-output book/ --format mp3 --chapters 3-7"
 )]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// File to read (text, Markdown, HTML, EPUB or PDF), or `-` for standard input.
     pub input: Option<PathBuf>,
-    /// Audio file to write (.wav, .flac, .mp3, .opus, .pcm), or `-` for standard output [default: INPUT's name with the format's extension, or kokoro.wav].
+    /// Audio file to write (.wav, .flac, .mp3, .opus, .m4b, .m4a, .aac, .pcm),
+    /// or `-` for standard output; `.epub` writes a read-along book (the text
+    /// with its audio, highlighted as it is spoken) [default: INPUT's name
+    /// with the format's extension, or kokoro.wav].
     pub output: Option<PathBuf>,
     /// Text to speak, instead of INPUT (then the only positional argument is OUTPUT).
     #[arg(long, short = 't')]
@@ -35,7 +38,8 @@ pub struct Args {
     /// [default: from the voice's prefix].
     #[arg(long, global = true, short = 'l')]
     pub lang: Option<String>,
-    /// Output format: wav, wav-float, flac, mp3, opus, pcm [default: from OUTPUT's extension, else wav].
+    /// Output format: wav, wav-float, flac, mp3, opus, m4b, m4a, aac, pcm [default: from
+    /// OUTPUT's extension, else wav; for a read-along book, its audio: m4a (the default) or mp3].
     #[arg(long, global = true, short = 'f')]
     pub format: Option<String>,
     /// Same as --format wav-float: 32-bit float WAV.
@@ -76,9 +80,23 @@ pub struct Args {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["stream", "merge"])]
     pub split_output: Option<PathBuf>,
     /// One file for the whole book, with chapter markers where the format has
-    /// them (MP3 chapter frames, WAV cue points); the default without --split-output.
+    /// them (M4B and M4A chapter lists, MP3 chapter frames, WAV cue points);
+    /// the default without --split-output.
     #[arg(long)]
     pub merge: bool,
+    /// The title an M4B, MP3 or read-along book carries [default: the
+    /// document's, else INPUT's file name for M4B and M4A].
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+    /// The author an M4B, MP3 or read-along book carries [default: the document's].
+    #[arg(long, value_name = "TEXT")]
+    pub author: Option<String>,
+    /// A JPEG or PNG cover for an M4B, MP3 or read-along book [default: an EPUB's own].
+    #[arg(long, value_name = "IMAGE")]
+    pub cover: Option<PathBuf>,
+    /// In a read-along book, highlight each word as it is spoken, not each sentence.
+    #[arg(long)]
+    pub highlight_words: bool,
     /// Write captions to FILE (.srt or .vtt): cues by sentence, at most two
     /// lines, timed by the model's own word durations. With --split-output,
     /// one file per chapter beside its audio, in the format FILE names (`vtt` will do).

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use kokoro::audio::Format;
 use kokoro::captions::CaptionFormat;
+use kokoro::settings::Settings;
 use kokoro::text::document::InputFormat;
-use kokoro::{Lang, Pauses, Workers};
+use kokoro::{Lang, Pauses};
 
 use crate::cli::Args;
-use crate::settings::Settings;
 
 /// Where the text comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,11 @@ pub enum Output {
     },
     /// One file, or a stream.
     Merged(Target),
+    /// OUTPUT ends in `.epub`: an EPUB 3 read-along book.
+    ReadAlong {
+        /// The book.
+        path: PathBuf,
+    },
 }
 
 /// The destination of one merged output.
@@ -81,7 +86,7 @@ pub struct Plan {
     /// A short first chunk, for a listener.
     pub streaming: bool,
     /// The worker layout asked for (the sentence count is filled in later).
-    pub workers: Workers,
+    pub workers: kokoro::Workers,
     /// `--captions`: the format, and the file (with `--split-output`, only its format counts).
     pub captions: Option<(CaptionFormat, PathBuf)>,
     /// `--timestamps`: the JSON file (with `--split-output`, one per chapter instead).
@@ -113,18 +118,39 @@ impl Plan {
             (None, Input::File(p)) => InputFormat::from_path(p),
             (None, _) => None,
         };
+        let read_along = args.split_output.is_none()
+            && output_arg.as_deref().is_some_and(|p| {
+                p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("epub"))
+            });
         let format = match (&args.format, args.float) {
             (Some(f), _) => f.parse::<Format>()?,
             (None, true) => Format::WavFloat,
+            // A read-along book's audio: AAC, which keeps time to the sample.
+            (None, false) if read_along => Format::M4a,
             (None, false) => output_arg
                 .as_deref()
                 .and_then(Format::from_path)
                 .unwrap_or(Format::Wav),
         };
+        if read_along && !matches!(format, Format::M4a | Format::M4b | Format::Mp3) {
+            bail!("--format: a read-along book's audio is m4a or mp3 (the two EPUB 3 allows)");
+        }
         let lang = settings.lang.as_deref().map(str::parse).transpose()?;
         let pauses = pauses(args)?;
         let output = match (&args.split_output, &output_arg) {
             (Some(dir), _) => Output::Split { dir: dir.clone() },
+            (None, Some(p)) if read_along => {
+                if args.stream {
+                    bail!("--stream: a read-along book is written whole, at its end");
+                }
+                if args.captions.is_some() || args.timestamps.is_some() {
+                    bail!(
+                        "--captions and --timestamps: a read-along book's overlays hold its timing"
+                    );
+                }
+                Output::ReadAlong { path: p.clone() }
+            }
             (None, None) if args.stream && playback => Output::Merged(Target::Device),
             (None, Some(p)) if p.as_os_str() == "-" => Output::Merged(Target::Stdout),
             (None, None) if args.stream => Output::Merged(Target::Stdout),
@@ -153,14 +179,9 @@ impl Plan {
             None => None,
             Some(path) => {
                 // `--captions vtt` names the format alone (for --split-output).
-                let named = PathBuf::from(format!("x.{}", path.display()));
-                let format = CaptionFormat::from_path(path)
-                    .or_else(|| {
-                        CaptionFormat::from_path(&named).filter(|_| path.extension().is_none())
-                    })
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("--captions: `{}` is neither .srt nor .vtt", path.display())
-                    })?;
+                let format = kokoro::book::caption_format(path).ok_or_else(|| {
+                    anyhow::anyhow!("--captions: `{}` is neither .srt nor .vtt", path.display())
+                })?;
                 Some((format, path.clone()))
             }
         };
@@ -179,23 +200,11 @@ impl Plan {
             lang,
             pauses,
             streaming,
-            workers: workers(settings, streaming),
+            workers: settings.workers(streaming),
             captions,
             timestamps: args.timestamps.clone(),
             skip_timing: args.no_timing,
         })
-    }
-}
-
-/// The worker layout the settings ask for.
-fn workers(settings: &Settings, streaming: bool) -> Workers {
-    Workers {
-        parallel: settings.use_parallel,
-        max_workers: settings.max_workers,
-        intra_threads: settings.intra_threads,
-        sentences: None,
-        streaming,
-        ..Workers::default()
     }
 }
 
@@ -240,7 +249,7 @@ impl Plan {
             lang: settings.lang.as_deref().map(str::parse).transpose()?,
             pauses: pauses(args)?,
             streaming: false,
-            workers: workers(settings, false),
+            workers: settings.workers(false),
             captions: None,
             timestamps: None,
             skip_timing: args.no_timing,
@@ -283,7 +292,7 @@ mod tests {
 
     fn plan_with(argv: &[&str], playback: bool) -> Result<Plan> {
         let args = Args::try_parse_from(std::iter::once("kokoro").chain(argv.iter().copied()))?;
-        let settings = crate::settings::load(&args, &|_| None)?;
+        let settings = crate::engine::settings(&args, &|_| None)?;
         Plan::new(&args, &settings, playback)
     }
 
@@ -370,6 +379,25 @@ mod tests {
         let p = plan(&["a.txt", "out.flac", "--stream"]).unwrap();
         assert_eq!(target(&p), &file("out.flac", true));
         assert!(!p.streaming, "a streamed file gets the file's chunks");
+    }
+
+    #[test]
+    fn an_epub_output_is_a_read_along_book_with_aac_inside() {
+        let p = plan(&["book.epub", "out.epub"]).unwrap();
+        assert_eq!(
+            p.action,
+            Action::Speak(Output::ReadAlong {
+                path: "out.epub".into()
+            })
+        );
+        assert_eq!(p.format, Format::M4a);
+        assert_eq!(
+            plan(&["b.md", "o.epub", "-f", "mp3"]).unwrap().format,
+            Format::Mp3
+        );
+        assert!(plan(&["b.md", "o.epub", "-f", "flac"]).is_err());
+        assert!(plan(&["b.md", "o.epub", "--captions", "o.vtt"]).is_err());
+        assert_eq!(plan(&["b.md", "o.m4b"]).unwrap().format, Format::M4b);
     }
 
     #[test]

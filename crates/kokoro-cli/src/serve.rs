@@ -2,40 +2,27 @@
 //! servers', then the server until Ctrl-C.
 
 use anyhow::{Context, Result};
-use kokoro::{AssetOptions, Frontends, Tts, Workers};
+use kokoro::settings::Settings;
+use kokoro::Tts;
 
-use crate::run::Log;
-use crate::settings::Settings;
+use crate::engine::{self, Log};
 
 /// The engine as a server wants it: requests are short and wait for their
-/// first audio, so the streaming layout, one session shared by all.
-fn engine(settings: &Settings, assets: &AssetOptions, log: &Log) -> Result<Tts> {
-    let workers = Workers {
-        parallel: settings.use_parallel,
-        max_workers: settings.max_workers,
-        intra_threads: settings.intra_threads,
-        sentences: None,
-        streaming: true,
-        ..Workers::default()
-    };
-    let frontends = Frontends::new(
-        crate::run::fallback(assets, log),
-        crate::run::load_lexicon(settings)?,
-    );
-    let tts = Tts::open(crate::run::engine_config(
-        assets, workers, frontends, false, settings, *log,
-    ))?;
+/// first audio, so the streaming layout, one session shared by all; the
+/// default voice checked before the first request.
+fn engine(settings: &Settings, log: Log) -> Result<Tts> {
+    let tts = Tts::open(engine::config(
+        settings,
+        settings.workers(true),
+        false,
+        log,
+    )?)?;
     tts.voice_set().resolve(&settings.voice)?;
     Ok(tts)
 }
 
 #[cfg(feature = "server")]
-pub fn main(
-    serve: &crate::cli::ServeArgs,
-    settings: &Settings,
-    assets: &AssetOptions,
-    log: &Log,
-) -> Result<()> {
+pub fn main(serve: &crate::cli::ServeArgs, settings: &Settings, log: Log) -> Result<()> {
     let host: std::net::IpAddr = serve
         .host
         .parse()
@@ -47,7 +34,7 @@ pub fn main(
         anyhow::bail!("--max-connections: 0 is too small");
     }
     let grace = grace(serve.grace)?;
-    let tts = engine(settings, assets, log)?;
+    let tts = engine(settings, log)?;
     kokoro_server::serve(
         std::net::SocketAddr::new(host, serve.port),
         tts,
@@ -69,12 +56,7 @@ pub fn main(
 }
 
 #[cfg(feature = "wyoming")]
-pub fn wyoming(
-    args: &crate::cli::WyomingArgs,
-    settings: &Settings,
-    assets: &AssetOptions,
-    log: &Log,
-) -> Result<()> {
+pub fn wyoming(args: &crate::cli::WyomingArgs, settings: &Settings, log: Log) -> Result<()> {
     use kokoro_server::wyoming::{serve_wyoming, Endpoint, WyomingOptions};
     let endpoint: Endpoint = args
         .uri
@@ -87,7 +69,7 @@ pub fn wyoming(
         anyhow::bail!("--max-connections: 0 is too small");
     }
     let grace = grace(args.grace)?;
-    let tts = engine(settings, assets, log)?;
+    let tts = engine(settings, log)?;
     serve_wyoming(
         &endpoint,
         tts,

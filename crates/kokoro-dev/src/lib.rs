@@ -5,6 +5,7 @@
 //! and the fuzz targets ([`fuzz`]).
 
 pub mod books;
+pub mod ear;
 pub mod fuzz;
 pub mod logmel;
 pub mod tools;
@@ -21,9 +22,19 @@ use std::process::Command;
 /// What could not be done, in words: no `python3 -m venv`, or pip failing.
 pub fn python_with(dir: &Path, package: &str) -> Result<PathBuf, String> {
     let name = package.split("==").next().unwrap_or(package);
+    python_with_all(dir, name, &[package])
+}
+
+/// [`python_with`] for several packages, in a virtual environment
+/// `NAME-venv`.
+///
+/// # Errors
+/// What could not be done, in words.
+pub fn python_with_all(dir: &Path, name: &str, packages: &[&str]) -> Result<PathBuf, String> {
+    let package = packages.join(" ");
     let venv = dir.join(format!("{name}-venv"));
     let python = venv.join("bin/python");
-    let ready = venv.join(format!("{package}.ready"));
+    let ready = venv.join(format!("{}.ready", packages.join("+")));
     if ready.is_file() {
         return Ok(python);
     }
@@ -39,7 +50,8 @@ pub fn python_with(dir: &Path, package: &str) -> Result<PathBuf, String> {
         ));
     }
     let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", package])
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(packages)
         .status()
         .is_ok_and(|s| s.success());
     if !installed {

@@ -19,7 +19,7 @@ use rustfft::FftPlanner;
 const FRAME: usize = 1024;
 const HOP: usize = 240;
 /// Mel bands, and the signal's rate.
-const BANDS: usize = 80;
+pub const BANDS: usize = 80;
 const RATE: f32 = 24_000.0;
 /// The floor below the loudest band, in dB.
 const RANGE_DB: f32 = 80.0;

@@ -57,9 +57,10 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kokoro::audio::{Dest, Format};
+use kokoro::captions::{seconds, WordTime};
 use kokoro::infer::VoiceSet;
 use kokoro::text::ssml::Ssml;
-use kokoro::{Lang, SpeakOptions, Tts, VoiceInfo, Word, SPEED_RANGE};
+use kokoro::{Lang, Request, SpeakOptions, Tts, VoiceInfo, Word};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -231,6 +232,8 @@ struct Job {
     format: Format,
     /// Server-sent events rather than the bare audio.
     sse: bool,
+    /// What the request made doubtful (a voice reading another language).
+    warnings: Vec<String>,
 }
 
 impl Job {
@@ -296,30 +299,13 @@ pub const OPENAI_VOICES: [(&str, &str); 13] = [
 /// The model names `GET /v1/models` lists; every one speaks with Kokoro.
 pub const MODELS: [&str; 4] = ["kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
 
-/// A voice or blend as asked for: a Kokoro voice, or else one of OpenAI's
-/// names ([`OPENAI_VOICES`]); the error says what is wrong.
-fn resolve_voice(voices: &VoiceSet, asked: &str) -> Result<String, String> {
-    match voices.resolve(asked) {
-        Ok(_) => Ok(asked.to_string()),
-        Err(e) => {
-            let Some((_, kokoro)) = OPENAI_VOICES
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(asked.trim()))
-            else {
-                return Err(e.to_string());
-            };
-            voices.resolve(kokoro).map_err(|e| e.to_string())?;
-            Ok(kokoro.to_string())
-        }
-    }
-}
-
 /// The response formats OpenAI's API names, all of which the encoders write.
-const RESPONSE_FORMATS: [Format; 5] = [
+const RESPONSE_FORMATS: [Format; 6] = [
     Format::Mp3,
     Format::Wav,
     Format::Flac,
     Format::Opus,
+    Format::Aac,
     Format::Pcm,
 ];
 
@@ -727,7 +713,7 @@ async fn speech(
     State(state): State<Arc<AppState>>,
     req: Result<Json<SpeechRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let job = validate(body(req)?, state.engine.voice_set(), &state.default_voice)?;
+    let job = accept(&state, body(req)?)?;
     if job.sse {
         return respond(&state, "text/event-stream", move |engine, out| {
             speak_events(engine, job, out)
@@ -829,21 +815,14 @@ async fn timed_speech(
     req: Result<Json<SpeechRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     require_timing(&state.engine)?;
-    let job = validate(body(req)?, state.engine.voice_set(), &state.default_voice)?;
+    let job = accept(&state, body(req)?)?;
     respond(&state, "application/x-ndjson", move |engine, out| {
         let text = job.text.clone();
         let lines = Messages(out);
         let samples = speak_timed(engine, job, |audio, words| {
-            let words: Vec<serde_json::Value> = words
+            let words: Vec<WordTime> = words
                 .iter()
-                .map(|w| {
-                    serde_json::json!({
-                        "word": w.text(&text),
-                        "start": seconds(w.samples.start),
-                        "end": seconds(w.samples.end),
-                        "span": [w.span.start, w.span.end],
-                    })
-                })
+                .map(|w| WordTime::of(w, &text, 0, None))
                 .collect();
             lines.line(&serde_json::json!({ "audio": BASE64.encode(audio), "words": words }))
         })?;
@@ -872,7 +851,7 @@ async fn captioned_speech(
         req.stream.unwrap_or(true),
         req.return_timestamps.unwrap_or(true),
     );
-    let job = validate(req.speech, state.engine.voice_set(), &state.default_voice)?;
+    let job = accept(&state, req.speech)?;
     let mime = job.format.mime_type();
     respond(&state, "application/json", move |engine, out| {
         let text = job.text.clone();
@@ -916,11 +895,6 @@ async fn captioned_speech(
         }
         Ok(())
     })
-}
-
-/// Samples to seconds, to the millisecond.
-fn seconds(samples: usize) -> f64 {
-    (samples as f64 / f64::from(kokoro::SAMPLE_RATE) * 1000.0).round() / 1000.0
 }
 
 /// Sends JSON values to the client, each framed; fails once the client has gone.
@@ -1014,17 +988,8 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
         )
         .param("input"));
     }
-    let speed = req.speed.unwrap_or(1.0);
-    if !SPEED_RANGE.contains(&speed) {
-        return Err(bad(
-            format!(
-                "`speed` {speed} is out of range ({:?} to {:?})",
-                SPEED_RANGE.start(),
-                SPEED_RANGE.end()
-            ),
-            "speed",
-        ));
-    }
+    let speed =
+        kokoro::check_speed(req.speed.unwrap_or(1.0)).map_err(|e| bad(e.to_string(), "speed"))?;
     let name = req.response_format.as_deref().unwrap_or("mp3");
     let format = name
         .parse::<Format>()
@@ -1040,8 +1005,6 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
                 "response_format",
             )
         })?;
-    let voice = req.voice.unwrap_or_else(|| default_voice.to_string());
-    let voice = resolve_voice(voices, &voice).map_err(|e| bad(e, "voice"))?;
     let sse = match req.stream_format.as_deref() {
         None | Some("audio") => false,
         Some("sse") => true,
@@ -1068,30 +1031,40 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
                 "input",
             ));
         }
-        for part in &ssml.parts {
-            if let Some(v) = &part.voice {
-                voices
-                    .resolve(v)
-                    .map_err(|e| bad(format!("SSML <voice>: {e}"), "input"))?;
-            }
-        }
+        kokoro::request::check_ssml_voices(voices, &ssml)
+            .map_err(|e| bad(format!("SSML <voice>: {e}"), "input"))?;
         Some(ssml)
     } else {
         None
     };
+    // The one place a request's voice, speed and language are checked.
+    let request = Request {
+        voice: req.voice.unwrap_or_else(|| default_voice.to_string()),
+        speed,
+        lang,
+        aliases: &OPENAI_VOICES,
+    };
+    let prepared = request
+        .check(voices, ssml.as_ref())
+        .map_err(|e| bad(e.to_string(), "voice"))?;
     Ok(Job {
         text: ssml.as_ref().map_or(req.input, Ssml::text),
         ssml,
         options: SpeakOptions {
-            voice,
-            speed,
-            lang,
             streaming: true,
-            ..SpeakOptions::default()
+            ..prepared.options
         },
         format,
         sse,
+        warnings: prepared.warnings,
     })
+}
+
+/// A request made into a job, its doubts told as the engine's warnings.
+fn accept(state: &AppState, req: SpeechRequest) -> Result<Job, ApiError> {
+    let job = validate(req, state.engine.voice_set(), &state.default_voice)?;
+    state.engine.warn(&job.warnings);
+    Ok(job)
 }
 
 /// `POST /v1/text/extract`: a document's chapters as text (for the page's
@@ -1217,10 +1190,8 @@ mod tests {
         assert_eq!(job.options.voice, "ef_dora");
         assert_eq!(job.options.speed, 1.5);
         assert!(job.options.streaming);
-        assert_eq!(
-            job.options.lang, None,
-            "the voice's language, decided by the engine"
-        );
+        assert_eq!(job.options.lang, Some(Lang::Es), "the voice's language");
+        assert!(job.warnings.is_empty());
         let job = validate(request(r#"{"input":"Hi."}"#), &voices, "af_heart").unwrap();
         assert_eq!(
             (job.format, job.options.voice.as_str()),
@@ -1238,10 +1209,10 @@ mod tests {
             "out of range (0.5 to 2.0)",
         );
         refused(
-            r#"{"input":"Hi.","response_format":"aac"}"#,
+            r#"{"input":"Hi.","response_format":"m4b"}"#,
             400,
             Some("response_format"),
-            "mp3, wav, flac, opus, pcm",
+            "mp3, wav, flac, opus, aac, pcm",
         );
         refused(
             r#"{"input":"Hi.","response_format":"wav-float"}"#,
@@ -1358,5 +1329,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.options.lang, Some(Lang::EnGb));
+        // A Spanish voice reading English: spoken, with the one warning.
+        let job = validate(
+            request(r#"{"input":"Hi.","voice":"ef_dora","lang":"en-us"}"#),
+            &voices,
+            "af_heart",
+        )
+        .unwrap();
+        assert!(
+            job.warnings[0].contains("expect an accent"),
+            "{:?}",
+            job.warnings
+        );
+        let aac = validate(
+            request(r#"{"input":"Hi.","response_format":"aac"}"#),
+            &voices,
+            "af_heart",
+        );
+        assert_eq!(aac.unwrap().format, Format::Aac);
     }
 }

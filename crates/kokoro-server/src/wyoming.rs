@@ -32,14 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kokoro::audio::to_i16;
-use kokoro::infer::VoiceSet;
 use kokoro::text::ssml::Ssml;
-use kokoro::{Lang, SpeakOptions, SpeechStream, Tts, SPEED_RANGE};
+use kokoro::{Lang, SpeakOptions, SpeechStream, Tts};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::{resolve_voice, Admitted, Error, MAX_INPUT_CHARS};
+use crate::{Admitted, Error, MAX_INPUT_CHARS};
 
 /// The longest header line of an event, in bytes.
 pub const MAX_HEADER: usize = 64 << 10;
@@ -344,23 +343,31 @@ impl Shared {
         let lang = field("language")?
             .map(|code| code.parse::<Lang>().map_err(|e| bad(e.to_string())))
             .transpose()?;
-        let voices: &VoiceSet = self.engine.voice_set();
-        let name = match (field("speaker")?, field("name")?) {
-            (Some(speaker), _) => resolve_voice(voices, speaker).map_err(bad)?,
-            (None, Some(name)) => resolve_voice(voices, name).map_err(bad)?,
-            (None, None) => match lang {
+        let voice = match field("speaker")?.or(field("name")?) {
+            Some(name) => name.to_string(),
+            None => match lang {
                 Some(lang) => self
                     .voice_for(lang)
                     .ok_or_else(|| bad(format!("no voice speaks {}", language_tag(lang))))?,
                 None => self.options.default_voice.clone(),
             },
         };
-        Ok(SpeakOptions {
-            voice: name,
+        // The one place a request's voice, speed and language are checked.
+        let request = kokoro::Request {
+            voice,
             speed: self.options.speed,
             lang,
+            aliases: &crate::OPENAI_VOICES,
+        };
+        let prepared = self
+            .engine
+            .prepare(&request, None)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(SpeakOptions {
             streaming: true,
-            ..SpeakOptions::default()
+            // Unless asked for, SSML's xml:lang, else the voice's.
+            lang: lang.and(prepared.options.lang),
+            ..prepared.options
         })
     }
 
@@ -473,14 +480,7 @@ fn check(options: &WyomingOptions) -> Result<(), Error> {
     if options.queue == 0 {
         return Err(Error::NoQueue);
     }
-    if !SPEED_RANGE.contains(&options.speed) {
-        return Err(Error::Option(format!(
-            "speed {} is out of range ({:?} to {:?})",
-            options.speed,
-            SPEED_RANGE.start(),
-            SPEED_RANGE.end()
-        )));
-    }
+    kokoro::check_speed(options.speed).map_err(|e| Error::Option(e.to_string()))?;
     if options.max_connections == 0 {
         return Err(Error::Option(
             "at least one connection must be allowed".into(),
@@ -869,15 +869,8 @@ fn synthesis(event: &Event, shared: &Shared) -> Result<(Said, SpeakOptions), Eve
     };
     let said = if ssml {
         let ssml = Ssml::parse(&text).map_err(|e| Event::error(e.to_string(), "bad-ssml"))?;
-        for part in &ssml.parts {
-            if let Some(v) = &part.voice {
-                shared
-                    .engine
-                    .voice_set()
-                    .resolve(v)
-                    .map_err(|e| Event::error(format!("SSML <voice>: {e}"), "bad-voice"))?;
-            }
-        }
+        kokoro::request::check_ssml_voices(shared.engine.voice_set(), &ssml)
+            .map_err(|e| Event::error(format!("SSML <voice>: {e}"), "bad-voice"))?;
         if ssml.text().trim().is_empty() {
             return Err(Event::error(
                 "the SSML has no text: nothing to speak",

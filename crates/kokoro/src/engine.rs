@@ -627,6 +627,127 @@ impl Tts {
         )
     }
 
+    /// Speaks what `reader` gives as it arrives (a pipe, a socket, a language
+    /// model's reply): plain text through a [`TextFeed`], each sentence as
+    /// soon as it is complete and what is there after `stall` without more
+    /// input; SSML (input that opens with `<speak>`) read whole first, its
+    /// elements spanning it. Input that is not UTF-8, or a failed read, ends
+    /// the stream with [`Error::Input`] after the audio of what came before.
+    pub fn stream_reader(
+        &self,
+        reader: impl std::io::Read + Send + 'static,
+        options: &SpeakOptions,
+        stall: std::time::Duration,
+    ) -> SpeechStream {
+        let (tx, rx) = sync_channel::<Result<SpeechChunk>>(2);
+        let mut options = options.clone();
+        let stop = options
+            .cancel
+            .get_or_insert_with(|| Arc::new(AtomicBool::new(false)))
+            .clone();
+        let texts = read_texts(reader);
+        let tts = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kokoro-reader".into())
+            .spawn(move || {
+                // The first text says what the input is.
+                let mut first = String::new();
+                let mut failed = None;
+                while undecided(&first) {
+                    match texts.recv() {
+                        Ok(Ok(text)) => first.push_str(&text),
+                        Ok(Err(e)) => {
+                            failed = Some(e);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let speech = if failed.is_none() && kokoro_text::ssml::looks_like_ssml(&first) {
+                    let mut whole = first;
+                    for text in &texts {
+                        match text {
+                            Ok(t) => whole.push_str(&t),
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                    match kokoro_text::ssml::Ssml::parse(&whole) {
+                        Ok(ssml) => {
+                            for w in &ssml.warnings {
+                                tts.emit(&Event::Warning(format!("SSML: {w}")));
+                            }
+                            options.lang = options.lang.or(ssml.lang);
+                            tts.stream_ssml(ssml, &options)
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(Error::Input(e.to_string())));
+                            return;
+                        }
+                    }
+                } else {
+                    let (mut feed, speech) = tts.feed(&options);
+                    feed.push(&first);
+                    let (pushed, failure) = std::sync::mpsc::channel();
+                    // Text goes to the feed from a thread of its own, so that
+                    // audio is passed on here while more text arrives.
+                    let feeding = std::thread::Builder::new()
+                        .name("kokoro-reader-feed".into())
+                        .spawn(move || {
+                            let result = match failed {
+                                Some(e) => Err(e), // dropping the feed ends the stream
+                                None => feed.feed_from(&texts, stall),
+                            };
+                            if let Err(e) = result {
+                                let _ = pushed.send(e);
+                            }
+                        });
+                    if let Err(e) = feeding {
+                        let _ = tx.send(Err(Error::Stopped(e.to_string())));
+                        return;
+                    }
+                    let mut spoken = false;
+                    for chunk in speech {
+                        let last = match chunk {
+                            Err(Error::NothingToSay) if spoken => continue,
+                            Err(Error::NothingToSay) => match failure.try_recv() {
+                                Ok(e) => Err(e),
+                                Err(_) => Err(Error::NothingToSay),
+                            },
+                            other => other,
+                        };
+                        spoken |= last.is_ok();
+                        if tx.send(last).is_err() {
+                            return;
+                        }
+                    }
+                    if let Ok(e) = failure.try_recv() {
+                        let _ = tx.send(Err(e));
+                    }
+                    return;
+                };
+                for chunk in speech {
+                    if tx.send(chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        let rx = match spawned {
+            Ok(_) => rx,
+            Err(e) => {
+                let (tx, rx) = sync_channel(1);
+                let _ = tx.send(Err(Error::Stopped(e.to_string())));
+                rx
+            }
+        };
+        SpeechStream {
+            rx,
+            stop: Some(stop),
+        }
+    }
+
     /// Model calls running and waiting for their turn, over every text being
     /// spoken (all zero with a session per worker).
     pub fn load(&self) -> Load {
@@ -813,6 +934,39 @@ impl TextFeed {
         self.pieces = None;
     }
 
+    /// Pushes what `reader` gives as it arrives (whole UTF-8 characters), what
+    /// is there spoken after `stall` without more, the rest at the end of the
+    /// input; returns then, the stream ending after its audio. Input that is
+    /// not UTF-8, or a failed read, is [`Error::Input`] (what came before it
+    /// is still spoken).
+    pub fn read_from(
+        self,
+        reader: impl std::io::Read + Send + 'static,
+        stall: std::time::Duration,
+    ) -> Result<()> {
+        self.feed_from(&read_texts(reader), stall)
+    }
+
+    /// [`TextFeed::read_from`] for texts already read.
+    fn feed_from(
+        mut self,
+        texts: &Receiver<Result<String>>,
+        stall: std::time::Duration,
+    ) -> Result<()> {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match texts.recv_timeout(stall) {
+                Ok(Ok(text)) => self.push(&text),
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Timeout) => self.flush(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finish();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     fn hand_over(&mut self, len: usize, continues: bool) {
         let rest = self.pending.split_off(len);
         let text = std::mem::replace(&mut self.pending, rest);
@@ -929,6 +1083,67 @@ fn open_sessions(
         idle: Mutex::new(vec![scheduler]),
     };
     Ok((sessions, described))
+}
+
+/// Text read from `reader` as it comes, on a thread of its own: whole UTF-8
+/// characters only; a failed read or bytes that are not UTF-8 end it with
+/// [`Error::Input`].
+fn read_texts(mut reader: impl std::io::Read + Send + 'static) -> Receiver<Result<String>> {
+    let (texts, inbox) = std::sync::mpsc::channel::<Result<String>>();
+    let spawned = std::thread::Builder::new()
+        .name("kokoro-read".into())
+        .spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            let mut buf = [0u8; 8192];
+            let not_utf8 = || Err(Error::Input("the input is not UTF-8 text".into()));
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ =
+                            texts.send(Err(Error::Input(format!("cannot read the input: {e}"))));
+                        return;
+                    }
+                };
+                carry.extend_from_slice(&buf[..n]);
+                let valid = match std::str::from_utf8(&carry) {
+                    Ok(s) => s.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => {
+                        let _ = texts.send(not_utf8());
+                        return;
+                    }
+                };
+                let rest = carry.split_off(valid);
+                let text =
+                    String::from_utf8(std::mem::replace(&mut carry, rest)).unwrap_or_default();
+                if texts.send(Ok(text)).is_err() {
+                    return;
+                }
+            }
+            if !carry.is_empty() {
+                let _ = texts.send(not_utf8());
+            }
+        });
+    if let Err(e) = spawned {
+        let (texts, inbox) = std::sync::mpsc::channel();
+        let _ = texts.send(Err(Error::Stopped(e.to_string())));
+        return inbox;
+    }
+    inbox
+}
+
+/// Whether the input so far may still turn out to be SSML (nothing but
+/// blanks, the start of `<speak`, or a declaration or comment before it).
+fn undecided(so_far: &str) -> bool {
+    let head = so_far.trim_start_matches('\u{feff}').trim_start();
+    head.is_empty()
+        || ("<speak".starts_with(head))
+        || ((head.starts_with("<?xml") || head.starts_with("<!--"))
+            && !head.contains("<speak")
+            && head.len() < 4096)
 }
 
 /// A scheduler whose workers call the shared session in turn.

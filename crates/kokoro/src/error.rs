@@ -91,6 +91,13 @@ pub enum Error {
         "captions and timestamps need the model's word durations, which this model does not give"
     )]
     Untimed,
+    /// A setting that is not valid, naming where it came from (the flag, the
+    /// variable, or the config file and line).
+    #[error("{0}")]
+    Settings(String),
+    /// Input that cannot be read as text (not UTF-8, or a failed read).
+    #[error("{0}")]
+    Input(String),
     /// A book could not be made (its record, its read-along package).
     #[error("{0}")]
     Book(String),

@@ -81,6 +81,7 @@
 #![deny(missing_docs)]
 
 pub mod assets;
+pub mod batch;
 pub mod book;
 pub mod captions;
 mod device;
@@ -89,6 +90,7 @@ mod error;
 mod frontends;
 mod gate;
 pub mod request;
+pub mod settings;
 mod voices;
 mod workers;
 

@@ -4,6 +4,7 @@
 //! checked. The command, the HTTP server, Wyoming, `kokoro batch` and the
 //! Python module all go through [`Tts::prepare`].
 
+use kokoro_infer::VoiceSet;
 use kokoro_text::ssml::Ssml;
 use kokoro_text::Lang;
 
@@ -66,26 +67,18 @@ pub fn lang_of(request: &Request, ssml: Option<&Ssml>) -> Lang {
     choose_lang(request.lang.or(ssml.and_then(|s| s.lang)), &request.voice).lang
 }
 
-impl Tts {
-    /// Makes `request` into what is spoken: the speed checked, the voice
-    /// resolved (a blend's every voice; an alias's Kokoro name; SSML's
-    /// `<voice>`s too), the language chosen. A doubtful language is told as
-    /// an [`Event::Warning`] (and in [`Prepared::warnings`]).
-    pub fn prepare(&self, request: &Request, ssml: Option<&Ssml>) -> Result<Prepared> {
-        let speed = check_speed(request.speed)?;
-        let voice = self.resolve_voice(&request.voice, request.aliases)?;
+impl Request {
+    /// Checks the request against `voices`: the speed checked, the voice
+    /// resolved (a blend's every voice; an alias's Kokoro name; the SSML's
+    /// `<voice>`s too), the language chosen; a doubtful language in
+    /// [`Prepared::warnings`]. [`Tts::prepare`] also tells them as events.
+    pub fn check(&self, voices: &VoiceSet, ssml: Option<&Ssml>) -> Result<Prepared> {
+        let speed = check_speed(self.speed)?;
+        let voice = resolve_voice(voices, &self.voice, self.aliases)?;
         if let Some(ssml) = ssml {
-            for part in &ssml.parts {
-                if let Some(v) = &part.voice {
-                    self.voice_set().resolve(v)?;
-                }
-            }
+            check_ssml_voices(voices, ssml)?;
         }
-        let choice = choose_lang(request.lang.or(ssml.and_then(|s| s.lang)), &voice);
-        let warnings: Vec<String> = choice.warning.into_iter().collect();
-        for w in &warnings {
-            self.emit(&Event::Warning(w.clone()));
-        }
+        let choice = choose_lang(self.lang.or(ssml.and_then(|s| s.lang)), &voice);
         Ok(Prepared {
             options: SpeakOptions {
                 voice,
@@ -93,25 +86,53 @@ impl Tts {
                 lang: Some(choice.lang),
                 ..SpeakOptions::default()
             },
-            warnings,
+            warnings: choice.warning.into_iter().collect(),
         })
     }
+}
 
-    /// A voice or blend by its Kokoro name: itself when the voices know it,
-    /// else what an alias names.
-    fn resolve_voice(&self, asked: &str, aliases: &[(&str, &str)]) -> Result<String> {
-        match self.voice_set().resolve(asked) {
-            Ok(_) => Ok(asked.trim().to_string()),
-            Err(e) => {
-                let Some((_, name)) = aliases
-                    .iter()
-                    .find(|(alias, _)| alias.eq_ignore_ascii_case(asked.trim()))
-                else {
-                    return Err(e.into());
-                };
-                self.voice_set().resolve(name)?;
-                Ok((*name).to_string())
-            }
+/// Checks every `<voice>` an SSML document names.
+pub fn check_ssml_voices(voices: &VoiceSet, ssml: &Ssml) -> Result<()> {
+    for part in &ssml.parts {
+        if let Some(v) = &part.voice {
+            voices.resolve(v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A voice or blend by its Kokoro name: itself when the voices know it, else
+/// what an alias names.
+fn resolve_voice(voices: &VoiceSet, asked: &str, aliases: &[(&str, &str)]) -> Result<String> {
+    match voices.resolve(asked) {
+        Ok(_) => Ok(asked.trim().to_string()),
+        Err(e) => {
+            let Some((_, name)) = aliases
+                .iter()
+                .find(|(alias, _)| alias.eq_ignore_ascii_case(asked.trim()))
+            else {
+                return Err(e.into());
+            };
+            voices.resolve(name)?;
+            Ok((*name).to_string())
+        }
+    }
+}
+
+impl Tts {
+    /// Makes `request` into what is spoken ([`Request::check`] against this
+    /// engine's voices), telling a doubtful language as an
+    /// [`Event::Warning`], the same for every door.
+    pub fn prepare(&self, request: &Request, ssml: Option<&Ssml>) -> Result<Prepared> {
+        let prepared = request.check(self.voice_set(), ssml)?;
+        self.warn(&prepared.warnings);
+        Ok(prepared)
+    }
+
+    /// Tells `warnings` as [`Event::Warning`]s.
+    pub fn warn(&self, warnings: &[String]) {
+        for w in warnings {
+            self.emit(&Event::Warning(w.clone()));
         }
     }
 }

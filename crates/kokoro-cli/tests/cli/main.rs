@@ -13,6 +13,8 @@ fn real_model_tests_are_off_without_the_model_tests_feature() {
 }
 
 mod batch;
+#[cfg(feature = "model-tests")]
+mod books;
 mod deploy;
 #[cfg(feature = "model-tests")]
 mod formats;

@@ -172,23 +172,22 @@ pub fn open(bytes: &[u8], opts: ReadOptions) -> Result<Opened, DocumentError> {
             continue;
         }
         let title = toc.get(&item.path);
-        match (title, doc.chapters.last_mut(), parts.last_mut()) {
-            (None, Some(prev), Some(prev_parts)) => {
-                if section.text.is_empty() {
-                    continue;
-                }
-                if !prev.text.is_empty() {
-                    prev.text.push_str("\n\n");
-                }
-                let start = prev.text.len();
-                prev.text.push_str(&section.text);
-                prev_parts.push(Part {
-                    path: item.path.clone(),
-                    range: start..prev.text.len(),
-                });
+        if let (None, Some(prev), Some(prev_parts)) =
+            (title, doc.chapters.last_mut(), parts.last_mut())
+        {
+            if section.text.is_empty() {
                 continue;
             }
-            _ => {}
+            if !prev.text.is_empty() {
+                prev.text.push_str("\n\n");
+            }
+            let start = prev.text.len();
+            prev.text.push_str(&section.text);
+            prev_parts.push(Part {
+                path: item.path.clone(),
+                range: start..prev.text.len(),
+            });
+            continue;
         }
         parts.push(vec![Part {
             path: item.path.clone(),

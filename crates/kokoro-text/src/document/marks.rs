@@ -3,7 +3,7 @@
 //! page, and nothing else changed, so that a read-along book can point at
 //! them.
 //!
-//! The page is read as [`super::html`] reads it (the same elements left
+//! The page is read as the HTML reader reads it (the same elements left
 //! out), and the text's characters are found in it in order; a stretch that
 //! starts or ends inside an inline element (`<i>`, `<a>`) is widened to the
 //! whole element, so that the span nests; stretches widened into each other
@@ -409,9 +409,8 @@ impl Page {
     /// Leaves out what the reader leaves out: skipped elements, note markers,
     /// code blocks unless asked for.
     fn skip(&mut self, opts: ReadOptions) {
-        let n = self.elements.len();
         // Each element's text, to tell note markers.
-        let mut texts = vec![String::new(); n];
+        let mut texts = vec![String::new(); self.elements.len()];
         for ch in &self.chars {
             let mut e = ch.element;
             while let Some(k) = e {
@@ -421,12 +420,12 @@ impl Page {
                 e = self.elements[k].parent;
             }
         }
-        for k in 0..n {
-            let name = self.elements[k].name.as_str();
-            let note = matches!(name, "sup" | "a#") && is_note_marker(&texts[k]);
+        for (element, text) in self.elements.iter_mut().zip(&texts) {
+            let name = element.name.as_str();
+            let note = matches!(name, "sup" | "a#") && is_note_marker(text);
             let code = name == "pre" && !opts.code_blocks;
             if note || code {
-                self.elements[k].skipped = true;
+                element.skipped = true;
             }
         }
         let elements = &self.elements;

@@ -14,7 +14,7 @@
 //! - `verify`: hashes, stamps, seals, atomic writes.
 //! - `derive`: the timed, float and fused models, and the optimized graph.
 //! - [`forms`]: the forms of the model, and which one runs here.
-//! - [`provision`]: all of it in the order [`crate::Tts::open`] needs it.
+//! - `provision`: all of it in the order [`crate::Tts::open`] needs it.
 
 mod derive;
 mod fetch;

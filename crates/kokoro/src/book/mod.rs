@@ -48,10 +48,14 @@ use crate::{Error, Result, Segment, SinkError, SpeakOptions, Summary as SpeechSu
 
 pub use record::{file_name, fingerprint, Record};
 pub use select::select;
+pub(crate) use timing::write_whole;
 pub use timing::Timing;
 
 /// Silence between chapters in one file, in milliseconds.
 pub const CHAPTER_GAP_MS: u32 = 1500;
+
+/// Where a [`Voice`] delivers each chunk: its segment and samples.
+pub type Sink<'a> = dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError> + 'a;
 
 /// What speaks: the engine, or in tests anything that makes samples and words.
 pub trait Voice {
@@ -60,7 +64,7 @@ pub trait Voice {
         &self,
         text: &str,
         options: &SpeakOptions,
-        sink: &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+        sink: &mut Sink<'_>,
     ) -> Result<SpeechSummary>;
 
     /// Speaks SSML into `sink` ([`Tts::speak_ssml_into`]).
@@ -68,7 +72,7 @@ pub trait Voice {
         &self,
         ssml: &Ssml,
         options: &SpeakOptions,
-        sink: &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+        sink: &mut Sink<'_>,
     ) -> Result<SpeechSummary>;
 
     /// Whether words come timed ([`Tts::timed`]).
@@ -80,7 +84,7 @@ impl Voice for Tts {
         &self,
         text: &str,
         options: &SpeakOptions,
-        sink: &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+        sink: &mut Sink<'_>,
     ) -> Result<SpeechSummary> {
         Tts::speak_into(self, text, options, sink)
     }
@@ -89,7 +93,7 @@ impl Voice for Tts {
         &self,
         ssml: &Ssml,
         options: &SpeakOptions,
-        sink: &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+        sink: &mut Sink<'_>,
     ) -> Result<SpeechSummary> {
         Tts::speak_ssml_into(self, ssml, options, sink)
     }
@@ -322,6 +326,17 @@ impl Output {
             path: path.into(),
             in_place: false,
         }
+    }
+
+    /// [`Output::File`], opened now: a path that cannot be written fails
+    /// here, before any speech (what a killed run of it left is removed).
+    pub fn open_file(path: &Path, in_place: bool) -> Result<Output> {
+        if !in_place {
+            for stale in Dest::temporaries_of(path) {
+                let _ = std::fs::remove_file(stale);
+            }
+        }
+        Ok(Output::Dest(Dest::file(path, in_place)?))
     }
 }
 

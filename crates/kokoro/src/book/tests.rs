@@ -18,7 +18,7 @@ impl Voice for Tone {
         &self,
         text: &str,
         options: &SpeakOptions,
-        sink: &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+        sink: &mut Sink<'_>,
     ) -> Result<SpeechSummary> {
         let mut words = Vec::new();
         let mut at = 0;
@@ -62,7 +62,7 @@ impl Voice for Tone {
         &self,
         ssml: &Ssml,
         options: &SpeakOptions,
-        sink: &mut dyn FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
+        sink: &mut Sink<'_>,
     ) -> Result<SpeechSummary> {
         self.speak_into(&ssml.text(), options, sink)
     }
@@ -291,10 +291,8 @@ mod read_along {
     }
 
     fn check(path: &Path) {
-        if let Some(report) = kokoro_dev::tools::epubcheck(path) {
-            if let Err(report) = report {
-                panic!("epubcheck: {}: {report}", path.display());
-            }
+        if let Some(Err(report)) = kokoro_dev::tools::epubcheck(path) {
+            panic!("epubcheck: {}: {report}", path.display());
         }
         let entries = entries(path);
         assert_eq!(entries[0].0, "mimetype");

@@ -27,7 +27,8 @@ impl Timing {
         self.captions.is_some() || self.timestamps.is_some()
     }
 
-    /// Whether the files [`Files::write_beside`] makes for `audio` are there.
+    /// Whether the timing files of a chapter whose audio is `audio` are there
+    /// (its captions and `.json` beside it).
     pub fn present_beside(&self, audio: &Path) -> bool {
         let captions = self
             .captions

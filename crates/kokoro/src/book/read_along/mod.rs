@@ -207,7 +207,7 @@ pub(crate) fn write(speaker: &mut Speaker<'_>, path: &Path) -> Result<Summary> {
         write_whole(&clips_file, &json)?;
         record.mark_done(&audio, &print)?;
         options.emit(Event::Spoken {
-            path: Some(parts.join(&audio)),
+            path: None,
             audio_seconds: samples as f64 / f64::from(SAMPLE_RATE),
             label: speaker.label(k),
         });

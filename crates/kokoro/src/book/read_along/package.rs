@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
-use super::pages::{escape, page, ACTIVE_CLASS, STYLESHEET};
+use super::pages::{escape, page, Ids, ACTIVE_CLASS, STYLESHEET};
 use super::{Clip, Spoken};
 use crate::book::{Book, BookOptions};
 use crate::{Error, Result};
@@ -47,7 +47,7 @@ pub(super) fn write(
         overlays: Vec::new(),
     };
     match &book.epub {
-        Some(bytes) => package.from_epub(&mut zip, book, format, parts, spoken, bytes)?,
+        Some(bytes) => package.with_epub(&mut zip, book, format, parts, spoken, bytes)?,
         None => package.fresh(&mut zip, book, format, parts, spoken)?,
     }
     zip.finish_into(path)
@@ -64,7 +64,7 @@ struct Par {
 /// The pars for `clips` given the ids their spans got: clips without a span
 /// give their time to the one before (so that pars stay contiguous); words
 /// without one to the word before.
-fn pars(clips: &[Clip], ids: &[Option<(String, Vec<Option<String>>)>]) -> Vec<Par> {
+fn pars(clips: &[Clip], ids: &Ids) -> Vec<Par> {
     let mut out: Vec<Par> = Vec::new();
     for (clip, id) in clips.iter().zip(ids) {
         let Some((id, word_ids)) = id else {
@@ -515,7 +515,7 @@ impl Package {
 
     /// The source EPUB with overlays: its pages marked, everything else kept
     /// (an EPUB 2 brought to EPUB 3).
-    fn from_epub(
+    fn with_epub(
         &mut self,
         zip: &mut Zip,
         book: &Book,
@@ -635,7 +635,7 @@ impl Package {
                 let text = &chapter.text[part.range.clone()];
                 let marked = mark(&source, text, &marks, "kr", Some(&css), opts)
                     .map_err(|e| bad(&part.path)(&e))?;
-                let ids: Vec<Option<(String, Vec<Option<String>>)>> = marked
+                let ids: Ids = marked
                     .ids
                     .iter()
                     .zip(&marked.word_ids)

@@ -3,6 +3,10 @@
 
 use super::Clip;
 
+/// For each clip of a page, the id of its span and its words' (`None`
+/// where there is none).
+pub(super) type Ids = Vec<Option<(String, Vec<Option<String>>)>>;
+
 /// The highlight's class, as the package declares it.
 pub(super) const ACTIVE_CLASS: &str = "-epub-media-overlay-active";
 
@@ -39,7 +43,7 @@ pub(super) fn page(
     text: &str,
     clips: &[Clip],
     stylesheet: &str,
-) -> (String, Vec<Option<(String, Vec<Option<String>>)>>) {
+) -> (String, Ids) {
     let mut ids = vec![None; clips.len()];
     let mut body = String::new();
     let mut at = 0;

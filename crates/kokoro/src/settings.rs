@@ -1,15 +1,26 @@
-//! Layered configuration: built-in defaults < config file < environment < flags.
+//! Settings every door reads alike: built-in defaults < the config file <
+//! the environment (`KOKORO_*`) < what the user gave (a command's flags, a
+//! Python call's arguments).
 //!
-//! Each layer is checked on its own, so an error names its source: the flag, the
-//! variable, or the file and line.
+//! Each layer is checked on its own, so an error names its source: the flag,
+//! the variable, or the file and line. [`Settings::engine_config`] makes
+//! them the engine's [`crate::Config`]: the one place the command, its
+//! servers and the Python module build it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
 use config::{Config, FileFormat};
 use serde::Deserialize;
 
-use crate::cli::Args;
+use crate::{AssetOptions, Error, EventFn, Frontends, Lexicon, Workers};
+
+/// An error in the settings, naming where the bad value came from.
+fn bad(message: impl std::fmt::Display) -> Error {
+    Error::Settings(message.to_string())
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every setting, after layering.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -21,13 +32,21 @@ pub struct Settings {
     pub max_workers: Option<usize>,
     /// Intra-op threads per session (`None`: automatic).
     pub intra_threads: Option<usize>,
+    /// The voice or blend (`af_heart`, `af_sarah:60,am_adam:40`).
     pub voice: String,
+    /// The speed, checked against [`crate::SPEED_RANGE`].
     pub speed: f32,
+    /// The language asked for (`None`: the voice's).
     pub lang: Option<String>,
+    /// The model file (`None`: fetched into the cache).
     pub model: Option<PathBuf>,
+    /// The voices file or directory (`None`: fetched).
     pub voices: Option<PathBuf>,
+    /// ONNX Runtime's library (`None`: fetched).
     pub ort_lib: Option<PathBuf>,
+    /// Where fetched assets are kept (`None`: the per-user cache).
     pub cache_dir: Option<PathBuf>,
+    /// The user's lexicon file.
     pub lexicon: Option<PathBuf>,
     /// `cpu`, `cuda` or `auto` (checked as it is read).
     pub device: String,
@@ -37,13 +56,94 @@ pub struct Settings {
 
 impl Settings {
     /// Where the model runs.
-    pub fn device(&self) -> kokoro::Device {
+    pub fn device(&self) -> crate::Device {
         self.device.parse().unwrap_or_default()
     }
 
     /// Which form of the fetched model runs.
-    pub fn form(&self) -> kokoro::FormChoice {
+    pub fn form(&self) -> crate::FormChoice {
         self.model_form.parse().unwrap_or_default()
+    }
+
+    /// The assets these settings name; the rest come from the cache.
+    pub fn assets(&self) -> AssetOptions {
+        AssetOptions {
+            cache_dir: self.cache_dir.clone(),
+            runtime: self.ort_lib.clone(),
+            model: self.model.clone(),
+            voices: self.voices.clone(),
+        }
+    }
+
+    /// The worker layout these settings ask for; `streaming` for a listener
+    /// (a short first chunk, the streaming layout).
+    pub fn workers(&self, streaming: bool) -> Workers {
+        Workers {
+            parallel: self.use_parallel,
+            max_workers: self.max_workers,
+            intra_threads: self.intra_threads,
+            sentences: None,
+            streaming,
+            ..Workers::default()
+        }
+    }
+
+    /// The user's lexicon file as text (empty without one).
+    pub fn lexicon_text(&self) -> Result<String> {
+        match &self.lexicon {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read lexicon {}: {e}", path.display()))),
+            None => Ok(String::new()),
+        }
+    }
+
+    /// The user's lexicon, or an empty one.
+    pub fn lexicon(&self) -> Result<Lexicon> {
+        let text = self.lexicon_text()?;
+        let path = self.lexicon.as_deref().unwrap_or(Path::new(""));
+        Lexicon::parse(&text).map_err(|e| bad(format!("lexicon {}: {e}", path.display())))
+    }
+
+    /// The front ends: this build's out-of-lexicon fallback (its data in the
+    /// cache; a warning if it cannot be used) and the user's lexicon.
+    pub fn frontends(&self, on_event: Option<&EventFn>) -> Result<Frontends> {
+        let warn = |w: String| {
+            if let Some(f) = on_event {
+                f(&crate::Event::Warning(w));
+            }
+        };
+        let fallback: Arc<dyn kokoro_text::OovFallback> = match self.assets().cache() {
+            Ok(cache) => {
+                let (fallback, warning) = crate::default_fallback(cache.dir());
+                warning.into_iter().for_each(warn);
+                fallback
+            }
+            Err(e) => {
+                warn(format!("{e}; unknown words will be spelled out"));
+                Arc::new(kokoro_text::SpellingFallback)
+            }
+        };
+        Ok(Frontends::new(fallback, self.lexicon()?))
+    }
+
+    /// The engine's configuration: these settings' assets, device, model
+    /// form and front ends, the `workers` given, events to `on_event`;
+    /// `skip_timing` runs the model without its durations.
+    pub fn engine_config(
+        &self,
+        workers: Workers,
+        skip_timing: bool,
+        on_event: Option<EventFn>,
+    ) -> Result<crate::Config> {
+        Ok(crate::Config {
+            assets: self.assets(),
+            workers,
+            frontends: Some(self.frontends(on_event.as_ref())?),
+            on_event,
+            skip_timing,
+            device: self.device(),
+            form: self.form(),
+        })
     }
 }
 
@@ -143,13 +243,13 @@ fn parse_text(kind: Kind, raw: &str) -> Result<Value, String> {
 }
 
 fn check_form(raw: &str) -> Result<Value, String> {
-    raw.parse::<kokoro::FormChoice>()
+    raw.parse::<crate::FormChoice>()
         .map(|f| Value::Text(f.to_string()))
         .map_err(|e| e.to_string())
 }
 
 fn check_device(raw: &str) -> Result<Value, String> {
-    raw.parse::<kokoro::Device>()
+    raw.parse::<crate::Device>()
         .map(|d| Value::Text(d.name().to_string()))
         .map_err(|e| e.to_string())
 }
@@ -163,11 +263,9 @@ fn check_count(n: i64) -> Result<Value, String> {
 }
 
 fn check_speed(s: f64) -> Result<Value, String> {
-    if kokoro::SPEED_RANGE.contains(&(s as f32)) {
-        Ok(Value::Float(s))
-    } else {
-        Err(format!("{s} is out of range (0.5 to 2.0)"))
-    }
+    crate::check_speed(s as f32)
+        .map(|_| Value::Float(s))
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a value from the TOML file.
@@ -199,7 +297,7 @@ pub fn default_config_file() -> Option<PathBuf> {
 /// Reads and checks a config file; errors name the file and line.
 fn file_layer(path: &Path) -> Result<Vec<(String, Value)>> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
+        .map_err(|e| bad(format!("cannot read config file {}: {e}", path.display())))?;
     config_from_text(&text, path)
 }
 
@@ -207,12 +305,12 @@ fn file_layer(path: &Path) -> Result<Vec<(String, Value)>> {
 fn config_from_text(text: &str, path: &Path) -> Result<Vec<(String, Value)>> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e.span().map(|s| line_of(text, s.start));
-        anyhow::anyhow!(
+        bad(format!(
             "config file {}{}: {}",
             path.display(),
             line.map(|l| format!(" line {l}")).unwrap_or_default(),
             e.message()
-        )
+        ))
     })?;
     let mut out = Vec::new();
     for (key, value) in &table {
@@ -223,13 +321,12 @@ fn config_from_text(text: &str, path: &Path) -> Result<Vec<(String, Value)>> {
         let at = format!("config file {} line {line}", path.display());
         if !KEYS.iter().any(|(k, _)| k == key) {
             let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-            bail!(
+            return Err(bad(format!(
                 "{at}: unknown key `{key}` (known keys: {})",
                 known.join(", ")
-            );
+            )));
         }
-        let v =
-            check_toml(kind_of(key), value).map_err(|e| anyhow::anyhow!("{at}: `{key}`: {e}"))?;
+        let v = check_toml(kind_of(key), value).map_err(|e| bad(format!("{at}: `{key}`: {e}")))?;
         out.push((key.clone(), v));
     }
     Ok(out)
@@ -245,78 +342,84 @@ fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Value)
     for (var, key) in ENV_VARS {
         if let Some(raw) = get(var) {
             let v = parse_text(kind_of(key), &raw)
-                .map_err(|e| anyhow::anyhow!("environment variable {var}: {e}"))?;
+                .map_err(|e| bad(format!("environment variable {var}: {e}")))?;
             out.push((key.to_string(), v));
         }
     }
     Ok(out)
 }
 
-/// Reads and checks the flags.
-fn flag_layer(args: &Args) -> Result<Vec<(String, Value)>> {
+/// A value the user gave directly: a command's flag, a Python argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    /// How the user named it, for errors (`--speed`, `speed=`).
+    pub name: String,
+    /// The setting's key (`speed`, `max_workers`: see [`ENV_VARS`]).
+    pub key: &'static str,
+    /// The value as given.
+    pub raw: String,
+}
+
+impl Given {
+    /// `raw` for `key`, named `name`.
+    pub fn new(name: impl Into<String>, key: &'static str, raw: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            key,
+            raw: raw.into(),
+        }
+    }
+}
+
+/// Reads and checks the values given.
+fn given_layer(given: &[Given]) -> Result<Vec<(String, Value)>> {
     let mut out = Vec::new();
-    let mut text_flag = |flag: &str, key: &str, raw: Option<String>| -> Result<()> {
-        if let Some(raw) = raw {
-            let v = parse_text(kind_of(key), &raw).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
-            out.push((key.to_string(), v));
+    for g in given {
+        if !KEYS.iter().any(|(k, _)| *k == g.key) {
+            return Err(bad(format!("{}: no setting `{}`", g.name, g.key)));
         }
-        Ok(())
-    };
-    text_flag("max-workers", "max_workers", args.max_workers.clone())?;
-    text_flag("threads", "intra_threads", args.threads.clone())?;
-    text_flag("speed", "speed", args.speed.map(|s| s.to_string()))?;
-    text_flag("voice", "voice", args.voice.clone())?;
-    text_flag("lang", "lang", args.lang.clone())?;
-    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    text_flag("model", "model", path(&args.model))?;
-    text_flag("voices", "voices", path(&args.voices))?;
-    text_flag("ort-lib", "ort_lib", path(&args.ort_lib))?;
-    text_flag("cache-dir", "cache_dir", path(&args.cache_dir))?;
-    text_flag("lexicon", "lexicon", path(&args.lexicon))?;
-    text_flag("device", "device", args.device.clone())?;
-    text_flag("model-form", "model_form", args.model_form.clone())?;
-    if args.parallel {
-        out.push(("use_parallel".into(), Value::Bool(true)));
-    }
-    if args.sequential {
-        out.push(("use_parallel".into(), Value::Bool(false)));
+        let v = parse_text(kind_of(g.key), &g.raw).map_err(|e| bad(format!("{}: {e}", g.name)))?;
+        out.push((g.key.to_string(), v));
     }
     Ok(out)
 }
 
-/// Layers the defaults, the config file (`--config`, or the per-user file if it
-/// exists), the environment (read through `env`) and the flags.
-pub fn load(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
-    let file = match &args.config {
-        Some(path) => Some(path.clone()),
+/// Layers the defaults, the config file (`config`, or the per-user file if
+/// it exists), the environment (read through `env`) and the values `given`.
+pub fn load(
+    config: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    given: &[Given],
+) -> Result<Settings> {
+    let file = match config {
+        Some(path) => Some(path.to_path_buf()),
         None => default_config_file().filter(|p| p.is_file()),
     };
     let mut builder = Config::builder()
-        .set_default("voice", "af_heart")?
-        .set_default("speed", 1.0)?
-        .set_default("device", "cpu")?
-        .set_default("model_form", "auto")?
+        .set_default("voice", "af_heart")
+        .and_then(|b| b.set_default("speed", 1.0))
+        .and_then(|b| b.set_default("device", "cpu"))
+        .and_then(|b| b.set_default("model_form", "auto"))
+        .map_err(bad)?
         .add_source(config::File::from_str("", FileFormat::Toml));
     let mut layers = Vec::new();
     if let Some(file) = &file {
         layers.extend(file_layer(file)?);
     }
     layers.extend(env_layer(env)?);
-    layers.extend(flag_layer(args)?);
+    layers.extend(given_layer(given)?);
     for (key, value) in layers {
-        builder = builder.set_override(key, value)?;
+        builder = builder.set_override(key, value).map_err(bad)?;
     }
-    let settings: Settings = builder
-        .build()?
-        .try_deserialize()
-        .context("invalid configuration")?;
-    Ok(settings)
+    builder
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| bad(format!("invalid configuration: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     proptest::proptest! {
         /// Any config file text: settings or an error naming the file, never a
@@ -331,10 +434,44 @@ mod tests {
         }
     }
 
+    /// What a command line gives: `--config FILE`, `--parallel`,
+    /// `--sequential`, and `--flag VALUE` for the rest.
+    struct Args {
+        config: Option<PathBuf>,
+        given: Vec<Given>,
+    }
+
     fn args(argv: &[&str]) -> Args {
-        let mut full = vec!["kokoro"];
-        full.extend_from_slice(argv);
-        Args::parse_from(full)
+        let key = |flag: &str| -> &'static str {
+            match flag {
+                "--max-workers" => "max_workers",
+                "--threads" => "intra_threads",
+                "--speed" => "speed",
+                "--device" => "device",
+                "--voice" => "voice",
+                other => panic!("{other}"),
+            }
+        };
+        let mut a = Args {
+            config: None,
+            given: Vec::new(),
+        };
+        let mut it = argv.iter();
+        while let Some(&flag) = it.next() {
+            match flag {
+                "--config" => a.config = it.next().map(PathBuf::from),
+                "--parallel" => a.given.push(Given::new(flag, "use_parallel", "true")),
+                "--sequential" => a.given.push(Given::new(flag, "use_parallel", "false")),
+                _ => a
+                    .given
+                    .push(Given::new(flag, key(flag), *it.next().unwrap())),
+            }
+        }
+        a
+    }
+
+    fn load(a: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+        super::load(a.config.as_deref(), env, &a.given)
     }
 
     fn no_env(_: &str) -> Option<String> {
@@ -350,16 +487,16 @@ mod tests {
     #[test]
     fn the_device_comes_from_the_file_the_environment_or_the_flag() {
         let no = load(&args(&[]), &no_env).unwrap();
-        assert_eq!(no.device(), kokoro::Device::Cpu);
+        assert_eq!(no.device(), crate::Device::Cpu);
         let file = config_file("device = \"auto\"\n");
         let path = file.path().to_str().unwrap().to_string();
         let s = load(&args(&["--config", &path]), &no_env).unwrap();
-        assert_eq!(s.device(), kokoro::Device::Auto);
+        assert_eq!(s.device(), crate::Device::Auto);
         let env = |k: &str| (k == "KOKORO_DEVICE").then(|| "CUDA".to_string());
         let s = load(&args(&["--config", &path]), &env).unwrap();
-        assert_eq!(s.device(), kokoro::Device::Cuda);
+        assert_eq!(s.device(), crate::Device::Cuda);
         let s = load(&args(&["--config", &path, "--device", "cpu"]), &env).unwrap();
-        assert_eq!(s.device(), kokoro::Device::Cpu);
+        assert_eq!(s.device(), crate::Device::Cpu);
         let bad = config_file("device = 3\n");
         let path = bad.path().to_str().unwrap().to_string();
         let e = load(&args(&["--config", &path]), &no_env).unwrap_err();

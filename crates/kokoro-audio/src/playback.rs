@@ -5,11 +5,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use kokoro::SAMPLE_RATE;
 
-use kokoro::audio::{Dest, Encoder};
+use crate::{Dest, Encoder, Error, Result, SAMPLE_RATE};
+
+fn device(reason: String) -> Error {
+    Error::Device(reason)
+}
 
 /// Seconds of audio queued at most; synthesis waits beyond that.
 const MAX_QUEUED_SECONDS: usize = 60;
@@ -30,10 +32,12 @@ impl Player {
     pub fn open() -> Result<Self> {
         let device = cpal::default_host()
             .default_output_device()
-            .context("no audio output device (write to a file or `-` instead)")?;
+            .ok_or_else(|| {
+                self::device("no audio output device (write to a file or `-` instead)".into())
+            })?;
         let supported = device
             .default_output_config()
-            .map_err(|e| anyhow!("audio device: {e}"))?;
+            .map_err(|e| self::device(format!("audio device: {e}")))?;
         let config = supported.config();
         let channels = usize::from(config.channels.max(1));
         let rate = config.sample_rate;
@@ -56,13 +60,13 @@ impl Player {
                     }
                     wake.notify_all();
                 },
-                |e| eprintln!("kokoro: audio device error: {e}"),
+                |e| eprintln!("kokoro-audio: audio device error: {e}"),
                 None,
             )
-            .map_err(|e| anyhow!("cannot open the audio device: {e}"))?;
+            .map_err(|e| self::device(format!("cannot open the audio device: {e}")))?;
         stream
             .play()
-            .map_err(|e| anyhow!("cannot start playback: {e}"))?;
+            .map_err(|e| self::device(format!("cannot start playback: {e}")))?;
         Ok(Self {
             queue,
             _stream: stream,
@@ -106,7 +110,7 @@ impl Encoder for Player {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> kokoro::audio::Result<Dest> {
+    fn finish(self: Box<Self>) -> Result<Dest> {
         let (lock, wake) = &*self.queue;
         let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
         while !q.frames.is_empty() {
