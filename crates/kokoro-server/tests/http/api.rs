@@ -110,7 +110,7 @@ fn bad_requests_get_json_errors() {
     );
     assert_error(
         &server,
-        r#"{"input":"Hi.","response_format":"aac"}"#,
+        r#"{"input":"Hi.","response_format":"m4b"}"#,
         400,
         "not supported",
     );

@@ -1,5 +1,5 @@
 //! The official `openai` Python client against the server: models, OpenAI's
-//! voice names, `instructions`, and speech streamed as server-sent events.
+//! voice names, `instructions`, AAC, and speech streamed as server-sent events.
 //!
 //! The client is installed (pinned) into a virtual environment under the
 //! target directory on first use ([`crate::python_with`]).
@@ -26,6 +26,13 @@ with client.audio.speech.with_streaming_response.create(
     wav = r.read()
 out["wav_riff"] = wav[:4] == b"RIFF"
 out["wav_bytes"] = len(wav)
+with client.audio.speech.with_streaming_response.create(
+    model="tts-1", voice="nova", input="Hello in AAC.", response_format="aac",
+) as r:
+    aac = r.read()
+    out["aac_type"] = r.headers.get("content-type")
+# ADTS: every frame starts with the 12-bit sync word.
+out["aac_sync"] = len(aac) > 100 and aac[0] == 0xFF and (aac[1] & 0xF0) == 0xF0
 with client.audio.speech.with_streaming_response.create(
     model="gpt-4o-mini-tts", voice="alloy", input="Streamed as events. Two sentences.",
     response_format="mp3", stream_format="sse",
@@ -62,6 +69,8 @@ fn the_official_openai_client_speaks_lists_models_and_streams_events() {
     assert_eq!(out["retrieved"], "tts-1");
     assert_eq!(out["wav_riff"], true, "{out}");
     assert!(out["wav_bytes"].as_u64().unwrap() > 48_000, "{out}");
+    assert_eq!(out["aac_type"], "audio/aac", "{out}");
+    assert_eq!(out["aac_sync"], true, "{out}");
     assert_eq!(out["content_type"], "text/event-stream", "{out}");
     assert_eq!(
         out["types"],

@@ -19,6 +19,7 @@
 //! audio and clips are kept, once complete, beside the output in a hidden
 //! directory (`.kokoro-NAME.epub.parts`) until the book is written whole.
 
+mod convert;
 mod package;
 mod pages;
 
