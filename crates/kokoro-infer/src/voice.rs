@@ -49,6 +49,32 @@ impl Voice {
         })
     }
 
+    /// A voice from its style table, `rows` x 256 floats (a voice made by
+    /// arithmetic on others); every value must be finite.
+    pub fn from_table(name: &str, data: Vec<f32>) -> Result<Self> {
+        if data.is_empty()
+            || !data.len().is_multiple_of(STYLE_DIM)
+            || data.iter().any(|v| !v.is_finite())
+        {
+            return Err(Error::BadVoice {
+                path: PathBuf::from(name),
+                reason: format!(
+                    "a style table is rows of {STYLE_DIM} finite floats; this one has {} values",
+                    data.len()
+                ),
+            });
+        }
+        Ok(Self {
+            name: name.to_string(),
+            data,
+        })
+    }
+
+    /// The style table: [`Voice::rows`] rows of 256 floats.
+    pub fn table(&self) -> &[f32] {
+        &self.data
+    }
+
     /// The voice's name (for a blend, the blend string).
     pub fn name(&self) -> &str {
         &self.name

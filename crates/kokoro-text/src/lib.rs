@@ -48,6 +48,7 @@ pub mod document;
 pub mod espeak;
 pub mod g2p;
 pub mod giant;
+pub mod given;
 #[cfg(feature = "ja")]
 pub mod ja;
 pub mod lexicon;

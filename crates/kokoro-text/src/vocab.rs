@@ -131,6 +131,14 @@ pub fn id_of(symbol: char) -> Option<i64> {
         .map(|(_, id)| i64::from(*id))
 }
 
+/// The phoneme symbol of an id, or `None` for an id the model does not use.
+pub fn symbol_of(id: i64) -> Option<char> {
+    VOCAB
+        .iter()
+        .find(|(_, i)| i64::from(*i) == id)
+        .map(|(c, _)| *c)
+}
+
 /// Maps a phoneme string to ids. Symbols outside the vocabulary are dropped, each
 /// reported once per call in `diagnostics`, never as a panic.
 pub fn to_ids(phonemes: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<i64> {

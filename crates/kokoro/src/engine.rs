@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use kokoro_audio::{Boundary, Format, Joiner, Pauses};
-use kokoro_infer::{KokoroSession, SessionOptions, SharedSession, VoiceSet};
+use kokoro_infer::{KokoroSession, SessionOptions, SharedSession, Voice, VoiceSet};
 use kokoro_sched::{Audio, Control, Layout, ProgressFn, Request, Scheduler, SinkError, Summary};
 use kokoro_text::{Chunk, ChunkOptions, Lang};
 
@@ -100,6 +100,14 @@ pub struct SpeakOptions {
     pub progress: Option<ProgressFn>,
     /// Called with each chunk as it is made.
     pub on_chunk: Option<ChunkFn>,
+    /// A style table spoken with instead of [`SpeakOptions::voice`] (a voice
+    /// made by arithmetic on others); `voice` still names its language.
+    pub style: Option<Arc<Voice>>,
+    /// The text is phonemes in Kokoro's symbols, spoken as they are (each
+    /// whitespace-separated token a word).
+    pub phonemes: bool,
+    /// Each phoneme is a word: segments' words are their phonemes, timed.
+    pub phoneme_words: bool,
 }
 
 impl Default for SpeakOptions {
@@ -114,6 +122,9 @@ impl Default for SpeakOptions {
             cancel: None,
             progress: None,
             on_chunk: None,
+            style: None,
+            phonemes: false,
+            phoneme_words: false,
         }
     }
 }
@@ -163,8 +174,12 @@ pub struct Segment {
     /// Its samples in the whole output, the pause before it included.
     pub samples: Range<usize>,
     /// Its words, where each is spoken in the whole output (empty when the
-    /// engine runs untimed: [`Tts::timed`]).
+    /// engine runs untimed: [`Tts::timed`]). With
+    /// [`SpeakOptions::phoneme_words`], each phoneme is a word, its span in
+    /// [`Segment::phonemes`].
     pub words: Vec<Word>,
+    /// The phonemes the model spoke for it, in Kokoro's symbols.
+    pub phonemes: String,
 }
 
 /// A word of the text, and where it is spoken in the output: the model's own
@@ -467,22 +482,56 @@ impl Tts {
         mut sink: impl FnMut(&Segment, &[f32]) -> Result<(), SinkError>,
     ) -> Result<Summary> {
         crate::request::check_speed(options.speed)?;
-        let voice = self.inner.voices.resolve(&options.voice)?;
+        let voice = match &options.style {
+            Some(style) => Voice::clone(style),
+            None => self.inner.voices.resolve(&options.voice)?,
+        };
         let lang = options
             .lang
             .unwrap_or_else(|| voice_lang(&options.voice).unwrap_or(Lang::EnUs));
-        let frontend = self.inner.frontends.get(lang)?;
         let on_chunk = options.on_chunk.clone();
         // One flag stops the front end and the workers alike.
         let cancel = options.cancel.clone().unwrap_or_default();
-        let mut chunks = frontend
-            .chunks(text, options.chunk_options())
-            .with_cancel(cancel.clone())
-            .inspect(move |c| {
-                if let Some(f) = &on_chunk {
-                    f(c, text);
-                }
-            });
+        let frontend = match options.phonemes {
+            true => None,
+            false => Some(self.inner.frontends.get(lang)?),
+        };
+        let source: Box<dyn Iterator<Item = Chunk> + Send + '_> = match &frontend {
+            None => Box::new(
+                kokoro_text::given::phoneme_chunks(text, &options.chunk_options()).into_iter(),
+            ),
+            Some(f) => Box::new(
+                f.chunks(text, options.chunk_options())
+                    .with_cancel(cancel.clone()),
+            ),
+        };
+        // Each chunk's phonemes as spoken, for its segment; with phoneme
+        // words, each id its own word.
+        let spoken: Arc<Mutex<std::collections::HashMap<usize, String>>> = Arc::default();
+        let kept = spoken.clone();
+        let phoneme_words = options.phoneme_words;
+        let mut chunks = source.map(move |mut c| {
+            if let Some(f) = &on_chunk {
+                f(&c, text);
+            }
+            let mut phonemes = String::with_capacity(c.ids.len() * 2);
+            let mut words = Vec::with_capacity(if phoneme_words { c.ids.len() } else { 0 });
+            for (k, &id) in c.ids.iter().enumerate() {
+                let start = phonemes.len();
+                phonemes.extend(kokoro_text::vocab::symbol_of(id));
+                words.push(kokoro_text::Word {
+                    span: start..phonemes.len(),
+                    ids: k..k + 1,
+                });
+            }
+            if phoneme_words {
+                c.words = words;
+            }
+            kept.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.index, phonemes);
+            c
+        });
         let mut joined = Vec::new();
         let (base, piece_end, first_index) = (at.bytes, text.trim_end().len(), at.chunks);
         let written = &mut at.samples;
@@ -496,6 +545,13 @@ impl Tts {
             }
             let placed = joiner.push(&audio.samples, boundary, &mut joined);
             let words = audio.words.unwrap_or_default();
+            let phonemes = spoken
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&audio.index)
+                .unwrap_or_default();
+            // A phoneme word's span is in the segment's phonemes, a word's in the text.
+            let shift = if phoneme_words { 0 } else { base };
             let segment = Segment {
                 index: first_index + audio.index,
                 span: base + audio.span.start..base + audio.span.end,
@@ -505,11 +561,12 @@ impl Tts {
                     .map(|w| {
                         let place = placed.place_range(w.samples);
                         Word {
-                            span: base + w.span.start..base + w.span.end,
+                            span: shift + w.span.start..shift + w.span.end,
                             samples: *written + place.start..*written + place.end,
                         }
                     })
                     .collect(),
+                phonemes,
             };
             *written += joined.len();
             sink(&segment, &joined)

@@ -48,6 +48,30 @@ impl Cache {
             .join(format!("kokoro-{edit}-{key}.onnx"))
     }
 
+    /// Whether `model`, a file given by path, is the pinned export (as
+    /// kokoro-onnx's users have it), so that its forms apply as to the
+    /// fetched one: its SHA-256, computed once per file (by path, size and
+    /// time) and kept in the cache.
+    pub(crate) fn is_export(&self, model: &Path) -> bool {
+        let record = self
+            .dir
+            .join("given")
+            .join(format!("{}.sha256", model_key(model, "sha256")));
+        let hash = match std::fs::read_to_string(&record) {
+            Ok(h) => h.trim().to_string(),
+            Err(_) => {
+                let Ok(h) = super::verify::sha256_file(model) else {
+                    return false;
+                };
+                // A record is an optimisation: failing to write it is no error.
+                let _ = std::fs::create_dir_all(self.dir.join("given"));
+                let _ = std::fs::write(&record, &h);
+                h
+            }
+        };
+        hash == MODEL_SHA256
+    }
+
     /// Where the timed form of `model` is kept, keyed by the model file.
     pub fn timed_model(&self, model: &Path) -> PathBuf {
         self.derived_model(model, "timed")

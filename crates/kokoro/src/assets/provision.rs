@@ -58,7 +58,9 @@ pub(crate) fn provision(asked: Asked<'_>, emit: &dyn Fn(Event)) -> Result<Provis
         paths.runtime = gpu.runtime;
     }
     init_runtime(&paths.runtime)?;
-    let given = assets.model.is_some();
+    // A model given by path is used as it is, unless it is the pinned export
+    // itself, whose forms then apply.
+    let given = assets.model.is_some() && !assets.cache().is_ok_and(|c| c.is_export(&paths.model));
     if given && asked.form != FormChoice::Auto {
         return Err(Error::Form(format!(
             "the model form {} applies to the fetched model; a model given by path ({}) is used as it is",

@@ -49,6 +49,7 @@ impl Voice for Tone {
             span: 0..text.len(),
             samples: 0..samples.len(),
             words: if self.timed { words } else { Vec::new() },
+            phonemes: String::new(),
         };
         sink(&segment, &samples).map_err(Error::Sink)?;
         Ok(SpeechSummary {
