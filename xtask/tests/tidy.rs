@@ -132,6 +132,12 @@ const LAYERS: &[Layer] = &[
         may_use: &["kokoro", "kokoro-audio", "kokoro-text"],
     },
     Layer {
+        // The Python module: a door, as the server is.
+        name: "kokoro-py",
+        rank: Some(3),
+        may_use: &["kokoro"],
+    },
+    Layer {
         name: "kokoro-cli",
         rank: Some(4),
         may_use: &["kokoro", "kokoro-server", "kokoro-audio", "kokoro-text"],

@@ -148,7 +148,7 @@ pub fn book_options(
             captions: plan.captions.clone(),
             timestamps: plan.timestamps.clone(),
         },
-        depends_on: format!("{:?}\n{}", settings.model, settings.lexicon_text()?),
+        depends_on: settings.depends_on()?,
         on_event: Some(log.book_events()),
         ..BookOptions::new(plan.format)
     })

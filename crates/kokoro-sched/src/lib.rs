@@ -139,8 +139,17 @@ pub fn spoken_words(chunk: &Chunk, durations: &[i64], speed: f32) -> Option<Vec<
         before.push(at);
     }
     let space = kokoro_text::vocab::id_of(' ');
+    // A space that is a word of its own (each phoneme a word) is not shared.
+    let mut owned = vec![false; chunk.ids.len()];
+    for w in &chunk.words {
+        for o in owned.get_mut(w.ids.clone()).into_iter().flatten() {
+            *o = true;
+        }
+    }
     let half_space = |id: Option<usize>| match id {
-        Some(i) if chunk.ids.get(i).copied() == space => (before[i + 2] - before[i + 1]) / 2,
+        Some(i) if chunk.ids.get(i).copied() == space && !owned[i] => {
+            (before[i + 2] - before[i + 1]) / 2
+        }
         _ => 0,
     };
     let lead = (AUDIO_LEAD_UNITS * SAMPLES_PER_DURATION_UNIT) as f32 / speed.max(0.1);

@@ -83,16 +83,15 @@ pub fn phoneme_chunks(phonemes: &str, opts: &ChunkOptions) -> Vec<Chunk> {
         });
         current.clear();
     };
-    for k in 0..tokens.len() {
-        let cost = tokens[k].1.len() + usize::from(!current.is_empty());
+    for (k, (_, ids, sentence_end)) in tokens.iter().enumerate() {
+        let cost = ids.len() + usize::from(!current.is_empty());
         if !current.is_empty() && size + cost > limit {
             close(&mut current, &mut chunks);
             size = 0;
         }
-        size += tokens[k].1.len() + usize::from(!current.is_empty());
+        size += ids.len() + usize::from(!current.is_empty());
         current.push(k);
-        let sentence_end = tokens[k].2;
-        if sentence_end && (opts.sentence_per_chunk || size >= target) {
+        if *sentence_end && (opts.sentence_per_chunk || size >= target) {
             close(&mut current, &mut chunks);
             size = 0;
         }

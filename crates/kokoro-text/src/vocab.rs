@@ -131,6 +131,11 @@ pub fn id_of(symbol: char) -> Option<i64> {
         .map(|(_, id)| i64::from(*id))
 }
 
+/// Every symbol the model knows, with its id, in id order.
+pub fn symbols() -> impl Iterator<Item = (char, i64)> {
+    VOCAB.iter().map(|&(c, id)| (c, i64::from(id)))
+}
+
 /// The phoneme symbol of an id, or `None` for an id the model does not use.
 pub fn symbol_of(id: i64) -> Option<char> {
     VOCAB

@@ -1052,6 +1052,29 @@ pub struct SpeechStream {
     stop: Option<Arc<AtomicBool>>,
 }
 
+/// What [`SpeechStream::next_within`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// The next chunk (or the error that ended the stream).
+    Chunk(Result<SpeechChunk>),
+    /// The stream is over.
+    End,
+    /// Nothing yet: the next chunk is still being made.
+    Waiting,
+}
+
+impl SpeechStream {
+    /// The next chunk if it comes within `wait`: a caller that must stay
+    /// responsive (to a signal, say) waits in slices.
+    pub fn next_within(&mut self, wait: std::time::Duration) -> Next {
+        match self.rx.recv_timeout(wait) {
+            Ok(chunk) => Next::Chunk(chunk),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Next::Waiting,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Next::End,
+        }
+    }
+}
+
 impl Iterator for SpeechStream {
     type Item = Result<SpeechChunk>;
 

@@ -102,8 +102,8 @@ pub use kokoro_text as text;
 pub use assets::{AssetOptions, AssetPaths, Cache, FetchEvent, Form, FormChoice, Want};
 pub use device::{Device, UnknownDevice};
 pub use engine::{
-    ChunkFn, Config, Event, EventFn, Segment, SpeakOptions, Speech, SpeechChunk, SpeechStream,
-    TextFeed, Tts, Word, SPEED_RANGE,
+    ChunkFn, Config, Event, EventFn, Next, Segment, SpeakOptions, Speech, SpeechChunk,
+    SpeechStream, TextFeed, Tts, Word, SPEED_RANGE,
 };
 pub use error::{Error, Result};
 pub use frontends::{default_fallback, Frontends};

@@ -126,6 +126,13 @@ impl Settings {
         Ok(Frontends::new(fallback, self.lexicon()?))
     }
 
+    /// What a book's audio depends on beside its text and voice (the model
+    /// and the lexicon): a change of either makes a resumed book speak its
+    /// chapters again.
+    pub fn depends_on(&self) -> Result<String> {
+        Ok(format!("{:?}\n{}", self.model, self.lexicon_text()?))
+    }
+
     /// The engine's configuration: these settings' assets, device, model
     /// form and front ends, the `workers` given, events to `on_event`;
     /// `skip_timing` runs the model without its durations.
