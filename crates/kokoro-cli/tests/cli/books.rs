@@ -109,7 +109,6 @@ fn mean_volume(file: &Path) -> f64 {
         .unwrap()
 }
 
-
 #[test]
 fn an_epub_becomes_an_m4b_with_its_chapters_where_the_audio_puts_them() {
     if !tools::ffmpeg() {

@@ -118,9 +118,7 @@ fn context(work: &Path) -> PathBuf {
     let _ = std::fs::remove_dir_all(&ctx);
     let cache = std::env::var_os("KOKORO_CACHE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kokoro")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kokoro"));
     let into = ctx.join("prebuilt/cache");
     std::fs::create_dir_all(&into).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_kokoro"), ctx.join("prebuilt/kokoro")).unwrap();
@@ -170,9 +168,24 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
     let dockerfile = root().join("Dockerfile");
     // Docker's image format: OCI's has no HEALTHCHECK.
     let built = Command::new("podman")
-        .args(["build", "--format", "docker", "--isolation", "chroot", "--network", "host"])
+        .args([
+            "build",
+            "--format",
+            "docker",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+        ])
         .args(["--build-arg", &format!("BASE={BASE}")])
-        .args(["--build-arg", "BUILT=prebuilt", "--target", "cpu", "-t", IMAGE])
+        .args([
+            "--build-arg",
+            "BUILT=prebuilt",
+            "--target",
+            "cpu",
+            "-t",
+            IMAGE,
+        ])
         .arg("-f")
         .arg(&dockerfile)
         .arg(&ctx)
@@ -184,7 +197,10 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
     // The stages that ran: the prebuilt one and the runtime, never the
     // builder (its Rust image cannot be pulled here).
     assert!(log.contains("prebuilt"), "{log}");
-    assert!(!log.contains("cargo build"), "the builder stage ran:\n{log}");
+    assert!(
+        !log.contains("cargo build"),
+        "the builder stage ran:\n{log}"
+    );
     std::fs::write(work.join("build.log"), &log).unwrap();
     let size: u64 = podman(&["image", "inspect", "--format", "{{.Size}}", IMAGE])
         .parse()

@@ -89,7 +89,15 @@ fn the_image_runs_the_server_as_a_user_with_a_health_check() {
         .collect();
     assert_eq!(
         stages,
-        ["build", "fetch-gpu", "prebuilt", "built", "runtime", "gpu", "cpu"]
+        [
+            "build",
+            "fetch-gpu",
+            "prebuilt",
+            "built",
+            "runtime",
+            "gpu",
+            "cpu"
+        ]
     );
     assert!(read(".dockerignore").lines().any(|l| l == "target"));
 }
