@@ -68,7 +68,13 @@ kokoro-text/documents";
 fn test(extra: &[String], paths: &kokoro::AssetPaths) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(&cargo)
-        .args(["test", "--release", "--workspace", "--all-targets"])
+        .args([
+            "test",
+            "--release",
+            "--workspace",
+            "--all-targets",
+            "--no-fail-fast",
+        ])
         .args(["--features", TEST_FEATURES])
         .args(extra)
         .status()?;

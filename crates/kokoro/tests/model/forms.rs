@@ -188,9 +188,21 @@ fn the_form_is_chosen_once_recorded_and_can_be_named() {
         assert_eq!(a.samples, c.samples, "{form}: the same audio");
     }
 
-    // A model given by path is used as it is: a named form is an error.
+    // The pinned export given by path (as kokoro-onnx's users have it) is
+    // the fetched model: its forms apply, with the same audio.
     let mut given = config(cache.path(), FormChoice::Fixed(Form::Fused), &said);
     given.assets.model = Some(assets().model.clone());
+    let d = Tts::open(given)
+        .unwrap()
+        .speak(text, &Default::default())
+        .unwrap();
+    assert_eq!(a.samples, d.samples, "the export given by path, fused");
+
+    // Any other model given by path is used as it is: a named form is an error.
+    let other = cache.path().join("other.onnx");
+    std::fs::write(&other, b"a model of someone's own").unwrap();
+    let mut given = config(cache.path(), FormChoice::Fixed(Form::Fused), &said);
+    given.assets.model = Some(other);
     let e = Tts::open(given).unwrap_err().to_string();
     assert!(e.contains("applies to the fetched model"), "{e}");
 }
