@@ -218,6 +218,9 @@ struct AppState {
     allowed_hosts: Vec<String>,
     cors: Vec<String>,
     body_timeout: std::time::Duration,
+    /// Each voice's preview, made on first request (MP3, a few tens of KiB;
+    /// at most one per voice).
+    previews: std::sync::Mutex<std::collections::HashMap<String, Bytes>>,
 }
 
 /// A request accepted for synthesis.
@@ -237,6 +240,29 @@ struct Job {
 }
 
 impl Job {
+    /// Where each voice starts speaking: byte offsets into [`Job::text`]
+    /// with the voice from there on (an SSML part's `<voice>`, else the
+    /// request's).
+    fn voices(&self) -> Vec<(usize, String)> {
+        let Some(ssml) = &self.ssml else {
+            return vec![(0, self.options.voice.clone())];
+        };
+        let mut at = 0;
+        ssml.parts
+            .iter()
+            .map(|p| {
+                let start = at;
+                at += p.text.len();
+                (
+                    start,
+                    p.voice
+                        .clone()
+                        .unwrap_or_else(|| self.options.voice.clone()),
+                )
+            })
+            .collect()
+    }
+
     fn speak_into(
         &self,
         engine: &Tts,
@@ -374,12 +400,14 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         allowed_hosts: options.allowed_hosts,
         cors: options.cors,
         body_timeout: options.body_timeout,
+        previews: std::sync::Mutex::default(),
     });
     Ok(Router::new()
         .route("/", get(page))
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/v1/audio/voices", get(list_voices))
+        .route("/v1/audio/voices/{id}/preview", get(preview))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .route("/v1/audio/speech", post(speech))
@@ -650,6 +678,101 @@ async fn list_voices(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
     Json(serde_json::json!({ "voices": state.voice_list }))
 }
 
+/// What a voice says when previewed: a short sentence in its own language.
+fn preview_text(voice: &str) -> String {
+    let name = voice.split('_').nth(1).unwrap_or(voice);
+    let mut letters = name.chars();
+    let name: String = letters
+        .next()
+        .map(|c| c.to_uppercase().chain(letters).collect())
+        .unwrap_or_default();
+    match kokoro::voice_lang(voice) {
+        Some(kokoro::Lang::Es) => format!("Hola, soy {name}. Así suena mi voz."),
+        Some(kokoro::Lang::Fr) => format!("Bonjour, je suis {name}. Voici ma voix."),
+        Some(kokoro::Lang::Hi) => "नमस्ते, मेरी आवाज़ ऐसी है।".to_string(),
+        Some(kokoro::Lang::It) => format!("Ciao, sono {name}. Questa è la mia voce."),
+        Some(kokoro::Lang::PtBr) => format!("Olá, eu sou {name}. Esta é a minha voz."),
+        Some(kokoro::Lang::Ja) => "こんにちは。これが私の声です。".to_string(),
+        Some(kokoro::Lang::Cmn) => "你好，这是我的声音。".to_string(),
+        _ => format!("Hello, I'm {name}. This is how I sound."),
+    }
+}
+
+/// `GET /v1/audio/voices/{id}/preview`: the voice saying a short sentence in
+/// its own language, as MP3. Made once per voice and kept, so that a second
+/// play costs nothing (`X-Kokoro-Cache: hit`); browsers may keep it a day.
+async fn preview(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let cached = |bytes: Bytes, how: &'static str| {
+        (
+            [
+                (header::CONTENT_TYPE, "audio/mpeg"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+                (header::HeaderName::from_static("x-kokoro-cache"), how),
+            ],
+            bytes,
+        )
+            .into_response()
+    };
+    let kept = state
+        .previews
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    if let Some(bytes) = kept {
+        return Ok(cached(bytes, "hit"));
+    }
+    if !state.voice_list.iter().any(|v| v.id == id) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no voice `{id}`: see /v1/audio/voices"),
+        )
+        .param("voice"));
+    }
+    let job = accept(
+        &state,
+        SpeechRequest {
+            model: None,
+            input: preview_text(&id),
+            voice: Some(id.clone()),
+            response_format: Some("mp3".into()),
+            speed: None,
+            lang: None,
+            instructions: None,
+            stream_format: None,
+        },
+    )?;
+    let Some(admitted) = Admitted::try_new(&state.in_progress, state.limit) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the server is speaking as many requests as it may; retry shortly",
+        ));
+    };
+    let engine = state.engine.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        let _admitted = admitted;
+        let mut all = Vec::new();
+        speak_timed(&engine, job, |audio, _| {
+            all.extend_from_slice(audio);
+            Ok(())
+        })
+        .map(|_| all)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let bytes = Bytes::from(made);
+    state
+        .previews
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, bytes.clone());
+    Ok(cached(bytes, "miss"))
+}
+
 /// The JSON body, or the 4xx that says what is wrong with it.
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     let Json(req) = body.map_err(|e| {
@@ -818,16 +941,36 @@ async fn timed_speech(
     let job = accept(&state, body(req)?)?;
     respond(&state, "application/x-ndjson", move |engine, out| {
         let text = job.text.clone();
+        let voices = job.voices();
         let lines = Messages(out);
-        let samples = speak_timed(engine, job, |audio, words| {
-            let words: Vec<WordTime> = words
+        let mut all: Vec<Word> = Vec::new();
+        let samples = speak_segments(engine, job, |audio, segment| {
+            let words: Vec<WordTime> = segment
+                .words
                 .iter()
                 .map(|w| WordTime::of(w, &text, 0, None))
                 .collect();
-            lines.line(&serde_json::json!({ "audio": BASE64.encode(audio), "words": words }))
+            all.extend_from_slice(&segment.words);
+            let voice = voices
+                .iter()
+                .rev()
+                .find(|(start, _)| *start <= segment.span.start)
+                .map(|(_, v)| v.as_str());
+            lines.line(&serde_json::json!({
+                "audio": BASE64.encode(audio),
+                "words": words,
+                "voice": voice,
+            }))
         })?;
+        let cues =
+            kokoro::captions::cues(&text, &all, &kokoro::captions::CaptionOptions::default());
         lines
-            .line(&serde_json::json!({ "done": true, "audio_seconds": seconds(samples) }))
+            .line(&serde_json::json!({
+                "done": true,
+                "audio_seconds": seconds(samples),
+                "srt": kokoro::captions::srt(&cues),
+                "vtt": kokoro::captions::vtt(&cues),
+            }))
             .map_err(kokoro::Error::Sink)?;
         Ok(())
     })
@@ -934,16 +1077,34 @@ fn speak_timed(
     job: Job,
     mut chunk: impl FnMut(&[u8], &[Word]) -> Result<(), kokoro::SinkError>,
 ) -> Result<usize, kokoro::Error> {
+    speak_segments(engine, job, |audio, segment| chunk(audio, &segment.words))
+}
+
+/// [`speak_timed`] with each chunk's whole segment (its span, for the voice
+/// that spoke it); the last call, for what the encoder held back, has an
+/// empty segment.
+fn speak_segments(
+    engine: &Tts,
+    job: Job,
+    mut chunk: impl FnMut(&[u8], &kokoro::Segment) -> Result<(), kokoro::SinkError>,
+) -> Result<usize, kokoro::Error> {
     let buffer = SharedBuffer::default();
     let mut encoder = kokoro::audio::encoder(job.format, Dest::writer(buffer.clone()))?;
     let mut samples = 0;
     job.speak_into(engine, |segment, audio| {
         encoder.write(audio)?;
         samples = segment.samples.end;
-        chunk(&buffer.take(), &segment.words)
+        chunk(&buffer.take(), segment)
     })?;
     encoder.finish()?.commit()?;
-    chunk(&buffer.take(), &[]).map_err(kokoro::Error::Sink)?;
+    let end = kokoro::Segment {
+        index: usize::MAX,
+        span: 0..0,
+        samples: samples..samples,
+        words: Vec::new(),
+        phonemes: String::new(),
+    };
+    chunk(&buffer.take(), &end).map_err(kokoro::Error::Sink)?;
     Ok(samples)
 }
 

@@ -350,6 +350,18 @@ fn timed_speech_gives_each_word_its_time_and_span() {
     );
     let said: Vec<&str> = words.iter().map(|w| w["word"].as_str().unwrap()).collect();
     assert_eq!(said, TIMED_WORDS);
+    assert!(lines[..lines.len() - 1]
+        .iter()
+        .all(|l| l["voice"] == "af_heart"));
+    // Captions of the whole text come with the last line.
+    let srt = last["srt"].as_str().unwrap();
+    let vtt = last["vtt"].as_str().unwrap();
+    assert!(
+        srt.starts_with("1\n00:00:0") && srt.contains(" --> "),
+        "{srt}"
+    );
+    assert!(vtt.starts_with("WEBVTT\n\n"), "{vtt}");
+    assert_eq!(srt.matches(" --> ").count(), vtt.matches(" --> ").count());
     let mut previous = 0.0;
     for w in &words {
         let (start, end) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
@@ -465,6 +477,29 @@ fn ssml_input_is_spoken_with_its_voices_and_bad_ssml_names_its_line() {
     assert!(
         (long - short - 2.0).abs() < 0.05,
         "{long} s against {short} s"
+    );
+    // The timed answer says which voice spoke each chunk.
+    let body = serde_json::json!({ "input": ssml("1s"), "voice": "bf_emma" }).to_string();
+    let (status, _, bytes) = post_to(&server, "/v1/audio/speech/timed", &body);
+    assert_eq!(status, 200);
+    let spoke: Vec<(String, String)> = lines(&bytes)
+        .iter()
+        .filter(|l| l["done"].is_null())
+        .flat_map(|l| {
+            let voice = l["voice"].as_str().unwrap().to_string();
+            l["words"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |w| (w["word"].as_str().unwrap().to_string(), voice.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected = [("Hello", "bf_emma"), ("Bye", "am_adam"), ("now", "am_adam")];
+    assert_eq!(
+        spoke,
+        expected.map(|(w, v)| (w.to_string(), v.to_string())),
+        "{spoke:?}"
     );
     assert_error(
         &server,
@@ -685,4 +720,42 @@ fn documents_are_read_two_at_a_time_and_more_are_429() {
         .send(&book[..])
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
+}
+
+#[test]
+fn a_voice_preview_is_made_once_and_kept() {
+    let server = Server::start(ServerOptions::default());
+    let a = agent();
+    let get = |voice: &str| {
+        let mut res = a
+            .get(&server.url(&format!("/v1/audio/voices/{voice}/preview")))
+            .call()
+            .unwrap();
+        let cache = res
+            .headers()
+            .get("x-kokoro-cache")
+            .map(|v| v.to_str().unwrap().to_string());
+        let kind = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        (
+            res.status().as_u16(),
+            cache,
+            kind,
+            res.body_mut().read_to_vec().unwrap(),
+        )
+    };
+    let (status, cache, kind, first) = get("ff_siwis");
+    assert_eq!(status, 200);
+    assert_eq!(cache.as_deref(), Some("miss"));
+    assert_eq!(kind.as_deref(), Some("audio/mpeg"));
+    assert!(first.len() > 5_000, "{} bytes", first.len());
+    let (status, cache, _, second) = get("ff_siwis");
+    assert_eq!((status, cache.as_deref()), (200, Some("hit")));
+    assert_eq!(first, second);
+    let (status, _, _, body) = get("zz_nobody");
+    assert_eq!(status, 404);
+    let error = json(&body);
+    assert_eq!(error["error"]["param"], "voice", "{error}");
 }
