@@ -220,8 +220,11 @@ def test_the_gil_is_released_while_the_model_runs(tts):
 
 
 def test_ctrl_c_stops_a_long_synthesis():
+    # Python's own handler, as an interactive session has it (a process
+    # started in the background inherits SIGINT ignored).
     program = f"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from kokoro_rs import Tts
 tts = Tts()
 print("ready", flush=True)
