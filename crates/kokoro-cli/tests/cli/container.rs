@@ -244,6 +244,13 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
         std::thread::sleep(Duration::from_millis(250));
     }
     podman(&["healthcheck", "run", NAME]);
+    // The cache made at build time is the one used: nothing is derived,
+    // verified anew or timed again when a container starts.
+    let log = podman(&["logs", NAME]);
+    assert!(
+        !log.contains("timing "),
+        "the container redid the build's work:\n{log}"
+    );
 
     // The unprivileged user, the read-only root, the writable cache.
     assert_eq!(podman(&["exec", NAME, "id", "-u"]), "10001");

@@ -69,7 +69,9 @@ pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
 
 /// A stamp beside a verified file: its size and modification time. Hashing the
 /// 92 MB model on every run would cost a few hundred milliseconds; the stamp lets
-/// a run skip it until the file changes.
+/// a run skip it until the file changes. The time is in whole seconds: a
+/// container image's layers keep no finer time, and a cache prepared at build
+/// time must still be recognised in every container started from it.
 pub(crate) fn stamp_of(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     let mtime = meta
@@ -77,7 +79,7 @@ pub(crate) fn stamp_of(path: &Path) -> Option<String> {
         .ok()?
         .duration_since(UNIX_EPOCH)
         .ok()?
-        .as_nanos();
+        .as_secs();
     Some(format!("{} {}", meta.len(), mtime))
 }
 
