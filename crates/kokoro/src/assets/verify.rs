@@ -67,20 +67,38 @@ pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A stamp beside a verified file: its size and modification time. Hashing the
-/// 92 MB model on every run would cost a few hundred milliseconds; the stamp lets
-/// a run skip it until the file changes. The time is in whole seconds: a
-/// container image's layers keep no finer time, and a cache prepared at build
-/// time must still be recognised in every container started from it.
+/// A stamp beside a verified file: its size and modification time (seconds,
+/// then nanoseconds). Hashing the 92 MB model on every run would cost a few
+/// hundred milliseconds; the stamp lets a run skip it until the file changes.
 pub(crate) fn stamp_of(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta
-        .modified()
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(format!("{} {}", meta.len(), mtime))
+    let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    Some(format!(
+        "{} {} {}",
+        meta.len(),
+        mtime.as_secs(),
+        mtime.subsec_nanos()
+    ))
+}
+
+/// Whether two stamps are of the same state of a file: equal, or equal but
+/// for the sub-second part one of them lost. A container image's layers keep
+/// whole seconds, and a cache prepared at build time must still be
+/// recognised in every container started from it.
+pub(crate) fn same_stamp(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    fn parts(s: &str) -> Option<(&str, &str, &str)> {
+        let mut it = s.split(' ');
+        Some((it.next()?, it.next()?, it.next()?))
+    }
+    match (parts(a), parts(b)) {
+        (Some((len_a, secs_a, nanos_a)), Some((len_b, secs_b, nanos_b))) => {
+            len_a == len_b && secs_a == secs_b && (nanos_a == "0" || nanos_b == "0")
+        }
+        _ => false,
+    }
 }
 
 pub(crate) fn stamp_path(path: &Path) -> PathBuf {
@@ -150,7 +168,12 @@ pub(crate) fn model_key(model: &Path, more: &str) -> String {
         .unwrap_or_else(|_| model.to_path_buf())
         .display()
         .to_string();
+    // Whole seconds only: the key must be the same where the file's time
+    // lost its sub-second part (see `same_stamp`).
     let stamp = stamp_of(model).unwrap_or_default();
+    let stamp = stamp
+        .rsplit_once(' ')
+        .map_or(stamp.as_str(), |(rest, _)| rest);
     sha256_hex(format!("{path}\n{stamp}\n{more}").as_bytes())[..16].to_string()
 }
 
@@ -162,7 +185,12 @@ pub(crate) fn verify_file(path: &Path, expected: &str) -> Result<()> {
         path: path.to_path_buf(),
     })?;
     let recorded = std::fs::read_to_string(&stamp).ok();
-    if recorded.as_deref() == Some(format!("{expected} {current}").as_str()) {
+    let unchanged = recorded
+        .as_deref()
+        .and_then(|r| r.strip_prefix(expected))
+        .and_then(|r| r.strip_prefix(' '))
+        .is_some_and(|r| same_stamp(r, &current));
+    if unchanged {
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(io_err(path))?;
@@ -215,6 +243,20 @@ mod tests {
             msg.contains(MODEL_FILE) && msg.contains("delete it and run again"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_stamp_that_lost_its_sub_second_time_is_the_same() {
+        assert!(same_stamp(
+            "92 1700000000 123456789",
+            "92 1700000000 123456789"
+        ));
+        assert!(same_stamp("92 1700000000 123456789", "92 1700000000 0"));
+        assert!(same_stamp("92 1700000000 0", "92 1700000000 5"));
+        assert!(!same_stamp("92 1700000000 123", "92 1700000000 124"));
+        assert!(!same_stamp("92 1700000000 0", "93 1700000000 0"));
+        assert!(!same_stamp("92 1700000000 0", "92 1700000001 0"));
+        assert!(!same_stamp("92 1700000000123456789", "92 1700000000 0"));
     }
 
     #[test]
