@@ -5,7 +5,7 @@
 //! Every request goes through the facade as every other door does: settings
 //! through [`kokoro::settings::load`], a voice, speed and language through
 //! [`kokoro::Tts::prepare`]. The GIL is released while the model runs; a
-//! call waits in slices so that Ctrl-C reaches it ([`wait`]); samples are
+//! call waits in slices so that Ctrl-C reaches it (the `wait` module); samples are
 //! handed to numpy without a copy.
 
 mod engine;

@@ -76,6 +76,21 @@ pub const MAX_DOCUMENTS_AT_ONCE: usize = 2;
 /// Longest `input`, in characters.
 pub const MAX_INPUT_CHARS: usize = 100_000;
 
+/// The most characters a book request's chapters may hold together (a long
+/// novel: about 3 hours of audio).
+pub const MAX_BOOK_CHARS: usize = 2_000_000;
+
+/// The formats `POST /v1/audio/book` writes: whole files, an M4B's index
+/// first (so they are made in full before they are sent).
+pub const BOOK_FORMATS: [Format; 6] = [
+    Format::M4b,
+    Format::M4a,
+    Format::Mp3,
+    Format::Wav,
+    Format::Flac,
+    Format::Opus,
+];
+
 /// How the server is bounded and guarded.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -412,6 +427,7 @@ pub fn router(engine: Tts, options: ServerOptions) -> Result<Router, Error> {
         .route("/v1/models/{id}", get(get_model))
         .route("/v1/audio/speech", post(speech))
         .route("/v1/audio/speech/timed", post(timed_speech))
+        .route("/v1/audio/book", post(book))
         .route("/dev/captioned_speech", post(captioned_speech))
         .route(
             "/v1/text/extract",
@@ -468,7 +484,11 @@ async fn read_body(
             }
         }
     }
-    let limit = if document { MAX_DOCUMENT } else { MAX_BODY };
+    let limit = if document || parts.uri.path() == "/v1/audio/book" {
+        MAX_DOCUMENT
+    } else {
+        MAX_BODY
+    };
     let seconds = state.body_timeout.as_secs_f64();
     match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => ApiError::new(
@@ -976,6 +996,163 @@ async fn timed_speech(
     })
 }
 
+/// The request body of `POST /v1/audio/book`.
+#[derive(Debug, Deserialize)]
+struct BookRequest {
+    chapters: Vec<BookChapter>,
+    #[serde(default)]
+    voice: Option<String>,
+    #[serde(default)]
+    speed: Option<f32>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    response_format: Option<String>,
+}
+
+/// A chapter of a book request.
+#[derive(Debug, Deserialize)]
+struct BookChapter {
+    #[serde(default)]
+    title: String,
+    text: String,
+}
+
+/// `POST /v1/audio/book`: chapters spoken into one file through the
+/// library's book pipeline (M4B by default: chapter marks, title, author,
+/// narrator). The answer is lines of JSON: `{"progress", "audio_seconds",
+/// "label", "left"}` as the work goes, then the file in pieces (`{"audio":
+/// BASE64}`, at most 1 MiB each; concatenated they make the file), then
+/// `{"done": true, "audio_seconds", "chapters", "format"}`. A client that
+/// leaves stops the work at its next chunk.
+async fn book(
+    State(state): State<Arc<AppState>>,
+    req: Result<Json<BookRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(req)?;
+    let bad = |message: String, param: &'static str| {
+        ApiError::new(StatusCode::BAD_REQUEST, message).param(param)
+    };
+    if req.chapters.iter().all(|c| c.text.trim().is_empty()) {
+        return Err(bad(
+            "`chapters` hold no text: nothing to speak".into(),
+            "chapters",
+        ));
+    }
+    let chars: usize = req.chapters.iter().map(|c| c.text.chars().count()).sum();
+    if chars > MAX_BOOK_CHARS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the chapters have {chars} characters; the limit is {MAX_BOOK_CHARS}"),
+        )
+        .param("chapters"));
+    }
+    let name = req.response_format.as_deref().unwrap_or("m4b");
+    let format = name
+        .parse::<Format>()
+        .ok()
+        .filter(|f| BOOK_FORMATS.contains(f))
+        .ok_or_else(|| {
+            let names: Vec<&str> = BOOK_FORMATS.iter().map(|f| f.extension()).collect();
+            bad(
+                format!(
+                    "`response_format` `{name}` is not supported for books ({})",
+                    names.join(", ")
+                ),
+                "response_format",
+            )
+        })?;
+    let prepared = checked(
+        Asked {
+            voice: req.voice,
+            speed: req.speed,
+            lang: req.lang.as_deref(),
+        },
+        None,
+        state.engine.voice_set(),
+        &state.default_voice,
+    )?;
+    state.engine.warn(&prepared.warnings);
+    let mut book = kokoro::book::Book::from_chapters(
+        req.chapters
+            .iter()
+            .filter(|c| !c.text.trim().is_empty())
+            .map(|c| (c.title.as_str(), c.text.as_str())),
+    );
+    book.title = req.title;
+    book.author = req.author;
+    respond(&state, "application/x-ndjson", move |engine, out| {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (told, halt) = (Messages(out.clone()), stop.clone());
+        let on_event: kokoro::book::EventFn = Arc::new(move |e: &kokoro::book::Event| {
+            if let kokoro::book::Event::Progress {
+                fraction,
+                audio_seconds,
+                label,
+                left,
+            } = e
+            {
+                let line = serde_json::json!({
+                    "progress": fraction,
+                    "audio_seconds": audio_seconds,
+                    "label": label,
+                    "left": left.map(|d| d.as_secs_f64()),
+                });
+                if told.line(&line).is_err() {
+                    halt.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+        let options = kokoro::book::BookOptions {
+            narrator: Some(prepared.options.voice.clone()),
+            speak: SpeakOptions {
+                cancel: Some(stop),
+                ..prepared.options
+            },
+            on_event: Some(on_event),
+            ..kokoro::book::BookOptions::new(format)
+        };
+        let dir = tempfile::tempdir().map_err(|e| kokoro::Error::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+        let path = dir.path().join(format!("book.{}", format.extension()));
+        let done =
+            kokoro::book::speak_book(engine, &book, &options, kokoro::book::Output::file(&path))?;
+        let lines = Messages(out);
+        let mut file = std::fs::File::open(&path).map_err(|e| kokoro::Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let mut piece = vec![0; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut piece).map_err(|e| kokoro::Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            if n == 0 {
+                break;
+            }
+            lines
+                .line(&serde_json::json!({ "audio": BASE64.encode(&piece[..n]) }))
+                .map_err(kokoro::Error::Sink)?;
+        }
+        lines
+            .line(&serde_json::json!({
+                "done": true,
+                "audio_seconds": done.audio_seconds,
+                "chapters": done.chapters,
+                "format": format.extension(),
+            }))
+            .map_err(kokoro::Error::Sink)?;
+        Ok(())
+    })
+}
+
 /// `POST /dev/captioned_speech`, Kokoro-FastAPI's shape: with `stream` (the
 /// default) one line of JSON per chunk, `{"audio": BASE64, "audio_format":
 /// MIME, "timestamps": [{"word", "start_time", "end_time"}]}`, the last one
@@ -1132,6 +1309,45 @@ impl Write for SharedBuffer {
     }
 }
 
+/// A request's voice, speed and language as it came.
+struct Asked<'a> {
+    voice: Option<String>,
+    speed: Option<f32>,
+    lang: Option<&'a str>,
+}
+
+/// The voice, speed and language of a request made into work by
+/// [`Request::check`], the one place they are checked; the 400 naming the
+/// parameter at fault.
+fn checked(
+    asked: Asked<'_>,
+    ssml: Option<&Ssml>,
+    voices: &VoiceSet,
+    default_voice: &str,
+) -> Result<kokoro::Prepared, ApiError> {
+    let bad = |message: String, param: &'static str| {
+        ApiError::new(StatusCode::BAD_REQUEST, message).param(param)
+    };
+    let speed =
+        kokoro::check_speed(asked.speed.unwrap_or(1.0)).map_err(|e| bad(e.to_string(), "speed"))?;
+    let lang = match asked.lang {
+        Some(code) => Some(
+            code.parse::<Lang>()
+                .map_err(|e| bad(e.to_string(), "lang"))?,
+        ),
+        None => None,
+    };
+    let request = Request {
+        voice: asked.voice.unwrap_or_else(|| default_voice.to_string()),
+        speed,
+        lang,
+        aliases: &OPENAI_VOICES,
+    };
+    request
+        .check(voices, ssml)
+        .map_err(|e| bad(e.to_string(), "voice"))
+}
+
 /// A speech request checked against the limits and the voices: the job to
 /// queue, or the 4xx to answer.
 fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Result<Job, ApiError> {
@@ -1149,8 +1365,6 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
         )
         .param("input"));
     }
-    let speed =
-        kokoro::check_speed(req.speed.unwrap_or(1.0)).map_err(|e| bad(e.to_string(), "speed"))?;
     let name = req.response_format.as_deref().unwrap_or("mp3");
     let format = name
         .parse::<Format>()
@@ -1176,13 +1390,6 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
             ))
         }
     };
-    let lang = match req.lang.as_deref() {
-        Some(code) => Some(
-            code.parse::<Lang>()
-                .map_err(|e| bad(e.to_string(), "lang"))?,
-        ),
-        None => None,
-    };
     // SSML, when the input opens with `<speak>`.
     let ssml = if kokoro::text::ssml::looks_like_ssml(&req.input) {
         let ssml = Ssml::parse(&req.input).map_err(|e| bad(e.to_string(), "input"))?;
@@ -1198,16 +1405,16 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
     } else {
         None
     };
-    // The one place a request's voice, speed and language are checked.
-    let request = Request {
-        voice: req.voice.unwrap_or_else(|| default_voice.to_string()),
-        speed,
-        lang,
-        aliases: &OPENAI_VOICES,
-    };
-    let prepared = request
-        .check(voices, ssml.as_ref())
-        .map_err(|e| bad(e.to_string(), "voice"))?;
+    let prepared = checked(
+        Asked {
+            voice: req.voice,
+            speed: req.speed,
+            lang: req.lang.as_deref(),
+        },
+        ssml.as_ref(),
+        voices,
+        default_voice,
+    )?;
     Ok(Job {
         text: ssml.as_ref().map_or(req.input, Ssml::text),
         ssml,

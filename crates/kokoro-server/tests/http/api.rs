@@ -759,3 +759,71 @@ fn a_voice_preview_is_made_once_and_kept() {
     let error = json(&body);
     assert_eq!(error["error"]["param"], "voice", "{error}");
 }
+
+#[test]
+fn chapters_become_one_m4b_with_progress() {
+    let server = Server::start(ServerOptions::default());
+    let body = serde_json::json!({
+        "chapters": [
+            {"title": "The First", "text": "This is the first chapter. It is short."},
+            {"title": "The Second", "text": "And this, the second, is shorter."},
+        ],
+        "voice": "bf_emma",
+        "title": "A Small Book",
+        "author": "Someone",
+    });
+    let (status, kind, bytes) = post_to(&server, "/v1/audio/book", &body.to_string());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(kind, "application/x-ndjson");
+    let lines = lines(&bytes);
+    let progress: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l["progress"].as_f64())
+        .collect();
+    assert!(!progress.is_empty() && progress.windows(2).all(|w| w[0] <= w[1]));
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], true, "{last}");
+    assert_eq!(last["chapters"], 2, "{last}");
+    assert_eq!(last["format"], "m4b", "{last}");
+    let file: Vec<u8> = lines
+        .iter()
+        .filter(|l| l["audio"].is_string())
+        .flat_map(|l| base64(&l["audio"]))
+        .collect();
+    assert_eq!(&file[4..11], b"ftypM4B");
+    let has = |s: &str| file.windows(s.len()).any(|w| w == s.as_bytes());
+    assert!(has("chpl") && has("The First") && has("The Second") && has("A Small Book"));
+
+    assert_error_at(
+        &server,
+        "/v1/audio/book",
+        r#"{"chapters":[{"text":"  "}]}"#,
+        400,
+        "nothing to speak",
+    );
+    assert_error_at(
+        &server,
+        "/v1/audio/book",
+        r#"{"chapters":[{"text":"Hi."}],"voice":"zz_nobody"}"#,
+        400,
+        "zz_nobody",
+    );
+    assert_error_at(
+        &server,
+        "/v1/audio/book",
+        r#"{"chapters":[{"text":"Hi."}],"response_format":"pcm"}"#,
+        400,
+        "not supported for books",
+    );
+}
+
+#[track_caller]
+fn assert_error_at(server: &Server, path: &str, body: &str, status: u16, says: &str) {
+    let (got, _, bytes) = post_to(server, path, body);
+    let error = json(&bytes);
+    assert_eq!(got, status, "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains(says),
+        "{error}"
+    );
+}

@@ -3,7 +3,8 @@
 //! a sentence spoken and read along; a voice chosen from the list and heard;
 //! a preview played twice, the second from the cache; a blend carried by the
 //! request; a two-speaker script spoken by both voices; an EPUB's chapters
-//! chosen, spoken with progress and downloaded; captions parsed; the history
+//! chosen, spoken with progress and downloaded, one by one and as one M4B;
+//! captions parsed; the history
 //! after a reload; axe-core (from npm) finding no WCAG A or AA violation;
 //! screenshots at desktop and phone width, light and dark, written to
 //! `CARGO_TARGET_TMPDIR/screenshots`.
@@ -494,6 +495,36 @@ fn the_studio_does_what_its_page_says() {
             .all(|s| s.as_u64().unwrap() > 4_000),
         "{doc}"
     );
+
+    // The same chapters as one M4B audiobook, from the server's book pipeline.
+    let m4b = browser.run(&format!(
+        "{WAIT}{}",
+        r##"
+        const boxes = [...document.querySelectorAll("#chapters input[type=checkbox]")];
+        boxes.forEach((b, i) => (b.checked = i < 2));
+        const titles = window.kokoroChapters().slice(0, 2).map((c) => c.title);
+        $("doc-book").checked = true;
+        document.body.dataset.state = "idle";
+        window.kokoroProgress = 0;
+        const seen = [];
+        const watch = setInterval(() => seen.push($("doc-progress").value), 50);
+        $("doc-speak").click();
+        const link = () => [...document.querySelectorAll("#doc-downloads a")].find((a) => a.download.endsWith(".m4b"));
+        until(() => document.body.dataset.state === "done" && link(), async () => {
+          clearInterval(watch);
+          const bytes = new Uint8Array(await (await fetch(link().href)).arrayBuffer());
+          const text = new TextDecoder("latin1").decode(bytes);
+          done({ size: bytes.length, ftyp: text.slice(4, 12), chpl: text.includes("chpl"), titles: titles.filter((t) => text.includes(t)).length,
+                 seen, progress: window.kokoroProgress });
+        });
+        "##
+    ));
+    assert!(m4b["timeout"].is_null(), "{m4b}");
+    assert_eq!(m4b["ftyp"], "ftypM4B ", "{m4b}");
+    assert_eq!(m4b["chpl"], true, "{m4b}");
+    assert_eq!(m4b["titles"], 2, "both chapters are marked: {m4b}");
+    assert_eq!(m4b["progress"], 1.0, "{m4b}");
+    assert!(m4b["size"].as_u64().unwrap() > 8_000, "{m4b}");
 
     // A reload: the history is still there.
     browser.go(&server.url("/"));
