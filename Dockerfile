@@ -37,7 +37,7 @@ ENV KOKORO_CACHE_DIR=/opt/kokoro/cache
 # makes the timed and optimised models, so the server starts without a network.
 RUN kokoro --quiet --text "Ready." /tmp/ready.wav && rm /tmp/ready.wav
 
-FROM build AS fetch-gpu
+FROM build AS fetch-gpu-build
 # ONNX Runtime's GPU build and the CUDA 13 and cuDNN libraries it loads, from
 # their wheels, SHA-256 pinned; no GPU is needed to fetch them.
 RUN cargo xtask fetch --gpu
@@ -54,7 +54,15 @@ RUN install -D -m 0755 /opt/prebuilt/kokoro /usr/local/bin/kokoro \
  && rm -rf /opt/prebuilt \
  && kokoro --quiet --text "Ready." /tmp/ready.wav && rm /tmp/ready.wav
 
+FROM prebuilt AS fetch-gpu-prebuilt
+# The same, fetched outside (`cargo xtask fetch --gpu`) into the context's
+# prebuilt-gpu/ (its onnxruntime-gpu-* directory); the float model the GPU
+# runs is made here, on the CPU.
+COPY prebuilt-gpu/ /opt/kokoro/cache/
+RUN kokoro --quiet --model-form float --text "Ready." /tmp/ready.wav && rm /tmp/ready.wav
+
 FROM ${BUILT} AS built
+FROM fetch-gpu-${BUILT} AS fetch-gpu
 
 FROM ${BASE} AS runtime
 RUN if ! command -v curl >/dev/null; then \

@@ -6,8 +6,10 @@
 //! limits. In the running container: the unprivileged user, a read-only root
 //! with a writable cache volume, the health check, speech from
 //! `POST /v1/audio/speech` (heard by Whisper), and SIGTERM stopping it
-//! within the grace period. The image's size is written to
-//! `CARGO_TARGET_TMPDIR/container/image-size.txt`.
+//! within the grace period. Then the GPU target is built (not run: no GPU
+//! here) with ONNX Runtime's GPU build and the CUDA libraries fetched beside
+//! the binary (about 1.9 GB on first use). The images' sizes are written to
+//! `CARGO_TARGET_TMPDIR/container/image-size*.txt`.
 //!
 //! Skipped, saying why, without podman, debootstrap or root, unless
 //! `KOKORO_CONTAINER_TEST` is set (as CI sets it), which makes that a failure.
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 const BASE: &str = "localhost/kokoro-base:bookworm";
 const IMAGE: &str = "localhost/kokoro:test";
+const GPU_IMAGE: &str = "localhost/kokoro:test-gpu";
 const NAME: &str = "kokoro-container-test";
 const VOLUME: &str = "kokoro-container-test-cache";
 /// The runtime and limits that work on these machines (crun refuses the
@@ -30,6 +33,25 @@ const RUN_FLAGS: &[&str] = &[
     "--ulimit",
     "nproc=1024:1024",
 ];
+
+/// `podman run --rm` with the runtime and limits that work here.
+const RUN_FLAGS_RUN: &[&str] = &[
+    "run",
+    "--rm",
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
+/// The assets' cache: `KOKORO_CACHE_DIR`, or the per-user one.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("KOKORO_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kokoro"))
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -116,15 +138,14 @@ fn base_image(work: &Path) {
 fn context(work: &Path) -> PathBuf {
     let ctx = work.join("context");
     let _ = std::fs::remove_dir_all(&ctx);
-    let cache = std::env::var_os("KOKORO_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kokoro"));
+    let cache = cache_dir();
     let into = ctx.join("prebuilt/cache");
     std::fs::create_dir_all(&into).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_kokoro"), ctx.join("prebuilt/kokoro")).unwrap();
     for entry in std::fs::read_dir(&cache).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        let wanted = name.starts_with("onnxruntime-")
+        // The CPU image's runtime (the GPU one goes only into the GPU image).
+        let wanted = (name.starts_with("onnxruntime-") && !name.starts_with("onnxruntime-gpu"))
             || name.starts_with("kokoro-v1.0.int8.onnx")
             || name == "voices"
             || name == "espeak-ng-data";
@@ -290,6 +311,83 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
     assert_eq!(code, "0", "exit status after SIGTERM");
     assert!(took < Duration::from_secs(10), "stopping took {took:?}");
     drop(guard);
+
+    // The GPU target, built (not run: no GPU here) from the same binary with
+    // ONNX Runtime's GPU build and the CUDA libraries fetched beside it.
+    let gpu_dir = ctx.join("prebuilt-gpu");
+    std::fs::create_dir_all(&gpu_dir).unwrap();
+    let cache = cache_dir();
+    let runtime = kokoro::AssetOptions {
+        cache_dir: Some(cache.clone()),
+        ..kokoro::AssetOptions::default()
+    }
+    .cache()
+    .unwrap()
+    .ensure_gpu(&mut |_| {})
+    .unwrap();
+    let runtime_dir = runtime.runtime.parent().unwrap();
+    sh(&format!(
+        "cp -a {} {}",
+        runtime_dir.display(),
+        gpu_dir.display()
+    ));
+    let built = Command::new("podman")
+        .args([
+            "build",
+            "--format",
+            "docker",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+        ])
+        .args(["--build-arg", &format!("BASE={BASE}")])
+        .args([
+            "--build-arg",
+            "BUILT=prebuilt",
+            "--target",
+            "gpu",
+            "-t",
+            GPU_IMAGE,
+        ])
+        .arg("-f")
+        .arg(&dockerfile)
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&built.stdout).into_owned()
+        + &String::from_utf8_lossy(&built.stderr);
+    assert!(
+        built.status.success(),
+        "podman build --target gpu failed:\n{log}"
+    );
+    std::fs::write(work.join("build-gpu.log"), &log).unwrap();
+    let env = podman(&["image", "inspect", "--format", "{{.Config.Env}}", GPU_IMAGE]);
+    assert!(env.contains("KOKORO_DEVICE=cuda"), "{env}");
+    let provider = format!(
+        "/opt/kokoro/cache/{}/libonnxruntime_providers_cuda.so",
+        runtime_dir.file_name().unwrap().to_string_lossy()
+    );
+    let listed = Command::new("podman")
+        .args(RUN_FLAGS_RUN)
+        .args(["--entrypoint", "sh", GPU_IMAGE, "-c"])
+        .arg(format!("test -s {provider} && ls /opt/kokoro/cache/float"))
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success() && !listed.stdout.is_empty(),
+        "{provider} and the float model in the GPU image: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let size: u64 = podman(&["image", "inspect", "--format", "{{.Size}}", GPU_IMAGE])
+        .parse()
+        .unwrap();
+    std::fs::write(
+        work.join("image-size-gpu.txt"),
+        format!("{size} bytes ({:.0} MiB)\n", size as f64 / 1048576.0),
+    )
+    .unwrap();
+    eprintln!("image {GPU_IMAGE}: {:.0} MiB", size as f64 / 1048576.0);
 }
 
 /// Removes the container and its volume however the test ends.

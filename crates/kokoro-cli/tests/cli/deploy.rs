@@ -91,9 +91,11 @@ fn the_image_runs_the_server_as_a_user_with_a_health_check() {
         stages,
         [
             "build",
-            "fetch-gpu",
+            "fetch-gpu-build",
             "prebuilt",
+            "fetch-gpu-prebuilt",
             "built",
+            "fetch-gpu",
             "runtime",
             "gpu",
             "cpu"
