@@ -15,7 +15,7 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::errors::{self, to_py};
-use crate::stream::{Feed, Stream};
+use crate::stream::{segment, words, Feed, Stream};
 use crate::wait;
 
 /// The settings a Python caller may give, by key (see
@@ -507,35 +507,4 @@ impl Spoken {
             .collect();
         words_json(&all)
     }
-}
-
-/// A segment as `(text, start, end, phonemes)`.
-pub fn segment(text: &str, s: &Segment) -> (String, f64, f64, String) {
-    (
-        text.get(s.span.clone()).unwrap_or_default().to_string(),
-        kokoro::captions::seconds(s.samples.start),
-        kokoro::captions::seconds(s.samples.end),
-        s.phonemes.clone(),
-    )
-}
-
-/// A segment's words as `(word, start, end, span_start, span_end)`.
-pub fn words(
-    text: &str,
-    s: &Segment,
-    phoneme_words: bool,
-) -> Vec<(String, f64, f64, usize, usize)> {
-    let source = if phoneme_words { &s.phonemes } else { text };
-    s.words
-        .iter()
-        .map(|w| {
-            (
-                w.text(source).to_string(),
-                w.start(),
-                w.end(),
-                w.span.start,
-                w.span.end,
-            )
-        })
-        .collect()
 }

@@ -4,12 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use kokoro::{Next, SpeechStream, TextFeed};
+use kokoro::{Next, Segment, SpeechStream, TextFeed};
 use numpy::PyArray1;
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
-use crate::engine::{segment, words};
 use crate::errors::{self, to_py};
 use crate::wait::{self, SLICE};
 
@@ -175,4 +174,35 @@ impl Feed {
         self.finish();
         self.stream.close();
     }
+}
+
+/// A segment as `(text, start, end, phonemes)`.
+pub fn segment(text: &str, s: &Segment) -> (String, f64, f64, String) {
+    (
+        text.get(s.span.clone()).unwrap_or_default().to_string(),
+        kokoro::captions::seconds(s.samples.start),
+        kokoro::captions::seconds(s.samples.end),
+        s.phonemes.clone(),
+    )
+}
+
+/// A segment's words as `(word, start, end, span_start, span_end)`.
+pub fn words(
+    text: &str,
+    s: &Segment,
+    phoneme_words: bool,
+) -> Vec<(String, f64, f64, usize, usize)> {
+    let source = if phoneme_words { &s.phonemes } else { text };
+    s.words
+        .iter()
+        .map(|w| {
+            (
+                w.text(source).to_string(),
+                w.start(),
+                w.end(),
+                w.span.start,
+                w.span.end,
+            )
+        })
+        .collect()
 }

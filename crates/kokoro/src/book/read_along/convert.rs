@@ -10,8 +10,7 @@ use kokoro_text::document::epub;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, Writer};
 
-use super::package::{bad, relative, url_encode};
-use crate::Result;
+use crate::{Error, Result};
 
 /// An XML document without its `<!DOCTYPE ...>` (an NCX's names a DTD,
 /// which EPUB 3 refuses).
@@ -246,6 +245,37 @@ impl OpfPatch<'_> {
         }
         out
     }
+}
+
+pub(super) fn bad(what: &str) -> impl Fn(&dyn std::fmt::Display) -> Error + '_ {
+    move |e| Error::Book(format!("{what}: {e}"))
+}
+
+/// `to` (an archive path) relative to the directory `from`, as a URL.
+pub(super) fn relative(from: &str, to: &str) -> String {
+    let from: Vec<&str> = from.split('/').filter(|s| !s.is_empty()).collect();
+    let to_parts: Vec<&str> = to.split('/').filter(|s| !s.is_empty()).collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(to_parts.len().saturating_sub(1));
+    let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
+    parts.extend(to_parts[common..].iter().map(|p| url_encode(p)));
+    parts.join("/")
+}
+
+pub(super) fn url_encode(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

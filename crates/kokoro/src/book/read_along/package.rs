@@ -14,15 +14,13 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
-use super::convert::{rewrite_refs, to_xhtml5, without_doctype, OpfPatch};
+use super::convert::{
+    bad, relative, rewrite_refs, to_xhtml5, url_encode, without_doctype, OpfPatch,
+};
 use super::pages::{escape, page, Ids, ACTIVE_CLASS, STYLESHEET};
 use super::{Clip, Spoken};
 use crate::book::{Book, BookOptions};
 use crate::{Error, Result};
-
-pub(super) fn bad(what: &str) -> impl Fn(&dyn std::fmt::Display) -> Error + '_ {
-    move |e| Error::Book(format!("{what}: {e}"))
-}
 
 /// Writes the book to `path`, whole or not at all.
 pub(super) fn write(
@@ -205,33 +203,6 @@ fn uuid(seed: &str) -> String {
 /// The directory of an archive path (`OEBPS/text` of `OEBPS/text/a.xhtml`).
 fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
-}
-
-/// `to` (an archive path) relative to the directory `from`, as a URL.
-pub(super) fn relative(from: &str, to: &str) -> String {
-    let from: Vec<&str> = from.split('/').filter(|s| !s.is_empty()).collect();
-    let to_parts: Vec<&str> = to.split('/').filter(|s| !s.is_empty()).collect();
-    let common = from
-        .iter()
-        .zip(&to_parts)
-        .take_while(|(a, b)| a == b)
-        .count()
-        .min(to_parts.len().saturating_sub(1));
-    let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
-    parts.extend(to_parts[common..].iter().map(|p| url_encode(p)));
-    parts.join("/")
-}
-
-pub(super) fn url_encode(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The zip being written, in an unnamed temporary file.
