@@ -34,18 +34,6 @@ const RUN_FLAGS: &[&str] = &[
     "nproc=1024:1024",
 ];
 
-/// `podman run --rm` with the runtime and limits that work here.
-const RUN_FLAGS_RUN: &[&str] = &[
-    "run",
-    "--rm",
-    "--runtime",
-    "runc",
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-];
-
 /// The assets' cache: `KOKORO_CACHE_DIR`, or the per-user one.
 fn cache_dir() -> PathBuf {
     std::env::var_os("KOKORO_CACHE_DIR")
@@ -186,35 +174,7 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
     std::fs::create_dir_all(&work).unwrap();
     base_image(&work);
     let ctx = context(&work);
-    let dockerfile = root().join("Dockerfile");
-    // Docker's image format: OCI's has no HEALTHCHECK.
-    let built = Command::new("podman")
-        .args([
-            "build",
-            "--format",
-            "docker",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-        ])
-        .args(["--build-arg", &format!("BASE={BASE}")])
-        .args([
-            "--build-arg",
-            "BUILT=prebuilt",
-            "--target",
-            "cpu",
-            "-t",
-            IMAGE,
-        ])
-        .arg("-f")
-        .arg(&dockerfile)
-        .arg(&ctx)
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&built.stdout).into_owned()
-        + &String::from_utf8_lossy(&built.stderr);
-    assert!(built.status.success(), "podman build failed:\n{log}");
+    let log = build(&ctx, "cpu", IMAGE, &work.join("build.log"));
     // The stages that ran: the prebuilt one and the runtime, never the
     // builder (its Rust image cannot be pulled here).
     assert!(log.contains("prebuilt"), "{log}");
@@ -222,16 +182,7 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
         !log.contains("cargo build"),
         "the builder stage ran:\n{log}"
     );
-    std::fs::write(work.join("build.log"), &log).unwrap();
-    let size: u64 = podman(&["image", "inspect", "--format", "{{.Size}}", IMAGE])
-        .parse()
-        .unwrap();
-    std::fs::write(
-        work.join("image-size.txt"),
-        format!("{size} bytes ({:.0} MiB)\n", size as f64 / 1048576.0),
-    )
-    .unwrap();
-    eprintln!("image {IMAGE}: {:.0} MiB", size as f64 / 1048576.0);
+    record_size(IMAGE, &work.join("image-size.txt"));
 
     cleanup();
     let port = free_port();
@@ -331,37 +282,7 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
         runtime_dir.display(),
         gpu_dir.display()
     ));
-    let built = Command::new("podman")
-        .args([
-            "build",
-            "--format",
-            "docker",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-        ])
-        .args(["--build-arg", &format!("BASE={BASE}")])
-        .args([
-            "--build-arg",
-            "BUILT=prebuilt",
-            "--target",
-            "gpu",
-            "-t",
-            GPU_IMAGE,
-        ])
-        .arg("-f")
-        .arg(&dockerfile)
-        .arg(&ctx)
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&built.stdout).into_owned()
-        + &String::from_utf8_lossy(&built.stderr);
-    assert!(
-        built.status.success(),
-        "podman build --target gpu failed:\n{log}"
-    );
-    std::fs::write(work.join("build-gpu.log"), &log).unwrap();
+    build(&ctx, "gpu", GPU_IMAGE, &work.join("build-gpu.log"));
     let env = podman(&["image", "inspect", "--format", "{{.Config.Env}}", GPU_IMAGE]);
     assert!(env.contains("KOKORO_DEVICE=cuda"), "{env}");
     let provider = format!(
@@ -369,7 +290,8 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
         runtime_dir.file_name().unwrap().to_string_lossy()
     );
     let listed = Command::new("podman")
-        .args(RUN_FLAGS_RUN)
+        .args(["run", "--rm"])
+        .args(RUN_FLAGS)
         .args(["--entrypoint", "sh", GPU_IMAGE, "-c"])
         .arg(format!("test -s {provider} && ls /opt/kokoro/cache/float"))
         .output()
@@ -379,15 +301,48 @@ fn the_image_is_built_and_serves_speech_as_an_unprivileged_read_only_service() {
         "{provider} and the float model in the GPU image: {}",
         String::from_utf8_lossy(&listed.stderr)
     );
-    let size: u64 = podman(&["image", "inspect", "--format", "{{.Size}}", GPU_IMAGE])
+    record_size(GPU_IMAGE, &work.join("image-size-gpu.txt"));
+}
+
+/// Builds the Dockerfile's `target` from `ctx` as `tag` (the base made
+/// here, the binary built outside), its log kept in `log_file`; the log.
+#[track_caller]
+fn build(ctx: &Path, target: &str, tag: &str, log_file: &Path) -> String {
+    // Docker's image format: OCI's has no HEALTHCHECK.
+    let built = Command::new("podman")
+        .args(["build", "--format", "docker", "--isolation", "chroot"])
+        .args(["--network", "host", "--build-arg", &format!("BASE={BASE}")])
+        .args([
+            "--build-arg",
+            "BUILT=prebuilt",
+            "--target",
+            target,
+            "-t",
+            tag,
+        ])
+        .arg("-f")
+        .arg(root().join("Dockerfile"))
+        .arg(ctx)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&built.stdout).into_owned()
+        + &String::from_utf8_lossy(&built.stderr);
+    std::fs::write(log_file, &log).unwrap();
+    assert!(
+        built.status.success(),
+        "podman build --target {target} failed:\n{log}"
+    );
+    log
+}
+
+/// Writes the size of `image` to `file`, and says it.
+fn record_size(image: &str, file: &Path) {
+    let size: u64 = podman(&["image", "inspect", "--format", "{{.Size}}", image])
         .parse()
         .unwrap();
-    std::fs::write(
-        work.join("image-size-gpu.txt"),
-        format!("{size} bytes ({:.0} MiB)\n", size as f64 / 1048576.0),
-    )
-    .unwrap();
-    eprintln!("image {GPU_IMAGE}: {:.0} MiB", size as f64 / 1048576.0);
+    let mib = size as f64 / 1048576.0;
+    std::fs::write(file, format!("{size} bytes ({mib:.0} MiB)\n")).unwrap();
+    eprintln!("image {image}: {mib:.0} MiB");
 }
 
 /// Removes the container and its volume however the test ends.
