@@ -18,37 +18,14 @@ use crate::errors::{self, to_py};
 use crate::stream::{segment, words, Feed, Stream};
 use crate::wait;
 
-/// The settings a Python caller may give, by key (see
-/// [`kokoro::settings::Given`]).
-const KEYS: &[&str] = &[
-    "use_parallel",
-    "max_workers",
-    "intra_threads",
-    "voice",
-    "speed",
-    "lang",
-    "model",
-    "voices",
-    "ort_lib",
-    "cache_dir",
-    "lexicon",
-    "device",
-    "model_form",
-];
-
 /// Settings layered as the command layers them: defaults, the config file,
 /// `KOKORO_*` variables, then what the caller gave (`(name, key, value)`).
 pub fn settings(config: Option<&Path>, given: &[(String, String, String)]) -> PyResult<Settings> {
-    let mut values = Vec::with_capacity(given.len());
-    for (name, key, raw) in given {
-        let Some(key) = KEYS.iter().find(|k| **k == key) else {
-            return Err(errors::raise(
-                "SettingsError",
-                format!("{name}: no setting `{key}`"),
-            ));
-        };
-        values.push(Given::new(name.clone(), key, raw.clone()));
-    }
+    // Keys and values are checked where settings are loaded, as the command's are.
+    let values: Vec<Given> = given
+        .iter()
+        .map(|(name, key, raw)| Given::new(name.clone(), key.clone(), raw.clone()))
+        .collect();
     kokoro::settings::load(config, &|k| std::env::var(k).ok(), &values).map_err(to_py)
 }
 
@@ -173,18 +150,13 @@ impl Engine {
         phoneme_words: bool,
         ssml: bool,
     ) -> PyResult<(Bound<'py, PyArray1<f32>>, Spoken)> {
-        let ssml = ssml
-            .then(|| Ssml::parse(&text))
-            .transpose()
-            .map_err(|e| errors::raise("InputError", format!("not valid SSML: {e}")))?;
+        let ssml = ssml.then(|| parse_ssml(&text)).transpose()?;
         let style = style
             .map(|s| s.as_slice().map(<[f32]>::to_vec))
             .transpose()?;
-        let cancel = Arc::new(AtomicBool::new(false));
-        let mut options = self.options(&ask, ssml.as_ref(), style)?;
+        let (mut options, cancel) = self.options(&ask, ssml.as_ref(), style)?;
         options.phonemes = phonemes;
         options.phoneme_words = phoneme_words;
-        options.cancel = Some(cancel.clone());
         let tts = self.tts.clone();
         let spoken_text = ssml
             .as_ref()
@@ -212,18 +184,13 @@ impl Engine {
         phonemes: bool,
         ssml: bool,
     ) -> PyResult<Stream> {
-        let ssml = ssml
-            .then(|| Ssml::parse(&text))
-            .transpose()
-            .map_err(|e| errors::raise("InputError", format!("not valid SSML: {e}")))?;
+        let ssml = ssml.then(|| parse_ssml(&text)).transpose()?;
         let style = style
             .map(|s| s.as_slice().map(<[f32]>::to_vec))
             .transpose()?;
-        let cancel = Arc::new(AtomicBool::new(false));
-        let mut options = self.options(&ask, ssml.as_ref(), style)?;
+        let (mut options, cancel) = self.options(&ask, ssml.as_ref(), style)?;
         options.phonemes = phonemes;
         options.streaming = true;
-        options.cancel = Some(cancel.clone());
         Ok(match ssml {
             Some(ssml) => {
                 let spoken = ssml.text().to_string();
@@ -236,10 +203,8 @@ impl Engine {
     /// A feed: text pushed as it arrives (a language model's output),
     /// spoken sentence by sentence.
     fn feed(&self, ask: Ask) -> PyResult<Feed> {
-        let cancel = Arc::new(AtomicBool::new(false));
-        let mut options = self.options(&ask, None, None)?;
+        let (mut options, cancel) = self.options(&ask, None, None)?;
         options.streaming = true;
-        options.cancel = Some(cancel.clone());
         let (feed, stream) = self.tts.feed(&options);
         Ok(Feed::new(feed, stream, cancel))
     }
@@ -281,10 +246,9 @@ impl Engine {
             .transpose()
             .map_err(to_py)?;
         let ssml = match format {
-            InputFormat::Ssml => Some(
-                Ssml::parse(String::from_utf8_lossy(&bytes).trim_start_matches('\u{feff}'))
-                    .map_err(|e| errors::raise("InputError", format!("not valid SSML: {e}")))?,
-            ),
+            InputFormat::Ssml => Some(parse_ssml(
+                String::from_utf8_lossy(&bytes).trim_start_matches('\u{feff}'),
+            )?),
             _ => None,
         };
         let mut book = Book {
@@ -328,9 +292,7 @@ impl Engine {
             )),
             None => None,
         };
-        let cancel = Arc::new(AtomicBool::new(false));
-        let mut speak = self.options(&ask, book.ssml.as_ref(), None)?;
-        speak.cancel = Some(cancel.clone());
+        let (speak, cancel) = self.options(&ask, book.ssml.as_ref(), None)?;
         let on_event = progress.map(|f| {
             Arc::new(move |e: &BookEvent| {
                 if let BookEvent::Progress {
@@ -382,13 +344,13 @@ impl Engine {
 
 impl Engine {
     /// The request made into work, through [`Tts::prepare`] as every door
-    /// does; `style` replaces the voice's table.
+    /// does; `style` replaces the voice's table; with the flag that stops it.
     fn options(
         &self,
         ask: &Ask,
         ssml: Option<&Ssml>,
         style: Option<Vec<f32>>,
-    ) -> PyResult<SpeakOptions> {
+    ) -> PyResult<(SpeakOptions, Arc<AtomicBool>)> {
         let lang = match ask.lang.as_deref().or(self.settings.lang.as_deref()) {
             Some(code) => Some(
                 code.parse::<Lang>()
@@ -416,8 +378,15 @@ impl Engine {
                 kokoro::infer::Voice::from_table("style", table).map_err(|e| to_py(e.into()))?;
             options.style = Some(Arc::new(voice));
         }
-        Ok(options)
+        let cancel = Arc::new(AtomicBool::new(false));
+        options.cancel = Some(cancel.clone());
+        Ok((options, cancel))
     }
+}
+
+/// `text` read as SSML, or the `InputError` that says where it is wrong.
+fn parse_ssml(text: &str) -> PyResult<Ssml> {
+    Ssml::parse(text).map_err(|e| errors::raise("InputError", format!("not valid SSML: {e}")))
 }
 
 /// An event as `(kind, message)` for Python's logging.

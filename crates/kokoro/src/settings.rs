@@ -361,18 +361,19 @@ fn env_layer(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Value)
 pub struct Given {
     /// How the user named it, for errors (`--speed`, `speed=`).
     pub name: String,
-    /// The setting's key (`speed`, `max_workers`: see [`ENV_VARS`]).
-    pub key: &'static str,
+    /// The setting's key (`speed`, `max_workers`: see [`ENV_VARS`]),
+    /// checked when the settings are loaded.
+    pub key: String,
     /// The value as given.
     pub raw: String,
 }
 
 impl Given {
     /// `raw` for `key`, named `name`.
-    pub fn new(name: impl Into<String>, key: &'static str, raw: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, key: impl Into<String>, raw: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            key,
+            key: key.into(),
             raw: raw.into(),
         }
     }
@@ -385,8 +386,8 @@ fn given_layer(given: &[Given]) -> Result<Vec<(String, Value)>> {
         if !KEYS.iter().any(|(k, _)| *k == g.key) {
             return Err(bad(format!("{}: no setting `{}`", g.name, g.key)));
         }
-        let v = parse_text(kind_of(g.key), &g.raw).map_err(|e| bad(format!("{}: {e}", g.name)))?;
-        out.push((g.key.to_string(), v));
+        let v = parse_text(kind_of(&g.key), &g.raw).map_err(|e| bad(format!("{}: {e}", g.name)))?;
+        out.push((g.key.clone(), v));
     }
     Ok(out)
 }
