@@ -1051,21 +1051,11 @@ async fn book(
         )
         .param("chapters"));
     }
-    let name = req.response_format.as_deref().unwrap_or("m4b");
-    let format = name
-        .parse::<Format>()
-        .ok()
-        .filter(|f| BOOK_FORMATS.contains(f))
-        .ok_or_else(|| {
-            let names: Vec<&str> = BOOK_FORMATS.iter().map(|f| f.extension()).collect();
-            bad(
-                format!(
-                    "`response_format` `{name}` is not supported for books ({})",
-                    names.join(", ")
-                ),
-                "response_format",
-            )
-        })?;
+    let format = response_format(
+        req.response_format.as_deref().unwrap_or("m4b"),
+        &BOOK_FORMATS,
+        " for books",
+    )?;
     let prepared = checked(
         Asked {
             voice: req.voice,
@@ -1309,6 +1299,25 @@ impl Write for SharedBuffer {
     }
 }
 
+/// `name` as one of `allowed`, or the 400 that lists them (`what`: the
+/// endpoint, in words, after "not supported").
+fn response_format(name: &str, allowed: &[Format], what: &str) -> Result<Format, ApiError> {
+    name.parse::<Format>()
+        .ok()
+        .filter(|f| allowed.contains(f))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|f| f.extension()).collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`response_format` `{name}` is not supported{what} ({})",
+                    names.join(", ")
+                ),
+            )
+            .param("response_format")
+        })
+}
+
 /// A request's voice, speed and language as it came.
 struct Asked<'a> {
     voice: Option<String>,
@@ -1365,21 +1374,11 @@ fn validate(req: SpeechRequest, voices: &VoiceSet, default_voice: &str) -> Resul
         )
         .param("input"));
     }
-    let name = req.response_format.as_deref().unwrap_or("mp3");
-    let format = name
-        .parse::<Format>()
-        .ok()
-        .filter(|f| RESPONSE_FORMATS.contains(f))
-        .ok_or_else(|| {
-            let names: Vec<&str> = RESPONSE_FORMATS.iter().map(|f| f.extension()).collect();
-            bad(
-                format!(
-                    "`response_format` `{name}` is not supported ({})",
-                    names.join(", ")
-                ),
-                "response_format",
-            )
-        })?;
+    let format = response_format(
+        req.response_format.as_deref().unwrap_or("mp3"),
+        &RESPONSE_FORMATS,
+        "",
+    )?;
     let sse = match req.stream_format.as_deref() {
         None | Some("audio") => false,
         Some("sse") => true,
