@@ -97,6 +97,7 @@ def test_a_blend_made_with_numpy_is_the_blend_string(kokoro):
         (dict(text="Hello.", voice="af_nobody"), ValueError),
         (dict(text="Hello.", voice="af_sarah", lang="xx-yy"), RuntimeError),
         (dict(text="", voice="af_sarah"), ValueError),
+        (dict(text="###", voice="af_sarah", is_phonemes=True), ValueError),
     ],
 )
 def test_bad_input_raises_what_kokoro_onnx_raises(kokoro, reference, call, builtin):

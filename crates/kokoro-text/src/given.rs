@@ -26,6 +26,11 @@ pub fn phoneme_chunks(phonemes: &str, opts: &ChunkOptions) -> Vec<Chunk> {
         at = start + piece.len();
         let ends = piece.ends_with(SENTENCE_MARKS);
         let ids = to_ids(piece, &mut diagnostics);
+        // A token of symbols the model does not know (each said) speaks
+        // nothing: it makes no word, and no model call of its own.
+        if ids.is_empty() {
+            continue;
+        }
         if ids.len() <= limit {
             tokens.push((start..at, ids, ends));
             continue;
@@ -143,5 +148,15 @@ mod tests {
             odd[0].diagnostics,
             [Diagnostic::UnknownSymbol { symbol: '§' }]
         );
+        // A token with no symbol it knows is no word and no empty call.
+        let unknown = phoneme_chunks("### həlˈoʊ", &ChunkOptions::default());
+        assert_eq!(unknown.len(), 1);
+        assert_eq!(unknown[0].words.len(), 1);
+        assert_eq!(unknown[0].ids, to_ids("həlˈoʊ", &mut Vec::new()));
+        assert_eq!(
+            unknown[0].diagnostics,
+            [Diagnostic::UnknownSymbol { symbol: '#' }]
+        );
+        assert!(phoneme_chunks("###", &ChunkOptions::default()).is_empty());
     }
 }

@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .config import DEFAULT_VOCAB, SAMPLE_RATE, EspeakConfig, KoKoroConfig
-from .errors import BadVoice, NothingToSay
+from .errors import BadVoice
 from .tokenizer import Tokenizer
 from .tts import Tts, _ask
 
@@ -171,28 +171,22 @@ class Kokoro:
         ask = _ask(name, speed, lang, _trim_pauses(trim, sentence_pause, clause_pause))
         stream = self._tts._engine.stream(text, ask, style=style, phonemes=is_phonemes)
         loop = asyncio.get_running_loop()
-        produced = False
         try:
             while True:
                 item = await loop.run_in_executor(None, stream.next_chunk)
                 if item is None:
                     break
-                produced = True
                 yield item[0], SAMPLE_RATE
         finally:
             stream.close()
-        if not produced:
-            raise NothingToSay(f"Nothing to synthesize, {text!r} produced no phonemes")
 
     def _speak(self, text, voice, speed, lang, is_phonemes, trim, sentence, clause, per_phoneme):
         name, style = _voice(voice)
         ask = _ask(name, speed, lang, _trim_pauses(trim, sentence, clause))
-        samples, spoken = self._tts._engine.speak(
+        # Text with nothing to speak is the engine's NothingToSay (a ValueError).
+        return self._tts._engine.speak(
             text, ask, style=style, phonemes=is_phonemes, phoneme_words=per_phoneme
         )
-        if len(samples) == 0:
-            raise NothingToSay(f"Nothing to synthesize, {text!r} produced no phonemes")
-        return samples, spoken
 
 
 def _trim_pauses(trim: bool, sentence: float, clause: float):
